@@ -1,0 +1,200 @@
+"""Step ``ssh-config``: the guide's ``Host`` block, placed where ssh really reads it.
+
+ssh takes the FIRST value it finds for each option, so our block goes at the top of
+``~/.ssh/config``, ahead of the user's global lines and any ``Host *``. It ends with
+``Match all`` so that the user's global lines that follow still apply to every host,
+exactly as before. Markers around the block let a re-run replace it in place and let
+undo remove it; every other byte of the file is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from plugins import _common, _ssh
+from wizard import Step, StepFailed, WriteFile, hookimpl
+from wizard.answers import UsageError
+from wizard.i18n import _
+
+BEGIN = "# >>> openclaw-remote {alias} >>> managed block: change it with `openclaw-remote run ssh-config`"
+END = "# <<< openclaw-remote {alias} <<<"
+BEGIN_RE = re.compile(r"^# >>> openclaw-remote (\S+) >>>")
+END_RE = re.compile(r"^# <<< openclaw-remote (\S+) <<<")
+DISABLED = "#openclaw-remote-disabled# "
+SECTION_RE = re.compile(r"^\s*(host|match)(\s|=)", re.IGNORECASE)
+KEYWORD_RE = re.compile(r"^\s*([A-Za-z]+)\s*(=|\s)\s*(.*?)\s*$")
+KEEPALIVE = {"ServerAliveInterval": "15", "ServerAliveCountMax": "3"}
+
+
+def _values(ctx) -> dict:
+    identity = ctx.answer("identity")
+    if not ctx.real_home:  # ssh would expand ~ against the real home
+        identity = str(_common.expand(ctx, identity))
+    return {
+        "alias": ctx.answer("alias"), "host": ctx.answer("host"), "user": ctx.answer("user"),
+        "port": ctx.answer("port"), "identity": identity,
+        "local_port": ctx.answer("local_port"), "remote_port": ctx.answer("remote_port"),
+    }
+
+
+def render_block(v: dict, newline: str = "\n", explicit_port: bool = False) -> str:
+    lines = [BEGIN.format(alias=v["alias"]), f"Host {v['alias']}",
+             f"    HostName {v['host']}", f"    User {v['user']}"]
+    if v["port"] != 22 or explicit_port:
+        lines.append(f"    Port {v['port']}")
+    lines += [
+        f"    IdentityFile {v['identity']}",
+        "    IdentitiesOnly yes",
+        f"    LocalForward 127.0.0.1:{v['local_port']} 127.0.0.1:{v['remote_port']}",
+        "    ExitOnForwardFailure yes",
+        *(f"    {key} {value}" for key, value in KEEPALIVE.items()),
+        "# Lines after this one apply to every host again, as they did before this block.",
+        "Match all",
+        END.format(alias=v["alias"]),
+    ]
+    return newline.join(lines) + newline
+
+
+def _keyword(line: str) -> tuple[str, str] | None:
+    match = KEYWORD_RE.match(line)
+    if not match or line.lstrip().startswith("#"):
+        return None
+    return match.group(1).lower(), match.group(3)
+
+
+def find_managed(lines: list[str], alias: str) -> tuple[int, int] | None:
+    """Line span [start, end] of our block for ``alias``; an error when it is damaged."""
+    start = next((i for i, line in enumerate(lines)
+                  if (m := BEGIN_RE.match(line)) and m.group(1) == alias), None)
+    if start is None:
+        return None
+    for i in range(start + 1, len(lines)):
+        if (m := END_RE.match(lines[i])) and m.group(1) == alias:
+            return start, i
+        if BEGIN_RE.match(lines[i]):
+            break
+    raise UsageError(_("the openclaw-remote block for {alias} in the ssh config has no end marker "
+                       "(line {line}); repair or remove it by hand").format(alias=alias, line=start + 1))
+
+
+def _outside_managed(lines: list[str]):
+    """(index, line) pairs of the user's own lines, outside every managed block."""
+    inside = False
+    for i, line in enumerate(lines):
+        if BEGIN_RE.match(line):
+            inside = True
+        if not inside:
+            yield i, line
+        if END_RE.match(line):
+            inside = False
+
+
+def hand_written_blocks(lines: list[str], alias: str) -> list[tuple[int, int, list[str]]]:
+    """``Host`` blocks the user wrote that name ``alias``: (start, end, patterns)."""
+    found = []
+    own = list(_outside_managed(lines))
+    for pos, (i, line) in enumerate(own):
+        kw = _keyword(line)
+        if not kw or kw[0] != "host":
+            continue
+        patterns = kw[1].split()
+        if alias not in patterns:
+            continue
+        end = i
+        for j, later in own[pos + 1:]:
+            if SECTION_RE.match(later) or j != end + 1:
+                break
+            end = j
+        found.append((i, end, patterns))
+    return found
+
+
+def sets_port(lines: list[str]) -> bool:
+    return any((kw := _keyword(line)) and kw[0] == "port" for _i, line in _outside_managed(lines))
+
+
+def new_config(old: str, values: dict, replace_hand_written) -> str:
+    """The whole new file. ``replace_hand_written(block_text) -> bool`` decides about
+    a block the user wrote for the same alias; it is only called when there is one."""
+    lines = old.splitlines(keepends=True)
+    newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
+    for start, end, patterns in reversed(hand_written_blocks(lines, values["alias"])):
+        if len(patterns) > 1:
+            raise UsageError(_("line {line} of the ssh config ('{text}') also names other hosts; remove "
+                               "{alias} from it by hand or choose another --alias").format(
+                line=start + 1, text=lines[start].strip(), alias=values["alias"]))
+        if not replace_hand_written("".join(lines[start:end + 1])):
+            raise UsageError(_("kept your own Host {alias} block; choose another --alias or remove it").format(
+                alias=values["alias"]))
+        for i in range(start, end + 1):
+            if lines[i].strip():
+                lines[i] = DISABLED + lines[i]
+    block = render_block(values, newline, explicit_port=sets_port(lines))
+    span = find_managed(lines, values["alias"])
+    if span is None:
+        return block + "".join(lines)
+    start, end = span
+    return "".join(lines[:start]) + block + "".join(lines[end + 1:])
+
+
+class SshConfig(Step):
+    name = "ssh-config"
+    title = _("ssh config block for the gateway alias")
+    questions = (_common.ALIAS, _common.HOST, _common.USER, _common.PORT, _common.IDENTITY,
+                 _common.LOCAL_PORT, _common.REMOTE_PORT)
+
+    def plan(self, ctx):
+        path = _ssh.config_path(ctx)
+        try:
+            old = path.read_text(encoding="utf-8") if path.exists() else ""
+        except UnicodeDecodeError:
+            raise UsageError(_("{path} is not UTF-8 text; refusing to edit it").format(path=path)) from None
+        values = _values(ctx)
+        new = new_config(old, values, lambda text: self._ask_replace(ctx, path, text))
+        if new == old:
+            self._check_effective(ctx, values)
+            return []
+        return [WriteFile(path, new, mode=0o600, dir_mode=0o700)]
+
+    @staticmethod
+    def _ask_replace(ctx, path: Path, block: str) -> bool:
+        ctx.ui.warn(_("{path} already has a Host block for this alias that openclaw-remote did not write:").format(path=path))
+        ctx.ui.block(block)
+        answer = ctx.confirm(_("Disable it (commented out, kept in the file) and use the wizard's block?"))
+        if answer is None:
+            raise UsageError(_("{path} already has your own Host block for this alias; "
+                               "run interactively to replace it, or choose another --alias").format(path=path))
+        return answer
+
+    def verify(self, ctx):
+        self._check_effective(ctx, _values(ctx))
+
+    @staticmethod
+    def _check_effective(ctx, v: dict) -> None:
+        got = _ssh.effective_config(ctx, v["alias"])
+        forward = f"[127.0.0.1]:{v['local_port']} [127.0.0.1]:{v['remote_port']}"
+        same_port = [f for f in got.get("localforward", []) if f.split()[0].endswith(f":{v['local_port']}")]
+        expected = {
+            "hostname": v["host"].lower(), "user": v["user"], "port": str(v["port"]),
+            "exitonforwardfailure": "yes",
+            **{key.lower(): value for key, value in KEEPALIVE.items()},
+        }
+        wrong = [f"{key} {got.get(key, ['-'])[0]} ≠ {value}"
+                 for key, value in expected.items() if got.get(key, ["-"])[0].lower() != value.lower()]
+        if same_port != [forward]:
+            wrong.append(f"localforward {' / '.join(same_port) or '-'} ≠ {forward}")
+        identities = got.get("identityfile", [])
+        if not identities or _common.expand(ctx, identities[0]) != _common.expand(ctx, v["identity"]):
+            wrong.append(f"identityfile {identities[0] if identities else '-'} ≠ {v['identity']}")
+        if wrong:
+            raise StepFailed(
+                _("ssh -G {alias} does not give the wizard's values: {wrong}").format(
+                    alias=v["alias"], wrong="; ".join(wrong)),
+                kept=_("Another part of your ssh config (an Include, or a Host/Match above the block) overrides them."),
+            )
+
+
+@hookimpl
+def register_steps(register):
+    register(SshConfig())

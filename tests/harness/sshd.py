@@ -1,0 +1,406 @@
+"""A real OpenSSH server for tests, on 127.0.0.1 and a free port.
+
+As root it logs in a throwaway user that has a password (so ssh-copy-id's password prompt is
+real); otherwise it serves key-only logins for the current user. Nothing here reads or writes
+the real ~/.ssh of anyone: the host key, config, pid file, log and (non-root) authorized_keys
+all live in a temp dir.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from tests.harness.ports import free_port, wait_port_free
+
+__all__ = ["SSHD", "SshdError", "TestSshd", "client_env"]
+
+SSHD = "/usr/sbin/sshd"
+_START_TIMEOUT = 5.0
+_POLL_INTERVAL = 0.02
+_USER_COMMENT = "openclaw-remote test harness"  # marks users this harness created
+
+
+class SshdError(RuntimeError):
+    """sshd did not start or stop as expected (the message carries its log)."""
+
+
+def client_env(**extra: str) -> dict[str, str]:
+    """Environment for ssh/ssh-copy-id in tests: no agent, so only the key we pass is used."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SSH_AUTH_SOCK", "SSH_AGENT_PID")}
+    env.update(extra)
+    return env
+
+
+def _run(*argv: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, check=True)
+
+
+def _new_host_key(path: Path) -> None:
+    for old in (path, path.with_suffix(".pub")):
+        old.unlink(missing_ok=True)
+    _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ocr-test-host", "-f", str(path))
+
+
+def _child_pids(pid: int) -> list[int]:
+    try:
+        found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    except FileNotFoundError:
+        return []
+    return [int(line) for line in found.stdout.split()]
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid`: sshd's per-connection monitors and their unprivileged children."""
+    result = []
+    for child in _child_pids(pid):
+        result.append(child)
+        result.extend(_descendants(child))
+    return result
+
+
+def _descendants_of_all(pids: list[int]) -> list[int]:
+    return [below for pid in pids for below in _descendants(pid)]
+
+
+def _proc_state(pid: int) -> tuple[str, int] | None:
+    """(state letter, parent pid) from /proc, or None when the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return fields[0], int(fields[1])
+
+
+def _is_gone(pid: int) -> bool:
+    """Exited and reaped, or a zombie nobody will reap (orphaned to a PID 1 that never waits)."""
+    if not Path("/proc/self/stat").exists():  # not Linux: no zombie detail, ask the kernel
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+    state = _proc_state(pid)
+    return state is None or (state[0] == "Z" and state[1] == 1)
+
+
+def _terminate(signal_these: list[int], wait_for: list[int], timeout: float = 2.0) -> None:
+    """SIGTERM `signal_these`, wait until every pid of `wait_for` is gone, SIGKILL stragglers."""
+    for pid in signal_these:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + timeout
+    while not all(_is_gone(pid) for pid in wait_for) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    for pid in wait_for:
+        if not _is_gone(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+
+class TestSshd:
+    """One sshd instance. Create, `start()`, use, `close()` (or use it as a context manager)."""
+
+    __test__ = False  # the name starts with "Test": keep pytest from collecting it
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="ocr-sshd-"))
+        self.port = free_port()
+        self._host_key = self.dir / "host_ed25519_key"
+        self._config = self.dir / "sshd_config"
+        self._log = self.dir / "sshd.log"
+        self._proc: subprocess.Popen | None = None
+        self._ever_started = False
+        self._closed = False
+        self._created_user: str | None = None
+        atexit.register(self.close)  # a crashed test run must not leave a user behind
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+
+    # ---- setup ---------------------------------------------------------------------------
+
+    def _setup(self) -> None:
+        _new_host_key(self._host_key)
+        if os.geteuid() == 0:
+            self._setup_throwaway_user()
+        else:
+            self._setup_current_user()
+        self._write_config()
+
+    def _setup_throwaway_user(self) -> None:
+        self.user = "ocrtest" + secrets.token_hex(3)
+        self.password = secrets.token_urlsafe(12)
+        self.supports_password = True
+        _run("useradd", "-m", "-s", "/bin/sh", "-c", _USER_COMMENT, self.user)
+        self._created_user = self.user
+        _run("chpasswd", stdin=f"{self.user}:{self.password}\n")
+        entry = pwd.getpwnam(self.user)
+        self._uid, self._gid = entry.pw_uid, entry.pw_gid
+        self.home = Path(entry.pw_dir)
+        self.authorized_keys_path = self.home / ".ssh" / "authorized_keys"
+        self._ensure_user_ssh_dir()
+        Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # privilege separation dir
+
+    def _setup_current_user(self) -> None:
+        entry = pwd.getpwuid(os.geteuid())
+        self.user = entry.pw_name
+        self.password = None
+        self.supports_password = False
+        self._uid, self._gid = entry.pw_uid, entry.pw_gid
+        self.home = Path(entry.pw_dir)
+        self.authorized_keys_path = self.dir / "authorized_keys"
+
+    def _ensure_user_ssh_dir(self) -> None:
+        ssh_dir = self.authorized_keys_path.parent
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(ssh_dir, 0o700)
+        os.chown(ssh_dir, self._uid, self._gid)
+
+    def _config_lines(self) -> list[str]:
+        is_root = os.geteuid() == 0
+        lines = [
+            "ListenAddress 127.0.0.1",
+            f"Port {self.port}",
+            f"HostKey {self._host_key}",
+            f"PidFile {self.dir / 'sshd.pid'}",
+            "LogLevel VERBOSE",
+            "UsePAM no",  # keeps password auth working, and a wrong password fails fast
+            "PermitRootLogin no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            f"PasswordAuthentication {'yes' if is_root else 'no'}",
+            f"AllowUsers {self.user}",
+            "AllowTcpForwarding yes",
+            "MaxStartups 100",
+            "PrintMotd no",
+            "PrintLastLog no",
+            "UseDNS no",
+            "X11Forwarding no",
+            "Subsystem sftp internal-sftp",
+        ]
+        if is_root:
+            lines.append("AuthorizedKeysFile .ssh/authorized_keys")
+        else:
+            lines += ["StrictModes no", f"AuthorizedKeysFile {self.authorized_keys_path}"]
+        return lines
+
+    def _write_config(self) -> None:
+        # OpenSSH >= 9.8 penalises sources that fail auth (tests do that on purpose, all from
+        # 127.0.0.1); older servers reject the option, so only keep it where it is understood.
+        with_penalties = self._config_lines() + ["PerSourcePenalties no"]
+        self._config.write_text("\n".join(with_penalties) + "\n")
+        check = subprocess.run(
+            [SSHD, "-t", "-f", str(self._config)], capture_output=True, text=True
+        )
+        if check.returncode == 0:
+            return
+        self._config.write_text("\n".join(self._config_lines()) + "\n")
+        check = subprocess.run(
+            [SSHD, "-t", "-f", str(self._config)], capture_output=True, text=True
+        )
+        if check.returncode != 0:
+            raise SshdError(f"sshd rejected its test config:\n{check.stderr}")
+
+    # ---- keys the server trusts ------------------------------------------------------------
+
+    @property
+    def host_key_pub(self) -> str:
+        """The host public key as `ssh-ed25519 AAAA...` (type and base64, no comment)."""
+        key_type, blob = self._host_key.with_suffix(".pub").read_text().split()[:2]
+        return f"{key_type} {blob}"
+
+    def known_hosts_line(self) -> str:
+        return f"[{self.host}]:{self.port} {self.host_key_pub}"
+
+    def authorize(self, pubkey_text: str) -> None:
+        """Append public key line(s) to the login user's authorized_keys."""
+        text = pubkey_text.strip() + "\n"
+        if os.geteuid() == 0:
+            self._ensure_user_ssh_dir()
+        with open(self.authorized_keys_path, "a") as keys:
+            keys.write(text)
+        os.chmod(self.authorized_keys_path, 0o600)
+        if os.geteuid() == 0:
+            os.chown(self.authorized_keys_path, self._uid, self._gid)
+
+    def revoke_all_keys(self) -> None:
+        """Forget every authorized key (the file is removed, as on a fresh account)."""
+        self.authorized_keys_path.unlink(missing_ok=True)
+        if os.geteuid() == 0:
+            self._ensure_user_ssh_dir()
+
+    def authorized_keys(self) -> str:
+        try:
+            return self.authorized_keys_path.read_text()
+        except FileNotFoundError:
+            return ""
+
+    def change_host_key(self) -> None:
+        """Replace the host key and restart: pinned clients then see a changed identification."""
+        _new_host_key(self._host_key)
+        self.restart()
+
+    def ssh_args(self, known_hosts: str | os.PathLike, identity: str | os.PathLike | None = None
+                 ) -> list[str]:
+        """Isolated `ssh` options for this server (no user config, no agent keys, no prompts
+        about unknown hosts). Append the destination `self.destination` and any command."""
+        args = [
+            "-F", "/dev/null",
+            "-p", str(self.port),
+            "-o", f"UserKnownHostsFile={known_hosts}",
+            "-o", "GlobalKnownHostsFile=/dev/null",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "IdentitiesOnly=yes",
+            "-o", "ConnectTimeout=5",
+        ]
+        if identity is not None:
+            args += ["-i", str(identity)]
+        return args
+
+    @property
+    def destination(self) -> str:
+        return f"{self.user}@{self.host}"
+
+    # ---- process -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self) -> None:
+        """Start sshd and return once it listens; raise SshdError (with its log) otherwise."""
+        if self.running:
+            return
+        for _attempt in range(3):
+            log_offset = len(self._log_bytes())
+            self._spawn()
+            if self._wait_listening(log_offset):
+                self._ever_started = True
+                return
+            lost_race = b"Address already in use" in self._log_bytes()[log_offset:]
+            self._reap()
+            if not (lost_race and not self._ever_started):
+                break
+            # Another process grabbed our free port before sshd bound it: take another one,
+            # which is only allowed before anyone could have used the first.
+            self.port = free_port()
+            self._write_config()
+        raise SshdError(f"sshd did not start on port {self.port}:\n{self.log_text()}")
+
+    def _spawn(self) -> None:
+        with open(self._log, "ab") as log:
+            self._proc = subprocess.Popen(
+                [SSHD, "-D", "-e", "-f", str(self._config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # a Ctrl-C in the terminal is for pytest, not for sshd
+            )
+
+    def _wait_listening(self, log_offset: int) -> bool:
+        deadline = time.monotonic() + _START_TIMEOUT
+        while time.monotonic() < deadline:
+            if b"Server listening on" in self._log_bytes()[log_offset:]:
+                return True
+            if self._proc.poll() is not None:
+                return False
+            time.sleep(_POLL_INTERVAL)
+        return False
+
+    def _reap(self) -> None:
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def stop(self) -> None:
+        """Stop sshd and every session it serves (like a host going down); return once the
+        port is free."""
+        if self._proc is None:
+            return
+        if self._proc.poll() is None:
+            # Sessions first, then the master. Signalling only each connection's monitor
+            # drops the TCP connection at once, as a host going down does (signalling the
+            # session's command first would end it cleanly with an exit status instead).
+            # Commands run without a tty get no SIGHUP and would outlive their session: end
+            # them afterwards.
+            sessions = _child_pids(self._proc.pid)
+            everything = sessions + _descendants_of_all(sessions)
+            _terminate(sessions, wait_for=sessions)
+            _terminate([pid for pid in everything if not _is_gone(pid)], wait_for=everything)
+        self._reap()
+        if not wait_port_free(self.port, timeout=5.0):
+            raise SshdError(f"port {self.port} still accepts connections after sshd stopped")
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _log_bytes(self) -> bytes:
+        try:
+            return self._log.read_bytes()
+        except FileNotFoundError:
+            return b""
+
+    def log_text(self) -> str:
+        """Everything sshd logged so far, across restarts (sshd -e ends lines with CRLF)."""
+        return self._log_bytes().decode(errors="replace").replace("\r\n", "\n")
+
+    # ---- teardown ------------------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.stop()
+        finally:
+            self._delete_user()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            atexit.unregister(self.close)
+
+    def _delete_user(self) -> None:
+        if self._created_user is None:
+            return
+        leftovers = subprocess.run(
+            ["pgrep", "-u", self._created_user], capture_output=True, text=True
+        ).stdout.split()
+        pids = [int(pid) for pid in leftovers]
+        _terminate(pids, wait_for=pids)
+        subprocess.run(["userdel", "-r", self._created_user], capture_output=True)
+        self._created_user = None
+
+    def __enter__(self) -> TestSshd:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<TestSshd {self.destination} port={self.port} running={self.running}>"

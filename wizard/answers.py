@@ -1,0 +1,142 @@
+"""Where answers come from, in order: flags, environment, ``--answers`` file, the last
+run's saved answers, defaults; or, interactively, a questionary prompt whose default
+is the first of those found."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from wizard.i18n import _
+from wizard.step import Question
+
+if TYPE_CHECKING:
+    from wizard.context import Context
+
+
+class UsageError(Exception):
+    """Bad usage or bad input: exit 2, nothing changed."""
+
+
+TRUE_WORDS = {"1", "true", "yes", "y", "on"}
+FALSE_WORDS = {"0", "false", "no", "n", "off", ""}
+
+
+def load_answers_file(path: Path) -> dict:
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise UsageError(_("cannot read answers file {path}: {why}").format(path=path, why=exc.strerror))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(_("answers file {path} is not valid TOML: {why}").format(path=path, why=exc))
+    return {key.replace("-", "_"): value for key, value in data.items()}
+
+
+def _parse_bool(text: Any, source: str) -> bool:
+    if isinstance(text, bool):
+        return text
+    word = str(text).strip().lower()
+    if word in TRUE_WORDS:
+        return True
+    if word in FALSE_WORDS:
+        return False
+    raise UsageError(_("{source}: expected yes or no, got {value!r}").format(source=source, value=text))
+
+
+class Resolver:
+    """Finds the value of each question once, then remembers it for this run."""
+
+    def __init__(self, *, flags: Mapping[str, Any], env: Mapping[str, str], file_answers: Mapping[str, Any],
+                 saved: Mapping[str, Any], interactive: bool, stdin_secret: tuple[str, str] | None = None):
+        self.flags = flags
+        self.env = env
+        self.file_answers = file_answers
+        self.saved = saved
+        self.interactive = interactive
+        self.stdin_secret = stdin_secret
+        self.values: dict[str, Any] = {}
+
+    def get(self, question: Question, ctx: Context) -> Any:
+        if question.name not in self.values:
+            if question.secret:
+                value = self._secret(question)
+                ctx.add_secret(value)
+            elif question.confirm:
+                value = self._confirm(question)
+            else:
+                value = self._text(question, ctx)
+            self.values[question.name] = value
+        return self.values[question.name]
+
+    def _secret(self, question: Question) -> str:
+        if self.stdin_secret and self.stdin_secret[0] == question.name:
+            value = self.stdin_secret[1]
+        elif self.env.get(question.env_var):
+            value = self.env[question.env_var]
+        elif self.interactive:
+            from wizard import prompts
+
+            value = prompts.secret(question.prompt)
+        else:
+            raise UsageError(
+                _("{prompt}: no value; set {env} or pass {flag}-stdin").format(
+                    prompt=question.prompt, env=question.env_var, flag=question.flag)
+            )
+        return question.parse(value)
+
+    def _confirm(self, question: Question) -> bool:
+        if self.flags.get(question.name):
+            return True
+        if question.env_var in self.env:
+            return _parse_bool(self.env[question.env_var], question.env_var)
+        if question.name in self.file_answers:
+            return _parse_bool(self.file_answers[question.name], question.name)
+        if self.interactive:
+            from wizard import prompts
+
+            return prompts.confirm(question.prompt, default=bool(question.default))
+        return bool(question.default)
+
+    def _candidate(self, question: Question, ctx: Context) -> tuple[Any, str]:
+        if question.env_var in self.env:
+            return self.env[question.env_var], question.env_var
+        if question.name in self.file_answers:
+            return self.file_answers[question.name], _("answers file key {key}").format(key=question.name)
+        if question.remember and question.name in self.saved:
+            return self.saved[question.name], _("saved answer {key}").format(key=question.name)
+        default = question.default(ctx) if callable(question.default) else question.default
+        return default, _("default for {flag}").format(flag=question.flag)
+
+    def _text(self, question: Question, ctx: Context) -> Any:
+        if self.flags.get(question.name) is not None:
+            return self._checked(question, self.flags[question.name], question.flag)
+        candidate, source = self._candidate(question, ctx)
+        if self.interactive:
+            from wizard import prompts
+
+            return prompts.text(question, "" if candidate is None else str(candidate))
+        if candidate is None or candidate == "":
+            raise UsageError(
+                _("no answer for “{prompt}”: pass {flag} (or set {env})").format(
+                    prompt=question.prompt, flag=question.flag, env=question.env_var)
+            )
+        return self._checked(question, candidate, source)
+
+    @staticmethod
+    def _checked(question: Question, raw: Any, source: str) -> Any:
+        try:
+            return question.parse(raw if isinstance(raw, str) else str(raw))
+        except ValueError as exc:
+            raise UsageError(f"{source}: {exc}") from None
+
+
+def read_stdin_secret() -> str:
+    """One line from stdin (for --token-stdin / --password-stdin), without its newline."""
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")

@@ -1,0 +1,187 @@
+"""The command line. ``--help`` and ``--version`` load no plugin and no heavy library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from wizard import __version__
+from wizard.i18n import _, translate_argparse
+
+PROG = "openclaw-remote"
+
+
+def _common_options(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("--dry-run", action="store_true",
+                        help=_("show every file diff and command, change nothing"))
+    parser.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
+                        help=_("never prompt: take answers from flags, environment, --answers, saved answers, defaults"))
+    parser.add_argument("--answers", metavar="FILE", type=Path, help=_("TOML file of answers"))
+    _home_option(parser)
+    group = parser.add_argument_group(_("answers"))
+    for question in questions:
+        if question.secret:
+            group.add_argument(question.flag + "-stdin", dest=question.name + "_stdin", action="store_true",
+                               help=_("read {what} from standard input (or set {env})").format(
+                                   what=question.prompt.rstrip(" :?"), env=question.env_var))
+        elif question.confirm:
+            group.add_argument(question.flag, dest=question.name, action="store_true",
+                               default=None, help=question.help or question.prompt)
+        else:
+            group.add_argument(question.flag, dest=question.name, metavar=question.name.upper(),
+                               help=question.help or question.prompt)
+
+
+def _home_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", metavar="DIR", type=Path,
+                        help=_("treat DIR as your home directory (default: $OPENCLAW_REMOTE_HOME or ~)"))
+
+
+def build_parser(questions=()) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=_("Connect OpenClaw.app to a remote OpenClaw Gateway through an SSH tunnel, step by step."),
+        epilog=_("Run '{prog} setup' for the guided first run, or '{prog} setup --dry-run' to see what it would do.").format(prog=PROG),
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar=_("COMMAND"))
+
+    steps = commands.add_parser("steps", help=_("list the steps in order: applies here? done?"))
+    steps.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    _home_option(steps)
+
+    setup = commands.add_parser("setup", help=_("guided first run: every step that applies, in order"))
+    _common_options(setup, questions)
+
+    run = commands.add_parser("run", help=_("re-run just these steps"))
+    run.add_argument("names", nargs="+", metavar="STEP", help=_("step names, as 'steps' lists them"))
+    _common_options(run, questions)
+    return parser
+
+
+def _home(args) -> Path:
+    from wizard.answers import UsageError
+
+    raw = args.home or os.environ.get("OPENCLAW_REMOTE_HOME") or Path.home()
+    home = Path(raw).expanduser().absolute()
+    if not home.is_dir():
+        raise UsageError(_("--home {path}: no such directory").format(path=home))
+    return home
+
+
+def _merged_questions(steps) -> dict:
+    """One question per name; the first step (in run order) that declares it wins."""
+    merged = {}
+    for step in steps:
+        for question in step.questions:
+            merged.setdefault(question.name, question)
+    return merged
+
+
+def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
+    from wizard.answers import Resolver, UsageError, load_answers_file, read_stdin_secret
+    from wizard.context import Context
+    from wizard.host import current_platform
+    from wizard.state import State
+    from wizard.ui import UI
+
+    home = _home(args)
+    state = State.load(home)
+    stdin_names = [name for name, q in questions.items() if q.secret and getattr(args, name + "_stdin", False)]
+    if len(stdin_names) > 1:
+        raise UsageError(_("only one --…-stdin option can read standard input"))
+    stdin_secret = (stdin_names[0], read_stdin_secret()) if stdin_names else None
+    flags = {name: getattr(args, name, None) for name in questions}
+    resolver = Resolver(
+        flags=flags, env=os.environ, saved=state.answers, interactive=interactive, stdin_secret=stdin_secret,
+        file_answers=load_answers_file(args.answers) if getattr(args, "answers", None) else {},
+    )
+    ui = UI()
+    if state.problem:
+        ui.warn(_("ignoring unreadable state file: {why}").format(why=state.problem))
+    return Context(home=home, platform=current_platform(), interactive=interactive, dry_run=dry_run,
+                   ui=ui, state=state, resolver=resolver, questions=questions)
+
+
+def _cmd_steps(args, stepset, questions) -> int:
+    ctx = _make_context(args, questions, dry_run=True, interactive=False)
+    rows = []
+    for step in stepset.steps:
+        ctx.step_name = step.name
+        reason = step.applies(ctx)
+        record = ctx.state.step(step.name)
+        rows.append({
+            "name": step.name, "title": step.title, "plugin": stepset.owner[step.name],
+            "applies": reason is None, "reason": reason,
+            "done": record.get("status") == "done", "recorded_at": record.get("at"),
+        })
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max((len(r["name"]) for r in rows), default=4)
+    for row in rows:
+        applies = _("yes") if row["applies"] else _("no") + f" ({row['reason']})"
+        done = (_("done") + f" ({row['recorded_at']})") if row["done"] else _("not done")
+        print(f"{row['name']:<{width}}  {row['title']}\n{'':<{width}}  "
+              + _("applies here: {applies}; {done}; plugin {plugin}").format(
+                  applies=applies, done=done, plugin=row["plugin"]))
+    return 0
+
+
+def _cmd_steps_run(args, stepset, questions) -> int:
+    from wizard.flow import run_steps
+    from wizard.ui import stdin_is_tty
+
+    if args.command == "run":
+        known = [step.name for step in stepset.steps]
+        unknown = [name for name in args.names if name not in known]
+        if unknown:
+            from wizard.answers import UsageError
+
+            raise UsageError(_("unknown step {names}; the steps are: {known}").format(
+                names=", ".join(unknown), known=", ".join(known)))
+        selected = [step for step in stepset.steps if step.name in args.names]
+    else:
+        selected = stepset.steps
+    interactive = not args.yes and stdin_is_tty() and not any(
+        getattr(args, name + "_stdin", False) for name in questions)
+    ctx = _make_context(args, _merged_questions(stepset.steps), dry_run=args.dry_run, interactive=interactive)
+    return run_steps(selected, ctx)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    translate_argparse()
+    if not argv or argv[0] in ("-h", "--help", "--version"):
+        parser = build_parser()
+        parser.parse_args(argv)  # prints and exits for --help/--version
+        parser.print_help()
+        return 2
+
+    from wizard.answers import UsageError
+    from wizard.host import PluginError, collect_steps
+    from wizard.ui import UI
+
+    ui = UI()
+    try:
+        stepset = collect_steps()
+    except PluginError as exc:
+        ui.error(str(exc))
+        return 2
+    for problem in stepset.problems:
+        ui.warn(problem)
+    questions = _merged_questions(stepset.steps)
+    args = build_parser(questions.values()).parse_args(argv)
+    try:
+        if args.command == "steps":
+            return _cmd_steps(args, stepset, questions)
+        return _cmd_steps_run(args, stepset, questions)
+    except UsageError as exc:
+        ui.error(str(exc))
+        return 2
+    except KeyboardInterrupt:
+        ui.error(_("interrupted"))
+        return 130

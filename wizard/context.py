@@ -1,0 +1,103 @@
+"""What a step sees of the world: the home it works in, answers, and the ways to act."""
+
+from __future__ import annotations
+
+import os
+import pwd
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wizard import files, runner
+from wizard.answers import Resolver
+from wizard.i18n import _
+from wizard.state import State, config_dir
+from wizard.step import Question
+from wizard.ui import UI
+
+
+def passwd_home() -> Path:
+    """The home ssh uses for ``~`` (from the passwd entry, not $HOME)."""
+    return Path(pwd.getpwuid(os.getuid()).pw_dir)
+
+
+@dataclass
+class Context:
+    home: Path
+    platform: str
+    interactive: bool
+    dry_run: bool
+    ui: UI
+    state: State
+    resolver: Resolver
+    questions: dict[str, Question]
+    env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
+    step_name: str | None = None
+
+    @property
+    def real_home(self) -> bool:
+        """True when ``home`` is the one ssh itself would use, so defaults need no -F."""
+        return self.home.resolve() == passwd_home().resolve()
+
+    @property
+    def config_dir(self) -> Path:
+        return config_dir(self.home)
+
+    @property
+    def backup_dir(self) -> Path:
+        return self.config_dir / "backups"
+
+    def path(self, *parts: str) -> Path:
+        return self.home.joinpath(*parts)
+
+    # answers --------------------------------------------------------------
+    def answer(self, name: str) -> Any:
+        """The answer to a question any loaded step declared (asked now if not yet)."""
+        try:
+            question = self.questions[name]
+        except KeyError:
+            raise KeyError(f"no step declares a question named {name!r}") from None
+        return self.resolver.get(question, self)
+
+    ask = answer
+
+    def confirm(self, prompt: str, default: bool = False) -> bool | None:
+        """Ask yes/no. None when nobody can be asked (--yes): the caller decides what that means."""
+        if not self.interactive:
+            return None
+        from wizard import prompts
+
+        return prompts.confirm(prompt, default=default)
+
+    def add_secret(self, value: str) -> None:
+        if value:
+            self.ui.secrets.add(value)
+
+    def mask(self, text: str) -> str:
+        return self.ui.mask(text)
+
+    # step's own record ------------------------------------------------------
+    @property
+    def record(self) -> dict:
+        """What this step recorded in an earlier run (read-only view)."""
+        return dict(self.state.step(self.step_name or ""))
+
+    # acting -------------------------------------------------------------------
+    def run(self, argv: list[str], *, input: str | None = None, timeout: float = 30.0,
+            env: dict | None = None) -> runner.Result:
+        """Run a command. While planning only read-only commands may run (ssh -G, probes)."""
+        return runner.run(argv, input=input, timeout=timeout, env=env if env is not None else self.env)
+
+    def _refuse_in_dry_run(self) -> None:
+        if self.dry_run:
+            raise RuntimeError(_("internal error: a write was attempted during a dry run"))
+
+    def write_file(self, path: Path, text: str, *, mode: int = 0o600, dir_mode: int = 0o700) -> None:
+        self._refuse_in_dry_run()
+        saved = files.write_atomic(path, text, mode=mode, dir_mode=dir_mode, backup_dir=self.backup_dir)
+        if saved:
+            self.ui.say("  " + _("backup of {path}: {backup}").format(path=path, backup=saved))
+
+    def remove_file(self, path: Path) -> None:
+        self._refuse_in_dry_run()
+        files.remove(path, backup_dir=self.backup_dir)

@@ -1,0 +1,119 @@
+"""Running steps: ask everything first, then plan, apply, verify and record each step."""
+
+from __future__ import annotations
+
+from wizard.context import Context
+from wizard.i18n import _
+from wizard.step import Step, StepFailed
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class Outcome:
+    def __init__(self) -> None:
+        self.done: list[str] = []
+        self.unchanged: list[str] = []
+        self.skipped: list[str] = []
+        self.planned: list[str] = []
+        self.failed: str | None = None
+
+    def summary(self, all_steps: list[Step]) -> str:
+        touched = set(self.done + self.unchanged + self.skipped + self.planned)
+        not_run = [s.name for s in all_steps if s.name not in touched and s.name != self.failed]
+        parts = []
+        for label, names in [
+            (_("changed"), self.done), (_("already done"), self.unchanged),
+            (_("would change"), self.planned), (_("skipped"), self.skipped),
+            (_("failed"), [self.failed] if self.failed else []), (_("not run"), not_run),
+        ]:
+            if names:
+                parts.append(f"{label}: {', '.join(names)}")
+        return "; ".join(parts)
+
+
+def ask_upfront(steps: list[Step], ctx: Context) -> None:
+    """Every answer the applicable steps declare, validated before anything changes."""
+    for step in steps:
+        ctx.step_name = step.name
+        for question in step.questions:
+            if question.upfront:
+                ctx.answer(question.name)
+    ctx.step_name = None
+
+
+def remember_answers(ctx: Context) -> None:
+    for name, value in ctx.resolver.values.items():
+        question = ctx.questions.get(name)
+        if question is not None and question.saved:
+            ctx.state.answers[name] = value
+
+
+def run_steps(steps: list[Step], ctx: Context) -> int:
+    ui = ctx.ui
+    outcome = Outcome()
+    applicable = []
+    try:
+        for step in steps:
+            ctx.step_name = step.name
+            reason = step.applies(ctx)
+            if reason:
+                ui.skip(_("{step}: does not apply here: {reason}").format(step=step.name, reason=reason))
+                outcome.skipped.append(step.name)
+            else:
+                applicable.append(step)
+        ask_upfront(applicable, ctx)
+        if not ctx.dry_run:
+            remember_answers(ctx)
+            ctx.state.save()
+        for number, step in enumerate(applicable, 1):
+            _run_one(step, ctx, outcome, f"[{number}/{len(applicable)}]")
+    except StepFailed as failure:
+        outcome.failed = ctx.step_name
+        ui.error(_("step {step} failed: {why}").format(step=ctx.step_name, why=failure.message))
+        if failure.kept:
+            ui.say("  " + failure.kept, err=True)
+        _record(ctx, "failed", why=ctx.mask(failure.message))
+        ui.say(outcome.summary(steps), err=True)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        ui.error(_("interrupted; files are either as they were or fully written"))
+        ui.say(outcome.summary(steps), err=True)
+        return EXIT_INTERRUPTED
+    if ctx.dry_run:
+        ui.say(_("Dry run: nothing was changed."), style="bold")
+    ui.say(outcome.summary(steps))
+    return EXIT_OK
+
+
+def _record(ctx: Context, status: str, **details) -> None:
+    if not ctx.dry_run and ctx.step_name:
+        ctx.state.record(ctx.step_name, status, **details)
+        ctx.state.save()
+
+
+def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
+    ui = ctx.ui
+    ctx.step_name = step.name
+    ui.heading(f"{counter} {step.title} ({step.name})")
+    try:
+        actions = step.plan(ctx)
+        if not actions:
+            ui.ok(_("{step}: already done, nothing to change").format(step=step.name))
+            outcome.unchanged.append(step.name)
+            _record(ctx, "done", changed=[])
+            return
+        if ctx.dry_run:
+            ui.say(_("would do:"))
+            for action in actions:
+                ui.block(action.describe(ctx))
+            outcome.planned.append(step.name)
+            return
+        summaries = [ctx.mask(action.summary(ctx)) for action in actions]
+        for action in actions:
+            action.perform(ctx)
+        step.verify(ctx)
+    except OSError as exc:
+        raise StepFailed(str(exc)) from exc
+    _record(ctx, "done", changed=summaries)
+    outcome.done.append(step.name)
+    ui.ok(_("{step}: done").format(step=step.name))

@@ -1,0 +1,25 @@
+"""The plugin API: every hook openclaw-remote calls. Documented in docs/plugins.md.
+
+A plugin is a module or object with functions marked ``@hookimpl``, found through
+the ``openclaw_remote`` entry-point group (the built-in steps register the same way).
+"""
+
+from typing import Callable
+
+import pluggy
+
+from wizard.step import Step
+
+hookspec = pluggy.HookspecMarker("openclaw_remote")
+hookimpl = pluggy.HookimplMarker("openclaw_remote")
+
+
+@hookspec
+def register_steps(register: Callable[[Step], None]) -> None:
+    """Contribute wizard steps.
+
+    Called once per command, when the host loads its plugins, before any answer is
+    asked. Call ``register(step)`` for each ``Step`` instance the plugin offers. The
+    host orders all registered steps by their ``after``/``before`` names, so the
+    order of ``register`` calls does not matter. The return value is ignored.
+    """

@@ -1,0 +1,134 @@
+"""Loading plugins and putting their steps in order. Knows nothing of what steps do."""
+
+from __future__ import annotations
+
+import heapq
+import os
+import sys
+from dataclasses import dataclass, field
+
+import pluggy
+
+from wizard import hookspecs
+from wizard.i18n import _
+from wizard.step import Step
+
+ENTRY_POINT_GROUP = "openclaw_remote"
+BUILTIN_DISTRIBUTION = "openclaw-remote-wizard"
+# Comma-separated names of the third-party plugins to load; empty loads none.
+PLUGIN_LIMIT_ENV = "OPENCLAW_REMOTE_PLUGINS"
+
+
+class PluginError(Exception):
+    """Plugins that cannot work together (a cycle, an unknown step name)."""
+
+
+_pm: pluggy.PluginManager | None = None
+load_problems: list[str] = []
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, with every allowed entry point loaded once."""
+    global _pm
+    if _pm is None:
+        _pm = pluggy.PluginManager("openclaw_remote")
+        _pm.add_hookspecs(hookspecs)
+        load_problems.extend(_load_entry_points(_pm, os.environ.get(PLUGIN_LIMIT_ENV)))
+    return _pm
+
+
+def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]:
+    from importlib.metadata import entry_points
+
+    allowed = None if limit is None else {name.strip() for name in limit.split(",") if name.strip()}
+    problems = []
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        builtin = entry.dist is not None and entry.dist.name == BUILTIN_DISTRIBUTION
+        if not builtin and allowed is not None and entry.name not in allowed:
+            continue
+        if pm.has_plugin(entry.name):
+            continue
+        try:
+            plugin = entry.load()
+        except Exception as exc:  # a broken third-party plugin must not stop the wizard
+            problems.append(_("plugin {name} failed to load and was skipped: {why}").format(
+                name=entry.name, why=f"{type(exc).__name__}: {exc}"))
+            continue
+        pm.register(plugin, name=entry.name)
+    return problems
+
+
+@dataclass
+class StepSet:
+    steps: list[Step]                           # in the order they run
+    owner: dict[str, str] = field(default_factory=dict)  # step name -> plugin name
+    problems: list[str] = field(default_factory=list)
+
+    def get(self, name: str) -> Step | None:
+        return next((step for step in self.steps if step.name == name), None)
+
+
+def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:
+    """Ask every plugin for its steps, then order them."""
+    pm = pm or get_plugin_manager()
+    steps: list[Step] = []
+    owner: dict[str, str] = {}
+    problems = list(load_problems)
+    for impl in pm.hook.register_steps.get_hookimpls():
+        mine: list[Step] = []
+
+        def register(step: Step, _mine=mine) -> None:
+            _mine.append(step)
+
+        try:
+            impl.function(register=register)
+        except Exception as exc:
+            problems.append(_("plugin {name} failed to register its steps and was skipped: {why}").format(
+                name=impl.plugin_name, why=f"{type(exc).__name__}: {exc}"))
+            continue
+        for step in mine:
+            if step.name in owner:
+                problems.append(_("step {step} from plugin {name} was skipped: plugin {other} already has a step of that name").format(
+                    step=step.name, name=impl.plugin_name, other=owner[step.name]))
+                continue
+            owner[step.name] = impl.plugin_name
+            steps.append(step)
+    return StepSet(order_steps(steps, owner), owner, problems)
+
+
+def order_steps(steps: list[Step], owner: dict[str, str]) -> list[Step]:
+    """Topological order of after/before; ties go to the alphabetically first name."""
+    by_name = {step.name: step for step in steps}
+    edges: dict[str, set[str]] = {name: set() for name in by_name}  # a -> b: a runs before b
+    for step in steps:
+        for other, forward in [(n, False) for n in step.after] + [(n, True) for n in step.before]:
+            if other not in by_name:
+                raise PluginError(_("step {step} (plugin {plugin}) names an unknown step {other}").format(
+                    step=step.name, plugin=owner.get(step.name, "?"), other=other))
+            if forward:
+                edges[step.name].add(other)
+            else:
+                edges[other].add(step.name)
+    waiting = {name: 0 for name in by_name}
+    for targets in edges.values():
+        for target in targets:
+            waiting[target] += 1
+    ready = [name for name, count in waiting.items() if count == 0]
+    heapq.heapify(ready)
+    ordered = []
+    while ready:
+        name = heapq.heappop(ready)
+        ordered.append(by_name[name])
+        for target in edges[name]:
+            waiting[target] -= 1
+            if waiting[target] == 0:
+                heapq.heappush(ready, target)
+    if len(ordered) < len(steps):
+        stuck = sorted(name for name, count in waiting.items() if count > 0)
+        raise PluginError(_("steps {steps} wait on each other in a cycle (plugins: {plugins})").format(
+            steps=", ".join(stuck), plugins=", ".join(sorted({owner.get(n, "?") for n in stuck}))))
+    return ordered
+
+
+def current_platform() -> str:
+    return os.environ.get("OPENCLAW_REMOTE_PLATFORM") or ("darwin" if sys.platform == "darwin" else "linux")

@@ -1,0 +1,42 @@
+"""Interactive prompts (questionary, imported only when a prompt is really shown).
+
+``unsafe_ask`` lets Ctrl-C raise KeyboardInterrupt (``ask`` would swallow it and
+return None), so the host can stop cleanly with exit 130.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from wizard.step import Question
+
+
+def _validator(question: Question):
+    def check(text: str):
+        try:
+            question.parse(text)
+        except ValueError as exc:
+            return str(exc)
+        return True
+
+    return check
+
+
+def text(question: Question, default: str) -> Any:
+    import questionary
+
+    answer = questionary.text(question.prompt, default=default, validate=_validator(question),
+                              instruction=question.help or None).unsafe_ask()
+    return question.parse(answer)
+
+
+def secret(prompt: str) -> str:
+    import questionary
+
+    return questionary.password(prompt, validate=lambda text: bool(text) or "?").unsafe_ask()
+
+
+def confirm(prompt: str, default: bool = False) -> bool:
+    import questionary
+
+    return bool(questionary.confirm(prompt, default=default).unsafe_ask())

@@ -1,0 +1,63 @@
+"""The one place commands run: argument lists only, bounded time, never a shell."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def _check_argv(argv) -> list[str]:
+    if not isinstance(argv, (list, tuple)) or not argv or not all(isinstance(a, str) for a in argv):
+        raise TypeError("a command is a non-empty list of strings")
+    if any("\0" in a for a in argv):
+        raise ValueError("NUL byte in a command argument")
+    return list(argv)
+
+
+def run(argv, *, input: str | None = None, timeout: float = 30.0, env: dict | None = None) -> Result:
+    """Run ``argv`` to completion and capture its output. Never raises for exit codes."""
+    argv = _check_argv(argv)
+    try:
+        done = subprocess.run(
+            argv,
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=env,
+            stdin=None if input is not None else subprocess.DEVNULL,
+        )
+    except FileNotFoundError:
+        return Result(127, "", f"{argv[0]}: command not found")
+    except subprocess.TimeoutExpired:
+        return Result(124, "", f"{argv[0]}: no answer after {timeout:g} s")
+    return Result(done.returncode, done.stdout, done.stderr)
+
+
+def spawn_detached(argv, *, log_path: Path, env: dict | None = None) -> subprocess.Popen:
+    """Start ``argv`` in its own session (it outlives the wizard); stderr goes to ``log_path``."""
+    argv = _check_argv(argv)
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            cwd="/",  # do not pin the directory the wizard was started from
+        )

@@ -1,0 +1,53 @@
+"""What earlier runs answered and did, in ``~/.config/openclaw-remote/state.json``.
+
+Never holds a secret: only answers whose Question is not secret are saved.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from wizard import files
+
+
+def config_dir(home: Path) -> Path:
+    return home / ".config" / "openclaw-remote"
+
+
+class State:
+    def __init__(self, path: Path, data: dict | None = None, problem: str | None = None):
+        self.path = path
+        self.data = data or {}
+        self.data.setdefault("answers", {})
+        self.data.setdefault("steps", {})
+        self.problem = problem  # why an unreadable file was ignored
+
+    @classmethod
+    def load(cls, home: Path) -> "State":
+        path = config_dir(home) / "state.json"
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except FileNotFoundError:
+            return cls(path)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return cls(path, problem=f"{path}: {exc}")
+        return cls(path, data)
+
+    @property
+    def answers(self) -> dict:
+        return self.data["answers"]
+
+    def step(self, name: str) -> dict:
+        return self.data["steps"].get(name, {})
+
+    def record(self, name: str, status: str, **details) -> None:
+        entry = self.data["steps"].setdefault(name, {})
+        entry.update(details, status=status, at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+
+    def save(self) -> None:
+        files.write_atomic(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n",
+                           mode=0o600, dir_mode=0o700)

@@ -1,0 +1,182 @@
+"""What a step is: its questions, its plan of actions, and how it verifies itself.
+
+A step never writes or runs anything while it plans: ``plan()`` returns a list of
+actions, which the host prints (``--dry-run``) or performs, in order. An empty plan
+means "already done".
+"""
+
+from __future__ import annotations
+
+import difflib
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from wizard.i18n import _
+
+if TYPE_CHECKING:
+    from wizard.context import Context
+
+MASK = "****"
+
+
+class StepFailed(Exception):
+    """A step could not do its job. ``kept`` says what was left as it was."""
+
+    def __init__(self, message: str, kept: str = ""):
+        super().__init__(message)
+        self.message = message
+        self.kept = kept
+
+
+@dataclass(frozen=True)
+class Question:
+    """One answer a step needs.
+
+    ``name`` is the answer's key everywhere: the flag ``--local-port`` for
+    ``local_port``, the variable ``OPENCLAW_REMOTE_LOCAL_PORT``, the answers-file key.
+    ``validate`` turns the text into a value or raises ``ValueError`` with a message
+    saying why. A ``default`` may be a callable taking the Context.
+    A ``secret`` is asked with hidden input, is never a flag, never saved, never
+    shown: it comes from the prompt, ``env`` (default ``OPENCLAW_REMOTE_<NAME>``) or
+    ``--<name>-stdin``. A ``confirm`` question is a yes/no switch (``--<name>``).
+    ``upfront=False`` questions are asked only when a step calls ``ctx.ask()``.
+    """
+
+    name: str
+    prompt: str
+    default: Any = None
+    validate: Callable[[str], Any] | None = None
+    secret: bool = False
+    confirm: bool = False
+    help: str = ""
+    env: str | None = None
+    upfront: bool = True
+    remember: bool = True
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def env_var(self) -> str:
+        return self.env or "OPENCLAW_REMOTE_" + self.name.upper()
+
+    @property
+    def saved(self) -> bool:
+        return self.remember and not self.secret and not self.confirm
+
+    def parse(self, text: Any) -> Any:
+        if self.validate is None or not isinstance(text, str):
+            return text
+        return self.validate(text)
+
+
+class Action:
+    """One change a step makes. ``describe`` feeds the dry run; ``perform`` does it."""
+
+    def describe(self, ctx: Context) -> str:
+        raise NotImplementedError
+
+    def perform(self, ctx: Context) -> None:
+        raise NotImplementedError
+
+    def summary(self, ctx: Context) -> str:
+        """One line for the state file's record of what the step did."""
+        lines = self.describe(ctx).splitlines()
+        return lines[0] if lines else type(self).__name__
+
+
+@dataclass
+class WriteFile(Action):
+    """Write ``text`` to ``path`` atomically, keeping the old file's mode and a backup."""
+
+    path: Path
+    text: str
+    mode: int = 0o600
+    dir_mode: int = 0o700
+
+    def old_text(self) -> str:
+        try:
+            return self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return ""
+
+    def describe(self, ctx: Context) -> str:
+        exists = self.path.exists()
+        diff = difflib.unified_diff(
+            self.old_text().splitlines(keepends=True),
+            self.text.splitlines(keepends=True),
+            fromfile=str(self.path) if exists else "/dev/null",
+            tofile=str(self.path),
+        )
+        return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
+
+    def perform(self, ctx: Context) -> None:
+        ctx.write_file(self.path, self.text, mode=self.mode, dir_mode=self.dir_mode)
+
+    def summary(self, ctx: Context) -> str:
+        return _("write {path}").format(path=self.path)
+
+
+@dataclass
+class RemoveFile(Action):
+    path: Path
+
+    def describe(self, ctx: Context) -> str:
+        return _("remove {path}").format(path=self.path) + "\n"
+
+    def perform(self, ctx: Context) -> None:
+        ctx.remove_file(self.path)
+
+
+@dataclass
+class Run(Action):
+    """Run a command (an argument list, never a shell string)."""
+
+    argv: list[str]
+    why: str = ""
+    timeout: float = 30.0
+    ok_codes: tuple[int, ...] = (0,)
+
+    def describe(self, ctx: Context) -> str:
+        line = "$ " + ctx.mask(shlex.join(self.argv))
+        return (line + f"    # {self.why}" if self.why else line) + "\n"
+
+    def perform(self, ctx: Context) -> None:
+        result = ctx.run(self.argv, timeout=self.timeout)
+        if result.returncode not in self.ok_codes:
+            raise StepFailed(
+                _("{command} failed (exit {code}): {stderr}").format(
+                    command=ctx.mask(shlex.join(self.argv)),
+                    code=result.returncode,
+                    stderr=ctx.mask(result.stderr.strip()) or "-",
+                )
+            )
+
+
+class Step:
+    """Base class for a wizard step. Subclass it, then ``register(MyStep())``.
+
+    Class attributes: ``name`` (unique, used on the command line), ``title`` (one
+    line), ``after``/``before`` (names of steps this one must follow/precede),
+    ``questions`` (what it needs to know).
+    """
+
+    name: str = ""
+    title: str = ""
+    after: tuple[str, ...] = ()
+    before: tuple[str, ...] = ()
+    questions: tuple[Question, ...] = ()
+
+    def applies(self, ctx: Context) -> str | None:
+        """None when the step applies on this machine, else a one-line reason why not."""
+        return None
+
+    def plan(self, ctx: Context) -> list[Action]:
+        """What would change. Reads, never writes. An empty list means already done."""
+        raise NotImplementedError
+
+    def verify(self, ctx: Context) -> None:
+        """After the actions ran: raise StepFailed unless the step's goal really holds."""
