@@ -1,0 +1,56 @@
+"""Shared test helpers. Every test works in a temporary home: the real one is never touched."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["tests.harness.fixtures"] if (Path(__file__).parent / "harness" / "fixtures.py").exists() else []  # TEMP until harness lands
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """An environment with no trace of the developer's own setup."""
+    env = {key: value for key, value in os.environ.items()
+           if not key.startswith(("OPENCLAW_", "SSH_", "LC_", "LANGUAGE"))}
+    env.update(HOME=str(home), OPENCLAW_REMOTE_HOME=str(home), LANG="C.UTF-8",
+               PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm", COLUMNS="200", NO_COLOR="1")
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    return home
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under ``root`` with its mode and content, to prove nothing changed."""
+    return {str(path.relative_to(root)): (path.stat().st_mode, path.read_bytes())
+            for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+class Cli:
+    """Runs the real ``openclaw-remote`` command in a subprocess against a temp home."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.env = clean_env(home)
+
+    def __call__(self, *args: str, input: str | None = None, env: dict | None = None,
+                 timeout: float = 60) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "wizard", *args], input=input, text=True,
+                              capture_output=True, env={**self.env, **(env or {})}, timeout=timeout,
+                              stdin=None if input is not None else subprocess.DEVNULL)
+
+
+@pytest.fixture
+def cli(home: Path) -> Cli:
+    return Cli(home)

@@ -1,0 +1,103 @@
+"""The command-line contract: names, exit codes, dry run, platform override, fast start."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.conftest import snapshot
+from wizard import __version__
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"openclaw-remote {__version__}"
+
+
+def test_help_loads_no_plugin_and_no_heavy_library():
+    code = ("import sys; from wizard.cli import main\n"
+            "try: main(['--help'])\nexcept SystemExit: pass\n"
+            "heavy = [m for m in ('pluggy', 'questionary', 'keyring', 'pexpect', 'rich', 'websockets', 'plugins')"
+            " if m in sys.modules]\nprint('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "HEAVY []" in out
+
+
+def test_steps_lists_builtin_steps_with_applies_and_done(cli, home):
+    result = cli("steps", "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert rows[0]["name"] == "ssh-config"
+    assert rows[0]["applies"] is True and rows[0]["done"] is False
+    assert cli("setup", "--yes", "--host", "gw.example", "--user", "u").returncode == 0
+    assert json.loads(cli("steps", "--json").stdout)[0]["done"] is True
+
+
+def test_dry_run_changes_nothing_and_shows_the_diff(cli, home):
+    (home / ".ssh" / "config").write_text("Host mine\n    User me\n")
+    before = snapshot(home)
+    result = cli("setup", "--dry-run", "--yes", "--host", "gw.example", "--user", "alice")
+    assert result.returncode == 0, result.stderr
+    assert "+Host remote-gateway" in result.stdout and "+    HostName gw.example" in result.stdout
+    assert " Host mine" in result.stdout  # context line of the user's own config
+    assert "nothing was changed" in result.stdout.lower()
+    assert snapshot(home) == before
+
+
+def test_dry_run_reports_a_done_step_as_done(cli, home):
+    assert cli("setup", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    result = cli("setup", "--dry-run", "--yes")
+    assert "already done" in result.stdout
+
+
+def test_run_unknown_step_is_exit_2_and_lists_steps(cli):
+    result = cli("run", "nope", "--yes")
+    assert result.returncode == 2 and "nope" in result.stderr and "ssh-config" in result.stderr
+
+
+def test_bad_usage_is_exit_2(cli):
+    assert cli("setup", "--no-such-flag").returncode == 2
+    assert cli().returncode == 2
+
+
+def test_home_must_exist(cli, tmp_path):
+    result = cli("steps", "--home", str(tmp_path / "missing"))
+    assert result.returncode == 2 and "missing" in result.stderr
+
+
+def test_failed_verification_is_exit_1_and_names_the_step(cli, home):
+    # An Include above nothing can beat our block... except a system of our own making:
+    # a LocalForward for the same port in a Match block *before* ours (written by hand).
+    cfg = home / ".ssh" / "config"
+    assert cli("setup", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    cfg.write_text("Match all\n    LocalForward 127.0.0.1:18789 127.0.0.1:9\n" + cfg.read_text())
+    result = cli("run", "ssh-config", "--yes")
+    assert result.returncode == 1
+    assert "ssh-config" in result.stderr and "localforward" in result.stderr
+
+
+def test_existing_file_keeps_mode_and_gets_a_backup(cli, home):
+    cfg = home / ".ssh" / "config"
+    cfg.write_text("Host mine\n    User me\n")
+    cfg.chmod(0o640)
+    assert cli("setup", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    assert cfg.stat().st_mode & 0o777 == 0o640
+    backups = list((home / ".config/openclaw-remote/backups").iterdir())
+    assert [b.read_text() for b in backups] == ["Host mine\n    User me\n"]
+
+
+def test_missing_ssh_dir_is_created_private(cli, home):
+    (home / ".ssh").rmdir()
+    assert cli("setup", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    assert (home / ".ssh").stat().st_mode & 0o777 == 0o700
+    assert (home / ".ssh" / "config").stat().st_mode & 0o777 == 0o600
+
+
+def test_symlinked_config_is_written_through_the_link(cli, home, tmp_path):
+    target = tmp_path / "dotfiles-ssh-config"
+    target.write_text("Host mine\n    User me\n")
+    (home / ".ssh" / "config").symlink_to(target)
+    assert cli("setup", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    assert (home / ".ssh" / "config").is_symlink()
+    assert "Host remote-gateway" in target.read_text()

@@ -1,0 +1,144 @@
+"""Plugins: in-process registration, a real third-party package, broken plugins, the limit."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from wizard import Question, Step, WriteFile, hookimpl
+from wizard.cli import main
+from wizard.host import get_plugin_manager
+
+EXAMPLE = REPO / "docs" / "examples" / "openclaw-remote-hello"
+
+
+class Marker(Step):
+    name = "marker"
+    title = "Write a marker file"
+    before = ("ssh-config",)
+    questions = (Question("marker_text", "Marker text", default="hi"),)
+
+    def plan(self, ctx):
+        path = ctx.path("marker.txt")
+        text = ctx.answer("marker_text") + "\n"
+        return [] if path.exists() and path.read_text() == text else [WriteFile(path, text)]
+
+
+class MarkerPlugin:
+    @hookimpl
+    def register_steps(self, register):
+        register(Marker())
+
+
+@pytest.fixture
+def marker_plugin(monkeypatch, home):
+    monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
+    pm = get_plugin_manager()
+    pm.register(MarkerPlugin(), name="marker-plugin")
+    yield
+    pm.unregister(name="marker-plugin")
+
+
+def test_register_steps_in_process_plugin_is_listed_in_its_declared_place(marker_plugin, capsys):
+    assert main(["steps", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows][:2] == ["marker", "ssh-config"]
+    assert rows[0]["plugin"] == "marker-plugin"
+
+
+def test_in_process_plugin_runs_and_its_question_becomes_a_flag(marker_plugin, home, capsys):
+    assert main(["run", "marker", "--yes", "--marker-text", "hello there"]) == 0
+    assert (home / "marker.txt").read_text() == "hello there\n"
+    assert main(["run", "marker", "--yes"]) == 0  # saved answer reused, nothing to do
+    assert "already done" in capsys.readouterr().out
+    state = json.loads((home / ".config/openclaw-remote/state.json").read_text())
+    assert state["answers"]["marker_text"] == "hello there"
+
+
+@pytest.fixture(scope="session")
+def plugin_site(tmp_path_factory) -> Path:
+    """The example package really installed (pip --target), plus a plugin that cannot import."""
+    site = tmp_path_factory.mktemp("site")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--target", str(site), str(EXAMPLE)], check=True, capture_output=True)
+    dist = site / "broken_plugin-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-plugin\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[openclaw_remote]\nbroken = broken_plugin_module\n")
+    (site / "broken_plugin_module.py").write_text("raise RuntimeError('this plugin is broken on purpose')\n")
+    return site
+
+
+def test_example_third_party_package_shows_up_in_place_and_runs(cli, home, plugin_site):
+    env = {"PYTHONPATH": str(plugin_site)}
+    listed = cli("steps", "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    names = [row["name"] for row in json.loads(listed.stdout)]
+    assert names.index("hello") == names.index("ssh-config") + 1
+    done = cli("run", "hello", "--yes", "--greeting", "Bonjour", env=env)
+    assert done.returncode == 0, done.stderr
+    assert (home / "openclaw-remote-hello.txt").read_text() == "Bonjour\n"
+
+
+def test_a_broken_plugin_is_named_and_skipped_and_the_rest_runs(cli, plugin_site):
+    result = cli("steps", env={"PYTHONPATH": str(plugin_site)})
+    assert result.returncode == 0
+    assert "plugin broken failed to load" in result.stderr
+    assert "this plugin is broken on purpose" in result.stderr
+    assert "ssh-config" in result.stdout and "hello" in result.stdout
+
+
+def test_the_limit_variable_chooses_which_external_plugins_load(cli, plugin_site):
+    env = {"PYTHONPATH": str(plugin_site), "OPENCLAW_REMOTE_PLUGINS": "hello"}
+    result = cli("steps", env=env)
+    assert "hello" in result.stdout and "broken" not in result.stderr
+    result = cli("steps", env={**env, "OPENCLAW_REMOTE_PLUGINS": ""})
+    assert "hello" not in result.stdout and "broken" not in result.stderr
+    assert "ssh-config" in result.stdout  # built-ins always load
+
+
+def test_a_plugin_whose_hook_raises_is_named_and_skipped(monkeypatch, home, capsys):
+    class Exploding:
+        @hookimpl
+        def register_steps(self, register):
+            raise ValueError("kaboom")
+
+    monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
+    pm = get_plugin_manager()
+    pm.register(Exploding(), name="exploding")
+    try:
+        assert main(["steps"]) == 0
+    finally:
+        pm.unregister(name="exploding")
+    captured = capsys.readouterr()
+    assert "exploding" in captured.err and "kaboom" in captured.err
+    assert "ssh-config" in captured.out
+
+
+def test_a_cycle_between_plugins_is_a_clear_error_exit_2(monkeypatch, home, capsys):
+    class Loop(Step):
+        name, title, after, before = "loop", "Loop", ("ssh-config",), ("ssh-config",)
+
+        def plan(self, ctx):
+            return []
+
+    class LoopPlugin:
+        @hookimpl
+        def register_steps(self, register):
+            register(Loop())
+
+    monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
+    pm = get_plugin_manager()
+    pm.register(LoopPlugin(), name="loop-plugin")
+    try:
+        assert main(["steps"]) == 2
+    finally:
+        pm.unregister(name="loop-plugin")
+    err = capsys.readouterr().err
+    assert "cycle" in err and "loop-plugin" in err and "ssh-config" in err
