@@ -48,3 +48,54 @@ def child_env(ctx) -> dict[str, str]:
     env = dict(ctx.env)
     env["HOME"] = str(ctx.home)
     return env
+
+
+# What ssh prints, mapped to a plain explanation (field notes: OpenSSH prompt strings).
+FAILURES = [
+    ("REMOTE HOST IDENTIFICATION HAS CHANGED", "hostkey-changed",
+     _("the remote host's key has CHANGED since you last connected. That can mean someone is "
+       "intercepting the connection, or the machine was reinstalled. Check with the remote "
+       "machine's administrator; if it is expected, remove the old key with "
+       "'ssh-keygen -R HOST' yourself. Nothing was changed.")),
+    ("Host key verification failed", "hostkey-unknown",
+     _("the remote host's key is not known yet (it is confirmed when the key is copied)")),
+    ("Connection refused", "refused",
+     _("the remote machine refused the connection: no ssh server listens on that port "
+       "(check --host and --port, and that sshd runs there)")),
+    ("Could not resolve hostname", "dns",
+     _("the host name could not be resolved (DNS): check the spelling of --host")),
+    ("Name or service not known", "dns",
+     _("the host name could not be resolved (DNS): check the spelling of --host")),
+    ("No route to host", "no-route",
+     _("no route to the remote machine: is it on, and on a network you can reach (VPN)?")),
+    ("Network is unreachable", "no-route",
+     _("no route to the remote machine: is it on, and on a network you can reach (VPN)?")),
+    ("timed out", "timeout",
+     _("the connection timed out: the machine does not answer (firewall, wrong address, asleep?)")),
+    ("Permission denied", "denied", _("the remote machine refused the key")),
+]
+
+
+def explain(output: str) -> tuple[str, str]:
+    """(kind, explanation) for ssh's error output; ("other", last line) when unknown."""
+    for needle, kind, text in FAILURES:
+        if needle in output:
+            return kind, text
+    lines = [line for line in output.strip().splitlines() if line.strip()]
+    return "other", lines[-1] if lines else _("ssh failed without a message")
+
+
+def key_login(ctx, alias: str, timeout: float = 10.0) -> tuple[bool, str, str]:
+    """Does key login work without any prompt? (ok, kind, explanation)."""
+    argv = ssh_command(ctx, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}", alias, "true")
+    result = ctx.run(argv, timeout=timeout + 5, env=child_env(ctx))
+    if result.ok:
+        return True, "ok", ""
+    kind, text = explain(result.stderr)
+    return False, kind, text
+
+
+def alias_configured(ctx, alias: str) -> bool:
+    """True when ssh config already maps ``alias`` somewhere (ssh -G echoes unknown names)."""
+    result = ctx.run(ssh_command(ctx, "-G", alias), timeout=10)
+    return result.ok and f"\nhostname {alias.lower()}\n" not in "\n" + result.stdout

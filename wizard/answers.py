@@ -82,7 +82,9 @@ class Resolver:
         elif self.interactive:
             from wizard import prompts
 
-            value = prompts.secret(question.prompt)
+            value = prompts.secret(question.prompt, optional=question.default is not None)
+        elif question.default is not None:
+            value = question.default
         else:
             raise UsageError(
                 _("{prompt}: no value; set {env} or pass {flag}-stdin").format(

@@ -46,7 +46,8 @@ def build_parser(questions=()) -> argparse.ArgumentParser:
         description=_("Connect OpenClaw.app to a remote OpenClaw Gateway through an SSH tunnel, step by step."),
         epilog=_("Run '{prog} setup' for the guided first run, or '{prog} setup --dry-run' to see what it would do.").format(prog=PROG),
     )
-    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
+                        help=_("show program's version number and exit"))
     commands = parser.add_subparsers(dest="command", metavar=_("COMMAND"))
 
     steps = commands.add_parser("steps", help=_("list the steps in order: applies here? done?"))

@@ -82,6 +82,12 @@ class Context:
         """What this step recorded in an earlier run (read-only view)."""
         return dict(self.state.step(self.step_name or ""))
 
+    def remember(self, **data: Any) -> None:
+        """Keep facts about this step's work (a pid, a path) in the state file. No secrets."""
+        if not self.dry_run and self.step_name:
+            self.state.data["steps"].setdefault(self.step_name, {}).update(data)
+            self.state.save()
+
     # acting -------------------------------------------------------------------
     def run(self, argv: list[str], *, input: str | None = None, timeout: float = 30.0,
             env: dict | None = None) -> runner.Result:

@@ -30,10 +30,10 @@ def text(question: Question, default: str) -> Any:
     return question.parse(answer)
 
 
-def secret(prompt: str) -> str:
+def secret(prompt: str, optional: bool = False) -> str:
     import questionary
 
-    return questionary.password(prompt, validate=lambda text: bool(text) or "?").unsafe_ask()
+    return questionary.password(prompt, validate=lambda text: optional or bool(text) or "?").unsafe_ask()
 
 
 def confirm(prompt: str, default: bool = False) -> bool:

@@ -1,0 +1,118 @@
+"""Who listens on a local port: lsof where it exists (always on macOS), else /proc."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Owner:
+    pid: int | None
+    name: str
+    args: tuple[str, ...] = ()
+
+    def describe(self) -> str:
+        return f"{self.name} (pid {self.pid})" if self.pid else self.name
+
+
+def accepting(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def bindable(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def process_args(pid: int) -> tuple[str, ...]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return tuple(part.decode(errors="replace") for part in raw.split(b"\0") if part)
+    except OSError:
+        pass
+    import subprocess  # macOS has no /proc: ask ps
+
+    done = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    return tuple(done.stdout.split())
+
+
+def owner(port: int) -> Owner | None:
+    """The process listening on TCP ``port`` (any local address), or None."""
+    found = _owner_from_proc(port) if Path("/proc/net/tcp").exists() else None
+    if found is None and shutil.which("lsof"):
+        found = _owner_from_lsof(port)
+    if found is None and not bindable(port):
+        return Owner(None, "an unknown process")
+    return found
+
+
+def _owner_from_lsof(port: int) -> Owner | None:
+    import subprocess
+
+    done = subprocess.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"],
+                          capture_output=True, text=True, timeout=5)
+    pid, name = None, ""
+    for line in done.stdout.splitlines():
+        if line.startswith("p"):
+            pid = int(line[1:])
+        elif line.startswith("c") and pid:
+            name = line[1:]
+            return Owner(pid, name, process_args(pid))
+    return None
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def _owner_from_proc(port: int) -> Owner | None:
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fds = os.scandir(f"/proc/{entry.name}/fd")
+            if any(os.readlink(fd.path) in wanted for fd in fds):
+                pid = int(entry.name)
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+                return Owner(pid, name, process_args(pid))
+        except OSError:
+            continue
+    return Owner(None, "a process of another user")
+
+
+def wait_for(condition, timeout: float, interval: float = 0.02) -> bool:
+    """Poll ``condition()`` every ``interval`` seconds until true or ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)

@@ -1,0 +1,202 @@
+"""Step ``ssh-key``: key login to the gateway machine (guide step 2).
+
+Creates the key if needed, then copies it with the real ``ssh-copy-id`` driven by
+pexpect: the host key fingerprint is shown and confirmed, the password is asked once
+(hidden) and typed into ssh-copy-id, never put on a command line or in a file.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from plugins import _common, _ssh
+from wizard import Action, Question, Step, StepFailed, hookimpl
+from wizard.i18n import _
+
+PASSWORD_TRIES = 3
+
+PASSWORD = Question("password", _("Password for your account on the remote machine (asked once, not stored)"),
+                    secret=True, env="OPENCLAW_REMOTE_SSH_PASSWORD", upfront=False)
+PASSPHRASE = Question("key_passphrase", _("Passphrase for the new ssh key (empty for none)"), secret=True,
+                      default="", upfront=False,
+                      help=_("A background tunnel can only use a key with a passphrase if your ssh agent holds it."))
+ACCEPT_HOST_KEY = Question("accept_host_key", _("Trust this host key and continue connecting?"), confirm=True,
+                           upfront=False, help=_("with --yes: accept an unknown host key (never a changed one)"))
+
+# What ssh-copy-id and ssh print (field notes), in the order they are looked for.
+HOST_KEY_PROMPT = r"continue connecting \(yes/no(/\[fingerprint\])?\)\?"
+PASSWORD_PROMPT = r"(?i)password: ?$|'s password:"
+PASSPHRASE_PROMPT = r"Enter passphrase for key"
+RETRY = "Permission denied, please try again."
+CHANGED = "REMOTE HOST IDENTIFICATION HAS CHANGED"
+SKIPPED = "All keys were skipped"
+ADDED = r"Number of key\(s\) added:\s*(\d+)"
+FINAL_DENIED = r"Permission denied \("
+ERRORS = r"Connection refused|Could not resolve hostname|Name or service not known|No route to host|Network is unreachable|timed out|ERROR: "
+
+
+def _key_path(ctx) -> Path:
+    return _common.expand(ctx, ctx.answer("identity"))
+
+
+def _copy_argv(ctx, key: Path, alias: str) -> list[str]:
+    return ["ssh-copy-id", "-i", str(key) + ".pub", *_ssh.isolation_options(ctx),
+            "-o", "ConnectTimeout=15", alias]
+
+
+@dataclass
+class CreateKey(Action):
+    path: Path
+
+    def argv(self, ctx) -> list[str]:
+        comment = f"openclaw-remote@{ctx.answer('alias')}"
+        return ["ssh-keygen", "-q", "-t", "ed25519", "-f", str(self.path), "-C", comment]
+
+    def describe(self, ctx):
+        return "$ " + shlex.join(self.argv(ctx)) + "    # " + _("asks for an optional passphrase") + "\n"
+
+    def perform(self, ctx):
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        passphrase = ctx.answer("key_passphrase")
+        if not passphrase:
+            result = ctx.run(self.argv(ctx) + ["-N", ""])
+            if not result.ok:
+                raise StepFailed(_("ssh-keygen failed: {why}").format(why=result.stderr.strip()))
+            return
+        # A passphrase is typed at ssh-keygen's prompt so that it never shows in `ps`.
+        import pexpect
+
+        child = pexpect.spawn(self.argv(ctx)[0], self.argv(ctx)[1:], encoding="utf-8", timeout=30)
+        for _prompt in range(2):
+            child.expect("passphrase")
+            child.sendline(passphrase)
+        child.expect(pexpect.EOF)
+        child.close()
+        if child.exitstatus != 0 or not self.path.exists():
+            raise StepFailed(_("ssh-keygen failed: {why}").format(why=child.before.strip()))
+
+
+@dataclass
+class CopyKey(Action):
+    path: Path
+    alias: str
+
+    def describe(self, ctx):
+        return ("$ " + shlex.join(_copy_argv(ctx, self.path, self.alias)) + "    # "
+                + _("asks for your password on the remote machine once") + "\n")
+
+    def perform(self, ctx):
+        import pexpect
+
+        argv = _copy_argv(ctx, self.path, self.alias)
+        child = pexpect.spawn(argv[0], argv[1:], env=_ssh.child_env(ctx), encoding="utf-8", timeout=30,
+                              dimensions=(24, 200))
+        try:
+            self._dialog(ctx, child)
+        finally:
+            child.close(force=True)
+
+    def _dialog(self, ctx, child) -> None:
+        import pexpect
+
+        passwords_sent = 0
+        while True:
+            index = child.expect([HOST_KEY_PROMPT, CHANGED, PASSPHRASE_PROMPT, RETRY, PASSWORD_PROMPT,
+                                  SKIPPED, ADDED, FINAL_DENIED, ERRORS, pexpect.EOF, pexpect.TIMEOUT])
+            if index == 0:
+                self._confirm_host_key(ctx, child)
+            elif index == 1:
+                raise StepFailed(_ssh.explain(CHANGED)[1], kept=_("known_hosts was not touched."))
+            elif index == 2:
+                child.sendline(ctx.answer("key_passphrase"))
+            elif index == 3:
+                if not ctx.interactive or passwords_sent >= PASSWORD_TRIES:
+                    raise StepFailed(_("the remote machine refused the password"),
+                                     kept=_("No key was copied."))
+                ctx.ui.warn(_("wrong password, please try again ({n} of {total})").format(
+                    n=passwords_sent + 1, total=PASSWORD_TRIES))
+                ctx.resolver.values.pop("password", None)  # ask afresh
+            elif index == 4:
+                if passwords_sent >= PASSWORD_TRIES:
+                    raise StepFailed(_("the remote machine refused the password {n} times").format(n=passwords_sent),
+                                     kept=_("No key was copied."))
+                child.sendline(ctx.answer("password"))
+                passwords_sent += 1
+            elif index in (5, 6):
+                child.expect(pexpect.EOF)
+                return
+            elif index == 7:
+                raise StepFailed(_("the remote machine refused the password {n} times").format(n=passwords_sent),
+                                 kept=_("No key was copied."))
+            elif index == 8:
+                rest = child.after + self._rest(child)
+                raise StepFailed(_ssh.explain(rest)[1], kept=_("No key was copied."))
+            elif index == 9:
+                raise StepFailed(_("ssh-copy-id stopped: {why}").format(why=_ssh.explain(child.before)[1]),
+                                 kept=_("No key was copied."))
+            else:
+                raise StepFailed(_("ssh-copy-id did not answer within 30 s"), kept=_("No key was copied."))
+
+    @staticmethod
+    def _rest(child) -> str:
+        import pexpect
+
+        try:
+            child.expect(pexpect.EOF, timeout=5)
+        except pexpect.TIMEOUT:
+            pass
+        return child.before or ""
+
+    @staticmethod
+    def _confirm_host_key(ctx, child) -> None:
+        intro = child.before.strip().splitlines()
+        ctx.ui.say(_("The remote machine presents this host key:"))
+        for line in intro:
+            if "fingerprint" in line or "authenticity" in line or "key" in line:
+                ctx.ui.say("    " + line.strip())
+        if ctx.answer("accept_host_key"):
+            child.sendline("yes")
+            return
+        child.sendline("no")
+        raise StepFailed(_("host key not accepted (pass --accept-host-key to accept it with --yes)"),
+                         kept=_("known_hosts was not touched; no key was copied."))
+
+
+class SshKey(Step):
+    name = "ssh-key"
+    title = _("key login to the remote machine (ssh-copy-id)")
+    after = ("ssh-config",)
+    questions = (_common.ALIAS, _common.IDENTITY, PASSWORD, PASSPHRASE, ACCEPT_HOST_KEY)
+
+    def plan(self, ctx):
+        key = _key_path(ctx)
+        alias = ctx.answer("alias")
+        actions = []
+        if not key.exists():
+            actions.append(CreateKey(key))
+        elif not (ctx.dry_run and not _ssh.alias_configured(ctx, alias)):
+            ok, kind, why = _ssh.key_login(ctx, alias)
+            if ok:
+                return []
+            if kind not in ("denied", "hostkey-unknown"):
+                if ctx.dry_run:
+                    ctx.ui.warn(_("cannot reach the remote machine now: {why}").format(why=why))
+                else:
+                    raise StepFailed(why, kept=_("No key was copied."))
+        if not Path(str(key) + ".pub").exists() and key.exists():
+            raise StepFailed(_("{path}.pub is missing: the public half of the key is needed to copy it").format(path=key))
+        actions.append(CopyKey(key, alias))
+        return actions
+
+    def verify(self, ctx):
+        ok, _kind, why = _ssh.key_login(ctx, ctx.answer("alias"))
+        if not ok:
+            raise StepFailed(_("key login still does not work after copying the key: {why}").format(why=why))
+
+
+@hookimpl
+def register_steps(register):
+    register(SshKey())

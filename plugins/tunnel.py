@@ -1,0 +1,138 @@
+"""Step ``tunnel``: ``ssh -N <alias>`` in the background (guide step 4), proven to work.
+
+The tunnel is only reported up when the local port accepts AND the gateway answers
+through it. A port already held by our own tunnel (whoever started it: this step,
+launchd, systemd) means done; held by anything else, we stop rather than start a
+second ssh that could not bind. If ssh exits, its own words are reported at once.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass
+
+from plugins import _common, _gateway, _ports, _ssh
+from wizard import Action, Step, StepFailed, hookimpl
+from wizard.i18n import _
+from wizard.runner import spawn_detached
+
+READY_TIMEOUT = 20.0
+
+
+def tunnel_argv(ctx, alias: str) -> list[str]:
+    # BatchMode: a background tunnel must never wait on a prompt nobody sees.
+    return _ssh.ssh_command(ctx, "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", alias)
+
+
+def is_our_tunnel(owner: _ports.Owner | None, alias: str) -> bool:
+    if owner is None or not owner.args:
+        return False
+    program = owner.args[0].rsplit("/", 1)[-1]
+    return program == "ssh" and "-N" in owner.args and alias in owner.args
+
+
+def gateway_token(ctx, alias: str) -> str | None:
+    """The stored gateway token, when a token store exists (a later step adds one)."""
+    return None
+
+
+def check_gateway(ctx, alias: str, port: int) -> _gateway.GatewayResult:
+    return _gateway.probe(port, gateway_token(ctx, alias), timeout=3.0)
+
+
+def explain_gateway(result: _gateway.GatewayResult, remote_port: int) -> str:
+    if result.kind == _gateway.PORT_CLOSED:
+        return _("the tunnel is up but nothing answers behind it: is the Gateway running on the remote "
+                 "machine, on port {port}? ({detail})").format(port=remote_port, detail=result.detail)
+    if result.kind == _gateway.NOT_GATEWAY:
+        return _("something answers on the remote port {port}, but it is not an OpenClaw Gateway ({detail})").format(
+            port=remote_port, detail=result.detail)
+    if result.kind == _gateway.PROTOCOL_MISMATCH:
+        return _("the Gateway speaks another protocol version ({detail}): update OpenClaw").format(detail=result.detail)
+    if result.kind == _gateway.STARTING:
+        return _("the Gateway is still starting; try again in a moment")
+    return result.detail
+
+
+@dataclass
+class StartTunnel(Action):
+    alias: str
+    local_port: int
+    remote_port: int
+
+    def describe(self, ctx):
+        return ("$ " + shlex.join(tunnel_argv(ctx, self.alias)) + " &    # "
+                + _("then waits until port {port} answers and the Gateway responds").format(port=self.local_port) + "\n")
+
+    def perform(self, ctx):
+        log = ctx.config_dir / "tunnel.log"
+        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        offset = log.stat().st_size if log.exists() else 0
+        started = time.monotonic()
+        process = spawn_detached(tunnel_argv(ctx, self.alias), log_path=log, env=_ssh.child_env(ctx))
+        ctx.remember(pid=process.pid, log=str(log))
+        try:
+            result = self._wait_ready(ctx, process, log, offset)
+        except BaseException:
+            process.terminate()
+            process.wait(5)
+            ctx.remember(pid=None)
+            raise
+        ctx.ui.say("  " + _("tunnel ready in {ms} ms (pid {pid}): {what}").format(
+            ms=round((time.monotonic() - started) * 1000), pid=process.pid, what=result.kind))
+
+    def _wait_ready(self, ctx, process, log, offset) -> _gateway.GatewayResult:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            code = process.poll()
+            if code is not None:
+                words = log.read_bytes()[offset:].decode(errors="replace").strip()
+                raise StepFailed(_("ssh exited at once (exit {code}): {words}").format(
+                    code=code, words=words or "-"), kept=_("No tunnel is running."))
+            if _ports.accepting(self.local_port):
+                result = check_gateway(ctx, self.alias, self.local_port)
+                if result.ok:
+                    return result
+                if result.kind == _gateway.TOKEN_REJECTED:
+                    ctx.ui.warn(_("the tunnel works, but the Gateway rejected the token ({code})").format(code=result.code))
+                    return result
+                if result.kind != _gateway.STARTING:
+                    raise StepFailed(explain_gateway(result, self.remote_port),
+                                     kept=_("The ssh it started was stopped."))
+                time.sleep(0.2)
+                continue
+            time.sleep(0.02)
+        raise StepFailed(_("the tunnel was not ready after {s:g} s").format(s=READY_TIMEOUT),
+                         kept=_("The ssh it started was stopped."))
+
+
+class Tunnel(Step):
+    name = "tunnel"
+    title = _("the SSH tunnel (ssh -N) to the Gateway")
+    after = ("ssh-key",)
+    questions = (_common.ALIAS, _common.LOCAL_PORT, _common.REMOTE_PORT)
+
+    def plan(self, ctx):
+        alias, port = ctx.answer("alias"), ctx.answer("local_port")
+        holder = _ports.owner(port)
+        if holder is None:
+            return [StartTunnel(alias, port, ctx.answer("remote_port"))]
+        if not is_our_tunnel(holder, alias):
+            raise StepFailed(_("local port {port} is already taken by {owner}; stop it or choose "
+                               "another --local-port").format(port=port, owner=holder.describe()),
+                             kept=_("No tunnel was started."))
+        ctx.ui.say("  " + _("the tunnel for {alias} already runs: {owner}").format(alias=alias, owner=holder.describe()))
+        if not ctx.dry_run:
+            self.verify(ctx)
+        return []
+
+    def verify(self, ctx):
+        result = check_gateway(ctx, ctx.answer("alias"), ctx.answer("local_port"))
+        if not (result.ok or result.kind == _gateway.TOKEN_REJECTED):
+            raise StepFailed(explain_gateway(result, ctx.answer("remote_port")))
+
+
+@hookimpl
+def register_steps(register):
+    register(Tunnel())
