@@ -24,6 +24,11 @@ def ssh_command(ctx, *args: str) -> list[str]:
     return ["ssh", *isolation_options(ctx), *args]
 
 
+# Every ssh through the alias except the tunnel itself: the alias's LocalForward would
+# otherwise try to bind the tunnel's port and, with ExitOnForwardFailure, fail.
+NO_FORWARDS = ("-o", "ClearAllForwardings=yes")
+
+
 def effective_config(ctx, alias: str, config_file: Path | None = None) -> dict[str, list[str]]:
     """What ``ssh -G`` says ssh would use for ``alias`` (keys lowercase, values in order)."""
     if config_file is not None:
@@ -87,7 +92,8 @@ def explain(output: str) -> tuple[str, str]:
 
 def key_login(ctx, alias: str, timeout: float = 10.0) -> tuple[bool, str, str]:
     """Does key login work without any prompt? (ok, kind, explanation)."""
-    argv = ssh_command(ctx, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}", alias, "true")
+    argv = ssh_command(ctx, *NO_FORWARDS, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}",
+                       alias, "true")
     result = ctx.run(argv, timeout=timeout + 5, env=child_env(ctx))
     if result.ok:
         return True, "ok", ""

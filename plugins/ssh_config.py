@@ -114,9 +114,10 @@ def sets_port(lines: list[str]) -> bool:
     return any((kw := _keyword(line)) and kw[0] == "port" for _i, line in _outside_managed(lines))
 
 
-def new_config(old: str, values: dict, replace_hand_written) -> str:
+def new_config(old: str, values: dict, replace_hand_written, explicit_port: bool = False) -> str:
     """The whole new file. ``replace_hand_written(block_text) -> bool`` decides about
-    a block the user wrote for the same alias; it is only called when there is one."""
+    a block the user wrote for the same alias; it is only called when there is one.
+    ``Port`` is written when not 22, when the file sets a port elsewhere, or on request."""
     lines = old.splitlines(keepends=True)
     newline = "\r\n" if lines and lines[0].endswith("\r\n") else "\n"
     for start, end, patterns in reversed(hand_written_blocks(lines, values["alias"])):
@@ -130,12 +131,18 @@ def new_config(old: str, values: dict, replace_hand_written) -> str:
         for i in range(start, end + 1):
             if lines[i].strip():
                 lines[i] = DISABLED + lines[i]
-    block = render_block(values, newline, explicit_port=sets_port(lines))
+    block = render_block(values, newline, explicit_port=explicit_port or sets_port(lines))
     span = find_managed(lines, values["alias"])
     if span is None:
         return block + "".join(lines)
     start, end = span
     return "".join(lines[:start]) + block + "".join(lines[end + 1:])
+
+
+def _has_port_line(text: str, alias: str) -> bool:
+    lines = text.splitlines()
+    span = find_managed(lines, alias)
+    return span is not None and any(line.strip().startswith("Port ") for line in lines[span[0]:span[1]])
 
 
 class SshConfig(Step):
@@ -152,10 +159,22 @@ class SshConfig(Step):
             raise UsageError(_("{path} is not UTF-8 text; refusing to edit it").format(path=path)) from None
         values = _values(ctx)
         new = new_config(old, values, lambda text: self._ask_replace(ctx, path, text))
+        if not _has_port_line(new, values["alias"]) and self._port_elsewhere(ctx, new, values["alias"]):
+            new = new_config(old, values, lambda text: True, explicit_port=True)  # already asked
         if new == old:
             self._check_effective(ctx, values)
             return []
         return [WriteFile(path, new, mode=0o600, dir_mode=0o700)]
+
+    @staticmethod
+    def _port_elsewhere(ctx, text: str, alias: str) -> bool:
+        """Would ssh pick another port than 22 for the alias (a Port in an Include'd file)?"""
+        import tempfile
+
+        with tempfile.NamedTemporaryFile("w", suffix=".ssh-config", encoding="utf-8") as candidate:
+            candidate.write(text)
+            candidate.flush()
+            return _ssh.effective_config(ctx, alias, config_file=Path(candidate.name)).get("port") != ["22"]
 
     @staticmethod
     def _ask_replace(ctx, path: Path, block: str) -> bool:

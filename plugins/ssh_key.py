@@ -43,7 +43,7 @@ def _key_path(ctx) -> Path:
 
 
 def _copy_argv(ctx, key: Path, alias: str) -> list[str]:
-    return ["ssh-copy-id", "-i", str(key) + ".pub", *_ssh.isolation_options(ctx),
+    return ["ssh-copy-id", "-i", str(key) + ".pub", *_ssh.isolation_options(ctx), *_ssh.NO_FORWARDS,
             "-o", "ConnectTimeout=15", alias]
 
 

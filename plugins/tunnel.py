@@ -55,6 +55,18 @@ def explain_gateway(result: _gateway.GatewayResult, remote_port: int) -> str:
     return result.detail
 
 
+def stop_process(process) -> None:
+    """SIGTERM, then SIGKILL: ssh -N can sleep through SIGTERM in poll() for minutes."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(1.0)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
 @dataclass
 class StartTunnel(Action):
     alias: str
@@ -75,8 +87,7 @@ class StartTunnel(Action):
         try:
             result = self._wait_ready(ctx, process, log, offset)
         except BaseException:
-            process.terminate()
-            process.wait(5)
+            stop_process(process)
             ctx.remember(pid=None)
             raise
         ctx.ui.say("  " + _("tunnel ready in {ms} ms (pid {pid}): {what}").format(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["tests.harness.fixtures"] if (Path(__file__).parent / "harness" / "fixtures.py").exists() else []  # TEMP until harness lands
+pytest_plugins = ["tests.harness.fixtures"]
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import snapshot
 
-BASE = ("setup", "--yes")
+BASE = ("run", "ssh-config", "--yes")
 
 
 def config_of(home):

@@ -28,9 +28,9 @@ def test_steps_lists_builtin_steps_with_applies_and_done(cli, home):
     result = cli("steps", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert rows[0]["name"] == "ssh-config"
+    assert [row["name"] for row in rows] == ["ssh-config", "ssh-key", "tunnel"]
     assert rows[0]["applies"] is True and rows[0]["done"] is False
-    assert cli("setup", "--yes", "--host", "gw.example", "--user", "u").returncode == 0
+    assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "u").returncode == 0
     assert json.loads(cli("steps", "--json").stdout)[0]["done"] is True
 
 
@@ -46,8 +46,8 @@ def test_dry_run_changes_nothing_and_shows_the_diff(cli, home):
 
 
 def test_dry_run_reports_a_done_step_as_done(cli, home):
-    assert cli("setup", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
-    result = cli("setup", "--dry-run", "--yes")
+    assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    result = cli("run", "ssh-config", "--dry-run", "--yes")
     assert "already done" in result.stdout
 
 
@@ -70,7 +70,7 @@ def test_failed_verification_is_exit_1_and_names_the_step(cli, home):
     # An Include above nothing can beat our block... except a system of our own making:
     # a LocalForward for the same port in a Match block *before* ours (written by hand).
     cfg = home / ".ssh" / "config"
-    assert cli("setup", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
     cfg.write_text("Match all\n    LocalForward 127.0.0.1:18789 127.0.0.1:9\n" + cfg.read_text())
     result = cli("run", "ssh-config", "--yes")
     assert result.returncode == 1
@@ -81,7 +81,7 @@ def test_existing_file_keeps_mode_and_gets_a_backup(cli, home):
     cfg = home / ".ssh" / "config"
     cfg.write_text("Host mine\n    User me\n")
     cfg.chmod(0o640)
-    assert cli("setup", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
     assert cfg.stat().st_mode & 0o777 == 0o640
     backups = list((home / ".config/openclaw-remote/backups").iterdir())
     assert [b.read_text() for b in backups] == ["Host mine\n    User me\n"]
@@ -89,7 +89,7 @@ def test_existing_file_keeps_mode_and_gets_a_backup(cli, home):
 
 def test_missing_ssh_dir_is_created_private(cli, home):
     (home / ".ssh").rmdir()
-    assert cli("setup", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
     assert (home / ".ssh").stat().st_mode & 0o777 == 0o700
     assert (home / ".ssh" / "config").stat().st_mode & 0o777 == 0o600
 
@@ -98,6 +98,6 @@ def test_symlinked_config_is_written_through_the_link(cli, home, tmp_path):
     target = tmp_path / "dotfiles-ssh-config"
     target.write_text("Host mine\n    User me\n")
     (home / ".ssh" / "config").symlink_to(target)
-    assert cli("setup", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
     assert (home / ".ssh" / "config").is_symlink()
     assert "Host remote-gateway" in target.read_text()

@@ -28,7 +28,7 @@ def answer(child, prompt, text=None):
 
 
 def test_guided_setup_typed_in_a_real_terminal(home):
-    child = spawn(home, "setup")
+    child = spawn(home, "run", "ssh-config")
     answer(child, "Host alias")
     answer(child, "Remote machine", "gw.example.net")
     answer(child, "user name", "alice")
@@ -47,7 +47,7 @@ def test_guided_setup_typed_in_a_real_terminal(home):
 
 
 def test_rerun_of_one_step_offers_saved_answers_as_defaults(home):
-    child = spawn(home, "setup", "--yes", "--host", "gw.example.net", "--user", "alice")
+    child = spawn(home, "run", "ssh-config", "--yes", "--host", "gw.example.net", "--user", "alice")
     child.expect(pexpect.EOF)
     child = spawn(home, "run", "ssh-config")
     for prompt in ("Host alias", "Remote machine", "user name", "ssh port", "ssh key", "Local port", "Gateway port"):
@@ -61,12 +61,12 @@ def test_rerun_of_one_step_offers_saved_answers_as_defaults(home):
 def test_hand_written_block_is_shown_and_replaced_only_after_asking(home):
     cfg = home / ".ssh" / "config"
     cfg.write_text("Host remote-gateway\n    HostName old.example\n    LocalForward 18789 127.0.0.1:18789\n")
-    child = spawn(home, "setup", "--yes", "--host", "gw.example", "--user", "alice")
+    child = spawn(home, "run", "ssh-config", "--yes", "--host", "gw.example", "--user", "alice")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 2 and "HostName old.example" in cfg.read_text().splitlines()[1]
 
-    child = spawn(home, "setup", "--host", "gw.example", "--user", "alice")
+    child = spawn(home, "run", "ssh-config", "--host", "gw.example", "--user", "alice")
     for prompt in ("Host alias", "ssh port", "ssh key", "Local port", "Gateway port"):
         answer(child, prompt)
     child.expect("HostName old.example")  # the user sees their block before deciding

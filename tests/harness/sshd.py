@@ -17,11 +17,12 @@ import signal
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from tests.harness.ports import free_port, wait_port_free
+from tests.harness.ports import free_port, port_is_free, wait_port, wait_port_free
 
-__all__ = ["SSHD", "SshdError", "TestSshd", "client_env"]
+__all__ = ["SSHD", "SshClientFiles", "SshTunnel", "SshdError", "TestSshd", "client_env"]
 
 SSHD = "/usr/sbin/sshd"
 _START_TIMEOUT = 5.0
@@ -404,3 +405,97 @@ class TestSshd:
 
     def __repr__(self) -> str:
         return f"<TestSshd {self.destination} port={self.port} running={self.running}>"
+
+
+# ---- the client side ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SshClientFiles:
+    """A client key pair and a known_hosts file in a test directory."""
+
+    key: Path
+    known_hosts: Path
+
+    @classmethod
+    def create(cls, directory: str | os.PathLike, server: TestSshd | None = None,
+               ) -> SshClientFiles:
+        """A new ed25519 key (no passphrase); known_hosts pins `server`'s key when given."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        key = directory / "id_ed25519"
+        _run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "ocr-test-client",
+             "-f", str(key))
+        known_hosts = directory / "known_hosts"
+        known_hosts.write_text(server.known_hosts_line() + "\n" if server else "")
+        return cls(key, known_hosts)
+
+    @property
+    def public_key(self) -> str:
+        return self.key.with_name(self.key.name + ".pub").read_text().strip()
+
+    def ssh_command(self, server: TestSshd, *extra: str) -> list[str]:
+        """`ssh` to `server` with this key only, never prompting: add options/commands."""
+        return ["ssh", *server.ssh_args(self.known_hosts, self.key), "-o", "BatchMode=yes",
+                *extra]
+
+
+class SshTunnel:
+    """`ssh -N -L 127.0.0.1:LOCAL:127.0.0.1:REMOTE` through a TestSshd, like the real agent."""
+
+    def __init__(self, server: TestSshd, client: SshClientFiles, remote_port: int,
+                 local_port: int | None = None) -> None:
+        self.server = server
+        self.client = client
+        self.remote_port = remote_port
+        self.local_port = local_port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        return self.client.ssh_command(
+            self.server,
+            "-N",
+            "-o", "ExitOnForwardFailure=yes",
+            "-L", f"127.0.0.1:{self.local_port}:127.0.0.1:{self.remote_port}",
+            self.server.destination,
+        )
+
+    def start(self, timeout: float = 5.0) -> SshTunnel:
+        """Return once the local port accepts; raise SshdError (with ssh's stderr) if ssh exits."""
+        # If another process already listens there, an accepting port proves nothing: only
+        # ssh's exit (ExitOnForwardFailure) can tell, so wait for that instead.
+        taken_before = not port_is_free(self.local_port)
+        self.proc = subprocess.Popen(
+            self.command(), env=client_env(), stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SshdError(f"ssh -N exited {self.proc.returncode}: {self.proc.stderr.read()}")
+            if not taken_before and wait_port(self.local_port, timeout=0.05):
+                return self
+            time.sleep(_POLL_INTERVAL if taken_before else 0)
+        self.close()
+        raise SshdError(f"tunnel port {self.local_port} did not open in {timeout} s"
+                        + (" (another process listens there)" if taken_before else ""))
+
+    def close(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                # ssh 9.2 sometimes sleeps through a SIGTERM that lands while it is busy
+                # (it stays in poll() for minutes): don't wait long for it.
+                self.proc.wait(timeout=0.5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stderr.close()
+        self.proc = None
+
+    def __enter__(self) -> SshTunnel:
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()

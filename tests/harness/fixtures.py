@@ -1,0 +1,69 @@
+"""pytest fixtures for the real-sshd / gateway harness (loaded via `pytest_plugins`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.harness import ports
+from tests.harness.gateway import GatewayStandIn, NotAGateway
+from tests.harness.sshd import SSHD, SshClientFiles, SshTunnel, TestSshd
+
+GATEWAY_TOKEN = "test-gateway-token-XYZ"
+
+
+@pytest.fixture(scope="session")
+def sshd() -> Iterator[TestSshd]:
+    """One real sshd for the whole run. Shared state: call `revoke_all_keys()` when a test
+    needs an account with no authorized key; a test that stops it must start it again."""
+    if not os.path.exists(SSHD):
+        pytest.skip(f"OpenSSH server not installed ({SSHD}): apt-get install -y openssh-server")
+    server = TestSshd()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def gateway() -> Iterator[GatewayStandIn]:
+    """A fresh gateway stand-in, token GATEWAY_TOKEN, protocols (3, 4), mode "ok"."""
+    with GatewayStandIn(token=GATEWAY_TOKEN) as stand_in:
+        yield stand_in
+
+
+@pytest.fixture
+def not_a_gateway() -> Iterator[NotAGateway]:
+    with NotAGateway() as server:
+        yield server
+
+
+@pytest.fixture
+def free_port() -> int:
+    return ports.free_port()
+
+
+@pytest.fixture
+def ssh_client(tmp_path, sshd: TestSshd) -> SshClientFiles:
+    """A fresh client key (not yet authorized) and a known_hosts pinning `sshd`."""
+    return SshClientFiles.create(tmp_path / "ssh-client", sshd)
+
+
+@pytest.fixture
+def tunnel(sshd: TestSshd, ssh_client: SshClientFiles) -> Iterator[Callable[[int], SshTunnel]]:
+    """Factory: `tunnel(remote_port)` opens a real `ssh -N -L` and returns it (started);
+    the client key is authorized first. Every tunnel is closed after the test."""
+    opened: list[SshTunnel] = []
+
+    def open_tunnel(remote_port: int, local_port: int | None = None) -> SshTunnel:
+        if ssh_client.public_key not in sshd.authorized_keys():
+            sshd.authorize(ssh_client.public_key)
+        opened.append(SshTunnel(sshd, ssh_client, remote_port, local_port))
+        return opened[-1].start()
+
+    yield open_tunnel
+    for each in opened:
+        each.close()
