@@ -90,6 +90,17 @@ def _outside_managed(lines: list[str]):
             inside = False
 
 
+def host_patterns(value: str) -> list[str]:
+    """A Host line's patterns as ssh reads them: a word starting with '#' ends the line,
+    and double quotes around a pattern are not part of it."""
+    patterns = []
+    for word in value.split():
+        if word.startswith("#"):
+            break
+        patterns.append(word.strip('"'))
+    return patterns
+
+
 def hand_written_blocks(lines: list[str], alias: str) -> list[tuple[int, int, list[str]]]:
     """``Host`` blocks the user wrote that name ``alias``: (start, end, patterns)."""
     found = []
@@ -98,7 +109,7 @@ def hand_written_blocks(lines: list[str], alias: str) -> list[tuple[int, int, li
         kw = _keyword(line)
         if not kw or kw[0] != "host":
             continue
-        patterns = kw[1].split()
+        patterns = host_patterns(kw[1])
         if alias not in patterns:
             continue
         end = i
@@ -137,6 +148,16 @@ def new_config(old: str, values: dict, replace_hand_written, explicit_port: bool
         return block + "".join(lines)
     start, end = span
     return "".join(lines[:start]) + block + "".join(lines[end + 1:])
+
+
+def _as_ssh_prints(host: str) -> str:
+    """ssh -G shows numeric hosts such as 127.1 as dotted quads (inet_aton rules)."""
+    import socket
+
+    try:
+        return socket.inet_ntoa(socket.inet_aton(host))
+    except OSError:
+        return host
 
 
 def _has_port_line(text: str, alias: str) -> bool:
@@ -195,7 +216,7 @@ class SshConfig(Step):
         forward = f"[127.0.0.1]:{v['local_port']} [127.0.0.1]:{v['remote_port']}"
         same_port = [f for f in got.get("localforward", []) if f.split()[0].endswith(f":{v['local_port']}")]
         expected = {
-            "hostname": v["host"].lower(), "user": v["user"], "port": str(v["port"]),
+            "hostname": _as_ssh_prints(v["host"]).lower(), "user": v["user"], "port": str(v["port"]),
             "exitonforwardfailure": "yes",
             **{key.lower(): value for key, value in KEEPALIVE.items()},
         }

@@ -101,3 +101,9 @@ def test_symlinked_config_is_written_through_the_link(cli, home, tmp_path):
     assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
     assert (home / ".ssh" / "config").is_symlink()
     assert "Host remote-gateway" in target.read_text()
+
+
+def test_numeric_host_is_verified_the_way_ssh_prints_it(cli, home):
+    result = cli("run", "ssh-config", "--yes", "--host", "127.1", "--user", "alice")
+    assert result.returncode == 0, result.stderr
+    assert "HostName 127.1" in (home / ".ssh" / "config").read_text()
