@@ -8,17 +8,12 @@ token never appears in a result's text.
 
 from __future__ import annotations
 
-import http.client
-import inspect
 import json
 import logging
 import socket
 import sys
 import time
 from dataclasses import dataclass
-
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus
-from websockets.sync.client import connect as ws_connect
 
 __all__ = [
     "ERROR",
@@ -51,10 +46,9 @@ _MAX_TEXT = 200  # at most this much server-supplied text goes into `detail`
 _ws_logger = logging.getLogger("openclaw_remote.gateway.websockets")
 _ws_logger.addHandler(logging.NullHandler())
 
-# websockets >= 15 honours HTTP(S)_PROXY / ALL_PROXY and the macOS system proxies by
-# default; the tunnel is local, so never go through a proxy. Older releases had no proxy
-# support (and no such parameter).
-_NO_PROXY = {"proxy": None} if "proxy" in inspect.signature(ws_connect).parameters else {}
+# websockets (>= 15, as pyproject requires) honours HTTP(S)_PROXY / ALL_PROXY and the macOS
+# system proxies by default; the tunnel is local, so never go through a proxy.
+_NO_PROXY = {"proxy": None}
 
 # WebSocket close codes the gateway uses to explain itself.
 _CLOSE_PROTOCOL_ERROR = 1002
@@ -156,6 +150,8 @@ def _timed_out(host: str, port: int, what: str) -> GatewayResult:
 # ---- HTTP liveness (no token) ------------------------------------------------------------
 
 def _probe_health(host: str, port: int, deadline: float) -> GatewayResult:
+    import http.client  # only when probing (it pulls in email and ssl)
+
     connection = http.client.HTTPConnection(host, port, timeout=_remaining(deadline))
     try:
         connection.request("GET", "/healthz", headers={"Accept": "application/json"})
@@ -193,6 +189,10 @@ class _NotJson(Exception):
 
 
 def _probe_handshake(host: str, port: int, token: str, deadline: float) -> GatewayResult:
+    # Imported here: websockets costs ~30 ms, which commands that never probe should not pay.
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus
+    from websockets.sync.client import connect as ws_connect
+
     try:
         ws = ws_connect(
             f"ws://{host}:{port}",

@@ -180,7 +180,8 @@ class SshConfig(Step):
             raise UsageError(_("{path} is not UTF-8 text; refusing to edit it").format(path=path)) from None
         values = _values(ctx)
         new = new_config(old, values, lambda text: self._ask_replace(ctx, path, text))
-        if not _has_port_line(new, values["alias"]) and self._port_elsewhere(ctx, new, values["alias"]):
+        # (An unchanged file skips this: _check_effective below compares the port too.)
+        if new != old and not _has_port_line(new, values["alias"]) and self._port_elsewhere(ctx, new, values["alias"]):
             new = new_config(old, values, lambda text: True, explicit_port=True)  # already asked
         if new == old:
             self._check_effective(ctx, values)
@@ -200,7 +201,7 @@ class SshConfig(Step):
     @staticmethod
     def _ask_replace(ctx, path: Path, block: str) -> bool:
         ctx.ui.warn(_("{path} already has a Host block for this alias that openclaw-remote did not write:").format(path=path))
-        ctx.ui.block(block)
+        ctx.ui.block(block, err=True)
         answer = ctx.confirm(_("Disable it (commented out, kept in the file) and use the wizard's block?"))
         if answer is None:
             raise UsageError(_("{path} already has your own Host block for this alias; "

@@ -126,7 +126,8 @@ class Tunnel(Step):
 
     def plan(self, ctx):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
-        holder = _ports.owner(port)
+        recorded = ctx.record.get("pid")
+        holder = _ports.owner(port, likely=(recorded,) if recorded else ())
         if holder is None:
             return [StartTunnel(alias, port, ctx.answer("remote_port"))]
         if not is_our_tunnel(holder, alias):
@@ -135,13 +136,20 @@ class Tunnel(Step):
                              kept=_("No tunnel was started."))
         ctx.ui.say("  " + _("the tunnel for {alias} already runs: {owner}").format(alias=alias, owner=holder.describe()))
         if not ctx.dry_run:
-            self.verify(ctx)
+            result = check_gateway(ctx, alias, port)
+            if not (result.ok or result.kind == _gateway.TOKEN_REJECTED):
+                raise StepFailed(explain_gateway(result, ctx.answer("remote_port")))
         return []
 
     def verify(self, ctx):
-        result = check_gateway(ctx, ctx.answer("alias"), ctx.answer("local_port"))
-        if not (result.ok or result.kind == _gateway.TOKEN_REJECTED):
-            raise StepFailed(explain_gateway(result, ctx.answer("remote_port")))
+        # StartTunnel already saw the Gateway answer through the tunnel; what is left to
+        # prove is that the port is still held by our ssh, not by something that raced us.
+        alias, port = ctx.answer("alias"), ctx.answer("local_port")
+        started = ctx.record.get("pid")
+        holder = _ports.owner(port, likely=(started,) if started else ())
+        if not is_our_tunnel(holder, alias):
+            raise StepFailed(_("port {port} is not held by the tunnel after starting it (held by: {owner})").format(
+                port=port, owner=holder.describe() if holder else "-"))
 
 
 @hookimpl

@@ -7,7 +7,6 @@ means "already done".
 
 from __future__ import annotations
 
-import difflib
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,6 +103,8 @@ class WriteFile(Action):
             return ""
 
     def describe(self, ctx: Context) -> str:
+        import difflib
+
         exists = self.path.exists()
         diff = difflib.unified_diff(
             self.old_text().splitlines(keepends=True),

@@ -29,6 +29,10 @@ class UI:
         return self._err if err else self._out
 
     def say(self, text: str = "", style: str | None = None, err: bool = False) -> None:
+        stream = sys.stderr if err else sys.stdout
+        if not _is_terminal(stream):  # colours are all rich adds here: skip its import cost
+            print(self.mask(text), file=stream, flush=True)
+            return
         self._console(err).print(self.mask(text), style=style, markup=False)
 
     def heading(self, text: str) -> None:
@@ -46,7 +50,7 @@ class UI:
     def error(self, text: str) -> None:
         self.say("✗ " + text, style="bold red", err=True)
 
-    def block(self, text: str) -> None:
+    def block(self, text: str, err: bool = False) -> None:
         """A diff or command listing, coloured by line."""
         for line in self.mask(text).splitlines():
             style = None
@@ -58,7 +62,14 @@ class UI:
                 style = "red"
             elif line.startswith("$ "):
                 style = "bold"
-            self._console(False).print("    " + line, style=style, markup=False)
+            self.say("    " + line, style=style, err=err)
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def stdin_is_tty() -> bool:

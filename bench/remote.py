@@ -1,0 +1,107 @@
+"""Setup against a real loopback sshd (key already authorized) vs the guide's commands by hand.
+
+- full non-interactive `setup` (ssh-config, ssh-key, tunnel) vs a shell script doing the same by
+  hand: write the block, `ssh -o BatchMode=yes true`, `ssh -N` + wait for the port + one
+  Gateway check;
+- a re-run with everything in place vs one `ssh -o BatchMode=yes true`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.common import command, median_seconds, row
+from tests.harness.gateway import GatewayStandIn
+from tests.harness.ports import free_port, wait_port_free
+from tests.harness.sshd import TestSshd, client_env
+
+RUNS = 7
+BY_HAND = r"""
+set -eu
+home=$1 alias=$2 port=$3
+printf '%s\n' "Host $alias" "    HostName $4" "    Port $5" "    User $6" \
+    "    IdentityFile $home/.ssh/id_ed25519" "    IdentitiesOnly yes" \
+    "    LocalForward 127.0.0.1:$port 127.0.0.1:$7" "    ExitOnForwardFailure yes" > "$home/.ssh/config"
+ssh -F "$home/.ssh/config" -o UserKnownHostsFile="$home/.ssh/known_hosts" -o BatchMode=yes -o ClearAllForwardings=yes "$alias" true
+ssh -F "$home/.ssh/config" -o UserKnownHostsFile="$home/.ssh/known_hosts" -o BatchMode=yes -N "$alias" >/dev/null 2>"$home/tunnel.log" &
+echo $! > "$home/tunnel.pid"
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.02; done
+curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null
+"""
+
+
+class Bench:
+    def __init__(self, sshd: TestSshd, gateway: GatewayStandIn, workdir: Path):
+        self.sshd, self.gateway, self.workdir = sshd, gateway, workdir
+        self.key = workdir / "id_ed25519"
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(self.key)], check=True)
+        sshd.authorize(self.key.with_suffix(".pub").read_text())
+        self.local_port = free_port()
+        self.home = workdir / "home"
+
+    def fresh_home(self) -> None:
+        self.stop_tunnel()
+        shutil.rmtree(self.home, ignore_errors=True)
+        (self.home / ".ssh").mkdir(parents=True, mode=0o700)
+        shutil.copy(self.key, self.home / ".ssh" / "id_ed25519")
+        shutil.copy(self.key.with_suffix(".pub"), self.home / ".ssh" / "id_ed25519.pub")
+        (self.home / ".ssh" / "known_hosts").write_text(self.sshd.known_hosts_line() + "\n")
+
+    def stop_tunnel(self) -> None:
+        pids = []
+        state = self.home / ".config/openclaw-remote/state.json"
+        if state.exists():
+            pids.append(json.loads(state.read_text())["steps"].get("tunnel", {}).get("pid"))
+        if (self.home / "tunnel.pid").exists():
+            pids.append(int((self.home / "tunnel.pid").read_text()))
+        for pid in filter(None, pids):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wait_port_free(self.local_port)
+
+    def env(self) -> dict:
+        return client_env(HOME=str(self.home), OPENCLAW_REMOTE_HOME=str(self.home))
+
+    def wizard(self, *extra: str):
+        return command([shutil.which("openclaw-remote"), "setup", "--yes", "--host", self.sshd.host,
+                        "--port", str(self.sshd.port), "--user", self.sshd.user,
+                        "--local-port", str(self.local_port), "--remote-port", str(self.gateway.port), *extra],
+                       self.env())
+
+    def by_hand(self):
+        return command(["bash", "-c", BY_HAND, "by-hand", str(self.home), "remote-gateway", str(self.local_port),
+                        self.sshd.host, str(self.sshd.port), self.sshd.user, str(self.gateway.port)], self.env())
+
+    def one_login(self):
+        return command(["ssh", "-F", str(self.home / ".ssh/config"), "-o",
+                        f"UserKnownHostsFile={self.home}/.ssh/known_hosts", "-o", "BatchMode=yes",
+                        "-o", "ClearAllForwardings=yes", "remote-gateway", "true"], self.env())
+
+
+def run() -> list[dict]:
+    if not shutil.which("curl"):
+        sys.exit("the by-hand baseline needs curl")
+    workdir = Path(tempfile.mkdtemp())
+    with TestSshd() as sshd, GatewayStandIn() as gateway:
+        bench = Bench(sshd, gateway, workdir)
+        try:
+            setup = median_seconds(bench.wizard(), RUNS, setup=bench.fresh_home)
+            by_hand = median_seconds(bench.by_hand(), RUNS, setup=bench.fresh_home)
+            bench.fresh_home()
+            bench.wizard()()
+            rerun = median_seconds(bench.wizard(), RUNS)
+            login = median_seconds(bench.one_login(), RUNS)
+        finally:
+            bench.stop_tunnel()
+    shutil.rmtree(workdir, ignore_errors=True)
+    return [row("setup --yes (3 steps, key authorized)", setup, "the same commands by hand (bash)", by_hand, 1.5),
+            row("re-run, everything in place", rerun, "one ssh -o BatchMode=yes true", login, 1.2)]

@@ -1,0 +1,25 @@
+"""Run every benchmark and print one table of ratios: `python -m bench.run`.
+
+Each figure is a median of repeated runs; each baseline is measured in the same run, on the
+same machine, so the ratios (not the milliseconds) are what to compare across machines.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+
+from bench import remote, startup
+from bench.common import print_table
+
+
+def main() -> int:
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
+          f"Python {platform.python_version()}")
+    print_table(startup.run() + remote.run())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
