@@ -33,8 +33,17 @@ def is_our_tunnel(owner: _ports.Owner | None, alias: str) -> bool:
 
 
 def gateway_token(ctx, alias: str) -> str | None:
-    """The stored gateway token, when a token store exists (a later step adds one)."""
-    return None
+    """The token from the keyring for a real handshake; None (HTTP /healthz only) when there
+    is no token yet or no usable keyring."""
+    from plugins import _keyring
+
+    try:
+        token = _keyring.get_token(alias)
+    except (StepFailed, ImportError):
+        return None
+    if token:
+        ctx.add_secret(token)
+    return token
 
 
 def check_gateway(ctx, alias: str, port: int) -> _gateway.GatewayResult:

@@ -142,3 +142,38 @@ def test_a_cycle_between_plugins_is_a_clear_error_exit_2(monkeypatch, home, caps
         pm.unregister(name="loop-plugin")
     err = capsys.readouterr().err
     assert "cycle" in err and "loop-plugin" in err and "ssh-config" in err
+
+
+def test_register_commands_adds_a_top_level_command(monkeypatch, home, capsys):
+    from wizard import Command
+
+    class Greet(Command):
+        name = "greet"
+        help = "say hello"
+
+        def add_arguments(self, parser):
+            parser.add_argument("--to", default="world")
+
+        def run(self, ctx, args):
+            ctx.ui.say(f"hello, {args.to} from {ctx.home.name}")
+            return 7
+
+    class Clash(Command):
+        name = "setup"  # a host command: must be refused
+
+    class GreetPlugin:
+        @hookimpl
+        def register_commands(self, register):
+            register(Greet())
+            register(Clash())
+
+    monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
+    pm = get_plugin_manager()
+    pm.register(GreetPlugin(), name="greet-plugin")
+    try:
+        assert main(["greet", "--to", "Ada"]) == 7
+    finally:
+        pm.unregister(name="greet-plugin")
+    captured = capsys.readouterr()
+    assert "hello, Ada from home" in captured.out
+    assert "setup from plugin greet-plugin was skipped" in captured.err

@@ -11,6 +11,7 @@ __version__ = "0.1.0"
 _API = {
     "hookimpl": "wizard.hookspecs",
     "Step": "wizard.step",
+    "Command": "wizard.step",
     "Question": "wizard.step",
     "Action": "wizard.step",
     "WriteFile": "wizard.step",
@@ -18,6 +19,7 @@ _API = {
     "Run": "wizard.step",
     "StepFailed": "wizard.step",
     "Context": "wizard.context",
+    "UsageError": "wizard.answers",
 }
 
 __all__ = ["__version__", *_API]

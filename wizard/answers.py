@@ -74,6 +74,22 @@ class Resolver:
             self.values[question.name] = value
         return self.values[question.name]
 
+    def given(self, question: Question) -> Any:
+        """The value only if the user supplied it (flag, variable, stdin, answers file), else None."""
+        if question.name in self.values:
+            return self.values[question.name]
+        if question.secret:
+            if self.stdin_secret and self.stdin_secret[0] == question.name:
+                return question.parse(self.stdin_secret[1])
+            return question.parse(self.env[question.env_var]) if self.env.get(question.env_var) else None
+        if self.flags.get(question.name) is not None:
+            return self._checked(question, self.flags[question.name], question.flag)
+        if question.env_var in self.env:
+            return self._checked(question, self.env[question.env_var], question.env_var)
+        if question.name in self.file_answers:
+            return self._checked(question, self.file_answers[question.name], question.name)
+        return None
+
     def _secret(self, question: Question) -> str:
         if self.stdin_secret and self.stdin_secret[0] == question.name:
             value = self.stdin_secret[1]

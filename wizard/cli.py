@@ -40,7 +40,7 @@ def _home_option(parser: argparse.ArgumentParser) -> None:
                         help=_("treat DIR as your home directory (default: $OPENCLAW_REMOTE_HOME or ~)"))
 
 
-def build_parser(questions=()) -> argparse.ArgumentParser:
+def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=_("Connect OpenClaw.app to a remote OpenClaw Gateway through an SSH tunnel, step by step."),
@@ -60,6 +60,11 @@ def build_parser(questions=()) -> argparse.ArgumentParser:
     run = commands.add_parser("run", help=_("re-run just these steps"))
     run.add_argument("names", nargs="+", metavar="STEP", help=_("step names, as 'steps' lists them"))
     _common_options(run, questions)
+
+    for command in plugin_commands:
+        sub = commands.add_parser(command.name, help=command.help)
+        _home_option(sub)
+        command.add_arguments(sub)
     return parser
 
 
@@ -149,7 +154,7 @@ def _cmd_steps_run(args, stepset, questions) -> int:
         selected = stepset.steps
     interactive = not args.yes and stdin_is_tty() and not any(
         getattr(args, name + "_stdin", False) for name in questions)
-    ctx = _make_context(args, _merged_questions(stepset.steps), dry_run=args.dry_run, interactive=interactive)
+    ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=interactive)
     return run_steps(selected, ctx)
 
 
@@ -175,10 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     for problem in stepset.problems:
         ui.warn(problem)
     questions = _merged_questions(stepset.steps)
-    args = build_parser(questions.values()).parse_args(argv)
+    args = build_parser(questions.values(), stepset.commands.values()).parse_args(argv)
     try:
         if args.command == "steps":
             return _cmd_steps(args, stepset, questions)
+        if args.command in stepset.commands:
+            ctx = _make_context(args, questions, dry_run=False, interactive=False)
+            return stepset.commands[args.command].run(ctx, args)
         return _cmd_steps_run(args, stepset, questions)
     except UsageError as exc:
         ui.error(str(exc))

@@ -61,6 +61,18 @@ class Context:
 
     ask = answer
 
+    def answer_if_given(self, name: str) -> Any:
+        """The answer only if the user gave it (flag, variable, stdin, file): never prompts."""
+        value = self.resolver.given(self.questions[name])
+        if value is not None and self.questions[name].secret:
+            self.add_secret(value)
+        return value
+
+    def forget(self, name: str) -> None:
+        """Drop this run's answer (and its flag) so that the next ``answer(name)`` asks again."""
+        self.resolver.values.pop(name, None)
+        self.resolver.flags = {**self.resolver.flags, name: None}
+
     def confirm(self, prompt: str, default: bool = False) -> bool | None:
         """Ask yes/no. None when nobody can be asked (--yes): the caller decides what that means."""
         if not self.interactive:

@@ -8,7 +8,7 @@ from typing import Callable
 
 import pluggy
 
-from wizard.step import Step
+from wizard.step import Command, Step
 
 hookspec = pluggy.HookspecMarker("openclaw_remote")
 hookimpl = pluggy.HookimplMarker("openclaw_remote")
@@ -22,4 +22,16 @@ def register_steps(register: Callable[[Step], None]) -> None:
     asked. Call ``register(step)`` for each ``Step`` instance the plugin offers. The
     host orders all registered steps by their ``after``/``before`` names, so the
     order of ``register`` calls does not matter. The return value is ignored.
+    """
+
+
+@hookspec
+def register_commands(register: Callable[[Command], None]) -> None:
+    """Contribute top-level commands (``openclaw-remote NAME …``) besides the host's own.
+
+    Called once per command line, with ``register_steps``. Call ``register(command)`` for
+    each ``Command`` instance; its ``add_arguments(parser)`` fills an argparse sub-parser
+    (``--home`` is already there) and ``run(ctx, args)`` returns the exit code. A name that
+    clashes with a host command or another plugin's is skipped with a warning. The return
+    value is ignored.
     """

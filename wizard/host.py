@@ -63,37 +63,53 @@ class StepSet:
     steps: list[Step]                           # in the order they run
     owner: dict[str, str] = field(default_factory=dict)  # step name -> plugin name
     problems: list[str] = field(default_factory=list)
+    commands: dict = field(default_factory=dict)  # command name -> Command
 
     def get(self, name: str) -> Step | None:
         return next((step for step in self.steps if step.name == name), None)
 
 
-def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:
-    """Ask every plugin for its steps, then order them."""
-    pm = pm or get_plugin_manager()
-    steps: list[Step] = []
-    owner: dict[str, str] = {}
-    problems = list(load_problems)
-    for impl in pm.hook.register_steps.get_hookimpls():
-        mine: list[Step] = []
-
-        def register(step: Step, _mine=mine) -> None:
-            _mine.append(step)
-
+def _contributions(pm: pluggy.PluginManager, hook: str, problems: list[str]) -> list[tuple[object, str]]:
+    """(item, plugin name) for everything plugins ``register`` through ``hook``.
+    A plugin whose hook raises is named in ``problems`` and contributes nothing."""
+    found = []
+    for impl in getattr(pm.hook, hook).get_hookimpls():
+        mine: list = []
         try:
-            impl.function(register=register)
+            impl.function(register=mine.append)
         except Exception as exc:
-            problems.append(_("plugin {name} failed to register its steps and was skipped: {why}").format(
+            problems.append(_("plugin {name} failed to register and was skipped: {why}").format(
                 name=impl.plugin_name, why=f"{type(exc).__name__}: {exc}"))
             continue
-        for step in mine:
-            if step.name in owner:
-                problems.append(_("step {step} from plugin {name} was skipped: plugin {other} already has a step of that name").format(
-                    step=step.name, name=impl.plugin_name, other=owner[step.name]))
-                continue
-            owner[step.name] = impl.plugin_name
-            steps.append(step)
-    return StepSet(order_steps(steps, owner), owner, problems)
+        found += [(item, impl.plugin_name) for item in mine]
+    return found
+
+
+def _unique(items: list[tuple[object, str]], taken: set[str], problems: list[str]) -> dict[str, tuple[object, str]]:
+    chosen: dict[str, tuple[object, str]] = {}
+    for item, plugin in items:
+        name = item.name
+        if name in chosen or name in taken:
+            other = chosen[name][1] if name in chosen else "openclaw-remote"
+            problems.append(_("{name} from plugin {plugin} was skipped: {other} already has that name").format(
+                name=name, plugin=plugin, other=other))
+            continue
+        chosen[name] = (item, plugin)
+    return chosen
+
+
+HOST_COMMANDS = {"steps", "setup", "run"}
+
+
+def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:
+    """Ask every plugin for its steps and commands, then order the steps."""
+    pm = pm or get_plugin_manager()
+    problems = list(load_problems)
+    steps = _unique(_contributions(pm, "register_steps", problems), set(), problems)
+    commands = _unique(_contributions(pm, "register_commands", problems), HOST_COMMANDS, problems)
+    owner = {name: plugin for name, (_step, plugin) in steps.items()}
+    ordered = order_steps([step for step, _plugin in steps.values()], owner)
+    return StepSet(ordered, owner, problems, {name: command for name, (command, _p) in commands.items()})
 
 
 def order_steps(steps: list[Step], owner: dict[str, str]) -> list[Step]:

@@ -181,3 +181,17 @@ class Step:
 
     def verify(self, ctx: Context) -> None:
         """After the actions ran: raise StepFailed unless the step's goal really holds."""
+
+
+class Command:
+    """A top-level command a plugin adds (see ``register_commands``), e.g. ``token push``."""
+
+    name: str = ""
+    help: str = ""
+
+    def add_arguments(self, parser) -> None:
+        """Add this command's arguments to its argparse sub-parser."""
+
+    def run(self, ctx: Context, args) -> int:
+        """Do the work; return the exit code (0 ok, 1 failed, 2 bad usage)."""
+        raise NotImplementedError

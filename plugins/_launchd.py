@@ -1,0 +1,68 @@
+"""launchd agents (macOS), shared by the steps that install one: plists via plistlib,
+loading with ``launchctl bootstrap``, replacing cleanly with ``bootout`` first."""
+
+from __future__ import annotations
+
+import os
+import plistlib
+from pathlib import Path
+
+from wizard import Run
+from wizard.i18n import _
+
+NOT_LOADED = 3  # bootout's "No such process": already gone is fine
+
+
+def domain() -> str:
+    return f"gui/{os.getuid()}"
+
+
+def plist_path(ctx, label: str) -> Path:
+    return ctx.path("Library", "LaunchAgents", f"{label}.plist")
+
+
+def log_path(ctx, name: str) -> Path:
+    return ctx.path("Library", "Logs", f"{name}.log")
+
+
+def render(job: dict) -> str:
+    return plistlib.dumps(job, sort_keys=False).decode("utf-8")
+
+
+def read(path: Path) -> dict | None:
+    """The plist's contents; None when missing or not a plist we can read."""
+    try:
+        with open(path, "rb") as handle:
+            value = plistlib.load(handle)
+    except (OSError, plistlib.InvalidFileException, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def loaded_pid(ctx, label: str) -> tuple[bool, int | None]:
+    """(loaded?, pid of the running job) from ``launchctl print``."""
+    result = ctx.run(["launchctl", "print", f"{domain()}/{label}"], timeout=10)
+    if not result.ok:
+        return False, None
+    for line in result.stdout.splitlines():
+        key, _sep, value = line.strip().partition(" = ")
+        if key == "pid" and value.strip().isdigit():
+            return True, int(value)
+    return True, None
+
+
+def bootout(label: str) -> Run:
+    return Run(["launchctl", "bootout", f"{domain()}/{label}"], why=_("unload"), ok_codes=(0, NOT_LOADED))
+
+
+def bootstrap(path: Path) -> Run:
+    return Run(["launchctl", "bootstrap", domain(), str(path)], why=_("load"))
+
+
+def load_actions(ctx, label: str, path: Path, changed: bool) -> list:
+    """Load the agent; an agent already loaded is replaced (bootout, then bootstrap) only if
+    its plist changed, since bootstrap fails on a loaded label."""
+    loaded, _pid = loaded_pid(ctx, label)
+    if loaded and not changed:
+        return []
+    return ([bootout(label)] if loaded else []) + [bootstrap(path)]

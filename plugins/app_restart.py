@@ -1,0 +1,140 @@
+"""Step ``app-restart``: quit OpenClaw.app and open it again so it reads the token (guide step 5).
+
+Done means: the app runs and its environment already holds the token launchd has (a running
+app never sees a later ``launchctl setenv``). Values are compared, never printed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from plugins import _ports
+from wizard import Action, Question, Step, StepFailed, hookimpl
+from wizard.i18n import _
+
+VARIABLE = "OPENCLAW_GATEWAY_TOKEN"
+QUIT_TIMEOUT = 15.0
+OPEN_TIMEOUT = 15.0
+
+
+def check_app(text: str) -> str:
+    text = text.strip().rstrip("/")
+    if not text.startswith("/") or not text.endswith(".app"):
+        raise ValueError(_("the app path must be absolute and end with .app, like /Applications/OpenClaw.app"))
+    if ".." in Path(text).parts or any(ord(char) < 32 for char in text):
+        raise ValueError(_("the app path must not contain '..' or control characters"))
+    return text
+
+
+APP = Question("app", _("Where OpenClaw.app is installed"), default="/Applications/OpenClaw.app", validate=check_app)
+
+
+def app_name(app: str) -> str:
+    return Path(app).name[: -len(".app")]
+
+
+def app_pid(ctx, name: str) -> int | None:
+    result = ctx.run(["pgrep", "-x", name], timeout=5)
+    pids = [int(word) for word in result.stdout.split() if word.isdigit()]
+    return min(pids) if pids else None
+
+
+def process_env_value(ctx, pid: int, variable: str) -> str | None:
+    """``variable`` in a running process's environment (``ps eww``: macOS and Linux)."""
+    result = ctx.run(["ps", "eww", "-o", "command=", "-p", str(pid)], timeout=5)
+    for word in result.stdout.split():
+        if word.startswith(variable + "="):
+            return word[len(variable) + 1:]
+    return None
+
+
+def launchd_value(ctx) -> str:
+    result = ctx.run(["launchctl", "getenv", VARIABLE], timeout=10)
+    return result.stdout.strip() if result.ok else ""
+
+
+@dataclass
+class QuitApp(Action):
+    name: str
+
+    def argv(self) -> list[str]:
+        return ["osascript", "-e", f'quit app "{self.name}"']
+
+    def describe(self, ctx):
+        import shlex
+
+        return "$ " + shlex.join(self.argv()) + "    # " + _("then waits until it has quit") + "\n"
+
+    def perform(self, ctx):
+        result = ctx.run(self.argv(), timeout=QUIT_TIMEOUT)
+        if not result.ok:
+            raise StepFailed(_("osascript could not quit {name}: {why}").format(name=self.name, why=result.stderr.strip()))
+        if not _ports.wait_for(lambda: app_pid(ctx, self.name) is None, QUIT_TIMEOUT, interval=0.1):
+            raise StepFailed(_("{name} did not quit within {s:g} s (an unsaved document or a dialog?)").format(
+                name=self.name, s=QUIT_TIMEOUT), kept=_("The app is still running; quit it yourself, then re-run."))
+
+
+@dataclass
+class OpenApp(Action):
+    app: str
+
+    def describe(self, ctx):
+        return f"$ open {self.app}\n"
+
+    def perform(self, ctx):
+        started = time.monotonic()
+        result = ctx.run(["open", self.app], timeout=OPEN_TIMEOUT)
+        if not result.ok:
+            raise StepFailed(_("open {app} failed: {why}").format(app=self.app, why=result.stderr.strip()))
+        if not _ports.wait_for(lambda: app_pid(ctx, app_name(self.app)) is not None, OPEN_TIMEOUT, interval=0.1):
+            raise StepFailed(_("{app} did not start within {s:g} s").format(app=self.app, s=OPEN_TIMEOUT))
+        ctx.ui.say("  " + _("{name} is running again ({ms} ms)").format(
+            name=app_name(self.app), ms=round((time.monotonic() - started) * 1000)))
+
+
+class AppRestart(Step):
+    name = "app-restart"
+    title = _("restart OpenClaw.app so it reads the token")
+    after = ("tunnel",)
+    questions = (APP,)
+
+    def applies(self, ctx):
+        return None if ctx.platform == "darwin" else _("OpenClaw.app only exists on macOS")
+
+    def plan(self, ctx):
+        app = self._installed_app(ctx)
+        name = app_name(app)
+        pid = app_pid(ctx, name)
+        if pid is None:
+            return [OpenApp(app)]
+        wanted = launchd_value(ctx)
+        if wanted:
+            ctx.add_secret(wanted)
+        if process_env_value(ctx, pid, VARIABLE) == wanted:
+            return []
+        return [QuitApp(name), OpenApp(app)]
+
+    @staticmethod
+    def _installed_app(ctx) -> str:
+        app = ctx.answer("app")
+        while not Path(app).is_dir():
+            if ctx.dry_run:
+                ctx.ui.warn(_("OpenClaw.app is not installed at {app}").format(app=app))
+                return app
+            if not ctx.interactive:
+                raise StepFailed(_("OpenClaw.app is not installed at {app}; pass --app PATH").format(app=app))
+            ctx.ui.warn(_("OpenClaw.app is not installed at {app}").format(app=app))
+            ctx.forget("app")
+            app = ctx.answer("app")
+        return app
+
+    def verify(self, ctx):
+        if app_pid(ctx, app_name(ctx.answer("app"))) is None:
+            raise StepFailed(_("OpenClaw.app is not running after opening it"))
+
+
+@hookimpl
+def register_steps(register):
+    register(AppRestart())

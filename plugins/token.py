@@ -1,0 +1,180 @@
+"""Step ``token``: the Gateway token, kept in the keyring and given to launchd (guide step 3).
+
+``launchctl setenv`` is lost at logout and reboot, so a small login agent of ours runs
+``openclaw-remote token push`` at every login: it reads the keyring and sets the variable
+again. The token is only ever in the keyring and in that one ``launchctl setenv`` call.
+"""
+
+from __future__ import annotations
+
+import sys
+import unicodedata
+from dataclasses import dataclass
+
+from plugins import _common, _gateway, _keyring, _launchd, _ports
+from wizard import Action, Command, Question, Run, Step, StepFailed, WriteFile, hookimpl
+from wizard.i18n import _
+
+VARIABLE = "OPENCLAW_GATEWAY_TOKEN"
+PUSH_LABEL = "openclaw-remote.token-push"  # ours, not one of OpenClaw's labels
+
+
+def check_token(text: str) -> str:
+    if not text:
+        raise ValueError(_("the token is empty"))
+    if len(text) > 4096:
+        raise ValueError(_("the token is longer than 4096 characters"))
+    if any(char.isspace() or unicodedata.category(char).startswith("C") for char in text):
+        raise ValueError(_("the token contains whitespace or control characters"))
+    return text
+
+
+TOKEN = Question("token", _("Gateway token (hidden; stored in your keyring)"), secret=True, env=VARIABLE,
+                 validate=check_token, upfront=False)
+
+
+def launchd_value(ctx) -> str:
+    result = ctx.run(["launchctl", "getenv", VARIABLE], timeout=10)
+    return result.stdout.strip() if result.ok else ""
+
+
+def push_command(ctx, alias: str) -> list[str]:
+    """What the login agent runs: this very Python, so launchd's bare PATH does not matter."""
+    argv = [sys.executable, "-m", "wizard", "token", "push", "--alias", alias]
+    return argv if ctx.real_home else argv + ["--home", str(ctx.home)]
+
+
+def push_agent(ctx, alias: str) -> dict:
+    return {
+        "Label": PUSH_LABEL,
+        "ProgramArguments": push_command(ctx, alias),
+        "RunAtLoad": True,
+        "StandardErrorPath": str(_launchd.log_path(ctx, PUSH_LABEL)),
+    }
+
+
+@dataclass
+class StoreToken(Action):
+    alias: str
+    token: str
+
+    def describe(self, ctx):
+        return _("store the token in the keyring (service {service}, account {account})").format(
+            service=_keyring.service(self.alias), account=_keyring.ACCOUNT) + "\n"
+
+    def perform(self, ctx):
+        _keyring.set_token(self.alias, self.token)
+
+
+class Token(Step):
+    name = "token"
+    title = _("Gateway token: keyring, and launchd on macOS")
+    after = ("ssh-key",)
+    before = ("tunnel",)
+    questions = (_common.ALIAS, TOKEN)
+
+    def plan(self, ctx):
+        alias = ctx.answer("alias")
+        try:
+            stored = _keyring.get_token(alias)
+        except StepFailed as failure:
+            if not ctx.dry_run:
+                raise
+            ctx.ui.warn(failure.message)  # a dry run shows the rest of the plan anyway
+            stored = None
+        if stored:
+            ctx.add_secret(stored)
+        token = self._wanted(ctx, alias, stored)
+        actions: list[Action] = []
+        if token != stored:
+            actions.append(StoreToken(alias, token))
+        if ctx.platform == "darwin":
+            actions += self._launchd_actions(ctx, alias, token)
+        return actions
+
+    @staticmethod
+    def _wanted(ctx, alias: str, stored: str | None) -> str:
+        given = ctx.answer_if_given("token")
+        if given:
+            return given
+        if stored:
+            replace = ctx.confirm(_("A token is already stored for {alias}. Replace it?").format(alias=alias))
+            return ctx.answer("token") if replace else stored
+        if ctx.dry_run and not ctx.interactive:
+            ctx.ui.warn(_("no token given (OPENCLAW_GATEWAY_TOKEN or --token-stdin): a real run needs one"))
+            placeholder = "<token>"
+            ctx.add_secret(placeholder)
+            return placeholder
+        return ctx.answer("token")
+
+    @staticmethod
+    def _launchd_actions(ctx, alias: str, token: str) -> list[Action]:
+        actions: list[Action] = []
+        current = launchd_value(ctx)
+        if current and current != token:
+            ctx.ui.warn(_("launchd holds a different {var} (a stale value there is the classic cause of "
+                          "persistent \"unauthorized\"); it will be replaced").format(var=VARIABLE))
+        if current != token:
+            actions.append(Run(["launchctl", "setenv", VARIABLE, token], why=_("for apps started from now on")))
+        path = _launchd.plist_path(ctx, PUSH_LABEL)
+        text = _launchd.render(push_agent(ctx, alias))
+        changed = _launchd.read(path) != push_agent(ctx, alias)
+        if changed:
+            actions.append(WriteFile(path, text, mode=0o644, dir_mode=0o755))
+        actions += _launchd.load_actions(ctx, PUSH_LABEL, path, changed)
+        return actions
+
+    def verify(self, ctx):
+        alias = ctx.answer("alias")
+        token = _keyring.get_token(alias)
+        if not token:
+            raise StepFailed(_("the keyring does not return the token after storing it"))
+        if ctx.platform == "darwin" and launchd_value(ctx) != token:
+            raise StepFailed(_("launchd does not hold the stored token after launchctl setenv"))
+        port = ctx.answer("local_port") if "local_port" in ctx.questions else None
+        if port and _ports.accepting(port):
+            result = _gateway.probe(port, token)
+            if result.kind == _gateway.TOKEN_REJECTED:
+                raise StepFailed(_("the Gateway rejected this token ({code}): copy the token from the "
+                                   "Gateway's configuration and run 'openclaw-remote run token'").format(code=result.code),
+                                 kept=_("The token is stored; the Gateway refuses it."))
+
+
+class TokenCommand(Command):
+    name = "token"
+    help = _("token push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (run at login)")
+
+    def add_arguments(self, parser):
+        parser.add_argument("action", choices=["push"])
+        parser.add_argument("--alias", help=_common.ALIAS.prompt)
+
+    def run(self, ctx, args) -> int:
+        alias = ctx.answer("alias")
+        try:
+            token = _keyring.get_token(alias)
+        except StepFailed as failure:
+            ctx.ui.error(failure.message)
+            return 1
+        if not token:
+            ctx.ui.error(_("no token is stored for {alias}; run 'openclaw-remote run token'").format(alias=alias))
+            return 1
+        ctx.add_secret(token)
+        if ctx.platform != "darwin":
+            ctx.ui.say(_("nothing to push: launchd only exists on macOS (the token stays in the keyring)"))
+            return 0
+        result = ctx.run(["launchctl", "setenv", VARIABLE, token], timeout=10)
+        if not result.ok:
+            ctx.ui.error(_("launchctl setenv failed: {why}").format(why=ctx.mask(result.stderr.strip())))
+            return 1
+        ctx.ui.ok(_("{var} set for {alias}").format(var=VARIABLE, alias=alias))
+        return 0
+
+
+@hookimpl
+def register_steps(register):
+    register(Token())
+
+
+@hookimpl
+def register_commands(register):
+    register(TokenCommand())
