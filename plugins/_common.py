@@ -35,7 +35,7 @@ def _check_word(text: str, what: str) -> str:
     return text
 
 
-HOST_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]+)$")
+HOST_RE = re.compile(r"^[A-Za-z0-9_.:-]+$")  # HostName takes no [brackets], even for IPv6
 USER_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*\$?$")
 ALIAS_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -50,7 +50,7 @@ def _check_pattern(text: str, what: str, pattern: re.Pattern, allowed: str) -> s
 
 def host(text: str) -> str:
     text = text.strip()
-    _check_pattern(text, _("host"), HOST_RE, _("letters, digits, '.', '-', '_' (or an IP address)"))
+    _check_pattern(text, _("host"), HOST_RE, _("letters, digits, '.', '-', '_', ':' (an IP address without brackets)"))
     if text.startswith(".") or ".." in text:
         raise ValueError(_("host {value!r} is not a valid host name").format(value=text))
     return text

@@ -175,7 +175,7 @@ class SshConfig(Step):
     def plan(self, ctx):
         path = _ssh.config_path(ctx)
         try:
-            old = path.read_text(encoding="utf-8") if path.exists() else ""
+            old = path.read_bytes().decode("utf-8") if path.exists() else ""  # keeps CRLF as it is
         except UnicodeDecodeError:
             raise UsageError(_("{path} is not UTF-8 text; refusing to edit it").format(path=path)) from None
         values = _values(ctx)

@@ -60,7 +60,7 @@ class CreateKey(Action):
 
     def perform(self, ctx):
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        passphrase = ctx.answer("key_passphrase")
+        passphrase = self._confirmed_passphrase(ctx)
         if not passphrase:
             result = ctx.run(self.argv(ctx) + ["-N", ""])
             if not result.ok:
@@ -77,6 +77,21 @@ class CreateKey(Action):
         child.close()
         if child.exitstatus != 0 or not self.path.exists():
             raise StepFailed(_("ssh-keygen failed: {why}").format(why=child.before.strip()))
+
+    @staticmethod
+    def _confirmed_passphrase(ctx) -> str:
+        """Typed twice when asked interactively: a typo would make a key nobody can unlock."""
+        for _attempt in range(3):
+            passphrase = ctx.answer("key_passphrase")
+            if not passphrase or not ctx.interactive:
+                return passphrase
+            from wizard import prompts
+
+            if prompts.secret(_("The same passphrase again"), optional=True) == passphrase:
+                return passphrase
+            ctx.ui.warn(_("the two passphrases differ; please type it again"))
+            ctx.forget("key_passphrase")
+        raise StepFailed(_("the passphrases did not match three times"), kept=_("No key was created."))
 
 
 @dataclass

@@ -50,6 +50,7 @@ BAD = [
     ("--host", "nul\x01byte"),
     ("--host", "ехample.com"),  # Cyrillic look-alike letters
     ("--host", "x" * 300),
+    ("--host", "[127.0.0.1]"),  # HostName takes no brackets
     ("--user", "root name"),
     ("--user", "-l"),
     ("--alias", "remote gateway"),
@@ -95,3 +96,28 @@ def test_state_keeps_no_secret_and_only_known_answers(cli, home):
     state = json.loads((home / ".config/openclaw-remote/state.json").read_text())
     assert state["answers"]["host"] == "gw.example"
     assert state["steps"]["ssh-config"]["status"] == "done"
+
+
+def test_unknown_answers_file_keys_are_named(cli, home, tmp_path):
+    answers = tmp_path / "answers.toml"
+    answers.write_text('host = "gw.example"\nuser = "u"\nlocalport = 1234\n')
+    result = cli(*BASE, "--answers", str(answers))
+    assert result.returncode == 0, result.stderr
+    assert "unknown answers ignored: localport" in result.stderr
+
+
+def test_state_file_of_the_wrong_shape_is_set_aside_not_a_crash(cli, home):
+    state = home / ".config/openclaw-remote/state.json"
+    state.parent.mkdir(parents=True)
+    state.write_text('{"answers": [], "steps": 5}')
+    result = cli("steps")
+    assert result.returncode == 0 and "ignoring unreadable state file" in result.stderr
+    backups = list((state.parent / "backups").iterdir())
+    assert [b.read_text() for b in backups] == ['{"answers": [], "steps": 5}']
+
+
+def test_a_refused_run_writes_no_state(cli, home):
+    (home / ".ssh" / "config").write_text("Host remote-gateway\n    HostName old.example\n")
+    result = cli(*BASE, "--host", "gw.example", "--user", "alice")
+    assert result.returncode == 2
+    assert not (home / ".config").exists()

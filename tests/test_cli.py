@@ -107,3 +107,29 @@ def test_numeric_host_is_verified_the_way_ssh_prints_it(cli, home):
     result = cli("run", "ssh-config", "--yes", "--host", "127.1", "--user", "alice")
     assert result.returncode == 0, result.stderr
     assert "HostName 127.1" in (home / ".ssh" / "config").read_text()
+
+
+def test_crlf_config_keeps_its_line_endings(cli, home):
+    cfg = home / ".ssh" / "config"
+    cfg.write_bytes(b"Host foo\r\n  User bar\r\n")
+    assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    data = cfg.read_bytes()
+    assert data.endswith(b"Host foo\r\n  User bar\r\n") and b"\nHost remote-gateway\r\n" in data
+    assert b"\n" not in data.replace(b"\r\n", b"")
+    again = cli("run", "ssh-config", "--yes")
+    assert "already done" in again.stdout and cfg.read_bytes() == data
+
+
+def test_output_into_a_closed_pipe_is_not_a_failure(home):
+    import subprocess
+    import sys
+
+    from tests.conftest import clean_env
+
+    reader = subprocess.Popen([sys.executable, "-m", "wizard", "setup", "--dry-run", "--yes", "--host", "gw.example",
+                               "--user", "alice"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              env={**clean_env(home), "OPENCLAW_GATEWAY_TOKEN": "t"})
+    reader.stdout.readline()
+    reader.stdout.close()  # like `| head -1`
+    _out, err = reader.communicate(timeout=60)
+    assert b"Broken pipe" not in err and b"Traceback" not in err

@@ -92,3 +92,14 @@ def test_ctrl_c_at_a_prompt_changes_nothing_and_exits_130(home):
     assert child.exitstatus == 130
     assert "interrupted" in child.before
     assert snapshot(home) == before
+
+
+def test_ctrl_d_at_a_prompt_is_an_interruption_not_a_traceback(home):
+    child = spawn(home, "run", "ssh-config")
+    answer(child, "Host alias")
+    child.expect("Remote machine")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 130
+    assert "Traceback" not in child.before

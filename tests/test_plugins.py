@@ -177,3 +177,35 @@ def test_register_commands_adds_a_top_level_command(monkeypatch, home, capsys):
     captured = capsys.readouterr()
     assert "hello, Ada from home" in captured.out
     assert "setup from plugin greet-plugin was skipped" in captured.err
+
+
+def test_register_steps_with_something_that_is_not_a_step_is_named_and_skipped(monkeypatch, home, capsys):
+    class Confused:
+        @hookimpl
+        def register_steps(self, register):
+            register("not a step")
+
+    class CrashingStep(Step):
+        name, title = "crashing", "Crash in plan"
+
+        def plan(self, ctx):
+            raise ZeroDivisionError("oops")
+
+    class CrashPlugin:
+        @hookimpl
+        def register_steps(self, register):
+            register(CrashingStep())
+
+    monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
+    pm = get_plugin_manager()
+    pm.register(Confused(), name="confused")
+    pm.register(CrashPlugin(), name="crash-plugin")
+    try:
+        assert main(["steps"]) == 0
+        assert main(["run", "crashing", "--yes"]) == 1
+    finally:
+        pm.unregister(name="confused")
+        pm.unregister(name="crash-plugin")
+    err = capsys.readouterr().err
+    assert "plugin confused registered 'not a step'" in err
+    assert "step crashing crashed: ZeroDivisionError: oops" in err

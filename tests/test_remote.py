@@ -17,6 +17,7 @@ from tests.harness import ports
 from tests.harness.fixtures import GATEWAY_TOKEN
 
 pytestmark = pytest.mark.timeout(90)
+REMOTE_STEPS = ("run", "ssh-config", "ssh-key", "tunnel")  # this file's steps; test_mac_side runs all six
 
 
 def needs_password(sshd):
@@ -68,7 +69,7 @@ def ssh_processes_for(home):
 
 def test_noninteractive_setup_ends_with_hello_ok_through_the_tunnel(cli, home, remote):
     needs_password(remote.sshd)
-    result = cli("setup", "--yes", "--accept-host-key", *remote.flags)
+    result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "openclaw-remote@remote-gateway" in remote.sshd.authorized_keys()
     hello = _gateway.probe(remote.local_port, GATEWAY_TOKEN)
@@ -76,7 +77,7 @@ def test_noninteractive_setup_ends_with_hello_ok_through_the_tunnel(cli, home, r
     assert len(ssh_processes_for(home)) == 1
     assert remote.sshd.password not in result.stdout + result.stderr
 
-    again = cli("setup", "--yes", *remote.flags)  # everything in place: no copy, no write
+    again = cli(*REMOTE_STEPS, "--yes", *remote.flags)  # everything in place: no copy, no write
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already done, nothing to change") == 3
     assert len(ssh_processes_for(home)) == 1
@@ -85,7 +86,7 @@ def test_noninteractive_setup_ends_with_hello_ok_through_the_tunnel(cli, home, r
 def test_guided_setup_typed_in_a_real_terminal_against_the_sshd(home, remote):
     needs_password(remote.sshd)
     env = clean_env(home)
-    child = pexpect.spawn(sys.executable, ["-m", "wizard", "setup", "--port", str(remote.sshd.port),
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", *REMOTE_STEPS, "--port", str(remote.sshd.port),
                                            "--local-port", str(remote.local_port),
                                            "--remote-port", str(remote.gateway.port)],
                           env=env, encoding="utf-8", timeout=20, dimensions=(40, 200))
@@ -112,7 +113,7 @@ def test_guided_setup_typed_in_a_real_terminal_against_the_sshd(home, remote):
 
 def test_wrong_password_three_times_copies_nothing(home, remote):
     needs_password(remote.sshd)
-    child = pexpect.spawn(sys.executable, ["-m", "wizard", "setup", "--accept-host-key", *remote.flags],
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", *REMOTE_STEPS, "--accept-host-key", *remote.flags],
                           env=clean_env(home), encoding="utf-8", timeout=20, dimensions=(40, 200))
     for prompt in ("Host alias", "ssh key to use", "Passphrase"):
         child.expect(prompt)
@@ -131,7 +132,7 @@ def test_wrong_password_three_times_copies_nothing(home, remote):
 def test_wrong_password_noninteractive_fails_at_once(cli, home, remote):
     needs_password(remote.sshd)
     cli.env["OPENCLAW_REMOTE_SSH_PASSWORD"] = "not-the-password"
-    result = cli("setup", "--yes", "--accept-host-key", *remote.flags)
+    result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
     assert result.returncode == 1
     assert "refused the password" in result.stderr and "ssh-key" in result.stderr
     assert "not-the-password" not in result.stdout + result.stderr
@@ -139,9 +140,11 @@ def test_wrong_password_noninteractive_fails_at_once(cli, home, remote):
 
 def test_no_password_and_no_key_login_names_the_options(cli, home, remote):
     del cli.env["OPENCLAW_REMOTE_SSH_PASSWORD"]
-    result = cli("setup", "--yes", "--accept-host-key", *remote.flags)
-    assert result.returncode == 2
+    result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
+    # ssh-config already changed the file: a step failure (exit 1) with the summary, not exit 2
+    assert result.returncode == 1
     assert "--password-stdin" in result.stderr and "OPENCLAW_REMOTE_SSH_PASSWORD" in result.stderr
+    assert "changed: ssh-config; failed: ssh-key" in result.stderr
 
 
 def test_password_from_stdin(cli, home, remote):
@@ -154,7 +157,7 @@ def test_password_from_stdin(cli, home, remote):
 
 
 def test_unknown_host_key_is_refused_without_accept_host_key(cli, home, remote):
-    result = cli("setup", "--yes", *remote.flags)
+    result = cli(*REMOTE_STEPS, "--yes", *remote.flags)
     assert result.returncode == 1
     assert "--accept-host-key" in result.stderr
     assert not (home / ".ssh" / "known_hosts").exists() or remote.sshd.host_key_pub.split()[1] not in (
@@ -167,7 +170,7 @@ def test_changed_host_key_stops_and_never_edits_known_hosts(cli, home, remote):
     known.write_text(f"[{remote.sshd.host}]:{remote.sshd.port} ssh-ed25519 "
                      "AAAAC3NzaC1lZDI1NTE5AAAAIO5cR4bm2VNoK0ZyS4z4K4mH6bq0QeQkqJkJ1XxXxXxX\n")
     before = known.read_bytes()
-    result = cli("setup", "--yes", "--accept-host-key", *remote.flags)
+    result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
     assert result.returncode == 1
     assert "CHANGED" in result.stderr and "ssh-keygen -R" in result.stderr
     assert known.read_bytes() == before
@@ -177,7 +180,7 @@ def test_changed_host_key_stops_and_never_edits_known_hosts(cli, home, remote):
 def test_sshd_not_running_says_connection_refused(cli, home, remote):
     remote.sshd.stop()
     try:
-        result = cli("setup", "--yes", "--accept-host-key", *remote.flags)
+        result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
     finally:
         remote.sshd.start()
     assert result.returncode == 1
@@ -187,7 +190,7 @@ def test_sshd_not_running_says_connection_refused(cli, home, remote):
 def test_unresolvable_host_gets_its_own_message(cli, home, remote):
     flags = list(remote.flags)
     flags[flags.index("--host") + 1] = "no-such-host.invalid"
-    result = cli("setup", "--yes", "--accept-host-key", *flags)
+    result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *flags)
     assert result.returncode == 1
     assert "DNS" in result.stderr
 
@@ -198,7 +201,7 @@ def test_local_port_held_by_a_stranger_is_named(cli, home, remote):
     squatter.bind(("127.0.0.1", remote.local_port))
     squatter.listen()
     try:
-        result = cli("setup", "--yes", "--accept-host-key", *remote.flags)
+        result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
     finally:
         squatter.close()
     assert result.returncode == 1
@@ -221,7 +224,7 @@ def test_gateway_not_listening_on_the_remote_side(cli, home, remote):
     needs_password(remote.sshd)
     flags = list(remote.flags)
     flags[flags.index("--remote-port") + 1] = str(ports.free_port())
-    result = cli("setup", "--yes", "--accept-host-key", *flags)
+    result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *flags)
     assert result.returncode == 1
     assert "nothing answers behind it" in result.stderr
     assert ssh_processes_for(home) == [] and ports.port_is_free(remote.local_port)
@@ -229,7 +232,7 @@ def test_gateway_not_listening_on_the_remote_side(cli, home, remote):
 
 def test_tunnel_already_running_is_done_and_not_started_twice(cli, home, remote):
     needs_password(remote.sshd)
-    assert cli("setup", "--yes", "--accept-host-key", *remote.flags).returncode == 0
+    assert cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags).returncode == 0
     pid = state_of(home)["steps"]["tunnel"]["pid"]
     result = cli("run", "tunnel", "--yes")
     assert result.returncode == 0, result.stderr

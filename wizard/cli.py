@@ -25,8 +25,8 @@ def _common_options(parser: argparse.ArgumentParser, questions) -> None:
     for question in questions:
         if question.secret:
             group.add_argument(question.flag + "-stdin", dest=question.name + "_stdin", action="store_true",
-                               help=_("read {what} from standard input (or set {env})").format(
-                                   what=question.prompt.rstrip(" :?"), env=question.env_var))
+                               help=_("read the secret answer '{name}' from standard input (or set {env})").format(
+                                   name=question.name, env=question.env_var))
         elif question.confirm:
             group.add_argument(question.flag, dest=question.name, action="store_true",
                                default=None, help=question.help or question.prompt)
@@ -106,6 +106,10 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
         file_answers=load_answers_file(args.answers) if getattr(args, "answers", None) else {},
     )
     ui = UI()
+    unknown = sorted(set(resolver.file_answers) - set(questions))
+    if unknown:
+        ui.warn(_("{path}: unknown answers ignored: {keys} (known: {known})").format(
+            path=args.answers, keys=", ".join(unknown), known=", ".join(sorted(questions))))
     if state.problem:
         ui.warn(_("ignoring unreadable state file: {why}").format(why=state.problem))
     return Context(home=home, platform=current_platform(), interactive=interactive, dry_run=dry_run,
@@ -191,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         ui.error(str(exc))
         return 2
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, EOFError):
         ui.error(_("interrupted"))
         return 130
+    except BrokenPipeError:  # `openclaw-remote … | head`: the reader left, that is all
+        sys.stdout = open(os.devnull, "w")
+        return 0

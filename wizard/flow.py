@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from wizard.answers import UsageError
 from wizard.context import Context
 from wizard.i18n import _
 from wizard.step import Step, StepFailed
@@ -55,18 +56,21 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
     try:
         for step in steps:
             ctx.step_name = step.name
-            reason = step.applies(ctx)
+            reason = _guarded(step.applies, ctx)
             if reason:
                 ui.skip(_("{step}: does not apply here: {reason}").format(step=step.name, reason=reason))
                 outcome.skipped.append(step.name)
             else:
                 applicable.append(step)
-        ask_upfront(applicable, ctx)
-        if not ctx.dry_run:
-            remember_answers(ctx)
-            ctx.state.save()
+        ask_upfront(applicable, ctx)  # bad answers stop here: exit 2, nothing changed
         for number, step in enumerate(applicable, 1):
-            _run_one(step, ctx, outcome, f"[{number}/{len(applicable)}]")
+            try:
+                _run_one(step, ctx, outcome, f"[{number}/{len(applicable)}]")
+            except UsageError as exc:
+                # Found out mid-run (a password nobody can type): say what was already done.
+                if not outcome.done:
+                    raise
+                raise StepFailed(str(exc)) from exc
     except StepFailed as failure:
         outcome.failed = ctx.step_name
         ui.error(_("step {step} failed: {why}").format(step=ctx.step_name, why=failure.message))
@@ -75,7 +79,7 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
         _record(ctx, "failed", why=ctx.mask(failure.message))
         ui.say(outcome.summary(steps), err=True)
         return EXIT_FAILED
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, EOFError):  # Ctrl-C, or Ctrl-D at a prompt
         ui.error(_("interrupted; files are either as they were or fully written"))
         ui.say(outcome.summary(steps), err=True)
         return EXIT_INTERRUPTED
@@ -85,8 +89,23 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
     return EXIT_OK
 
 
+def _guarded(method, ctx: Context):
+    """Call a plugin's method; a crash becomes a step failure naming the step, not a traceback."""
+    try:
+        return method(ctx)
+    except (StepFailed, UsageError, KeyboardInterrupt, EOFError):
+        raise
+    except OSError as exc:
+        raise StepFailed(str(exc)) from exc
+    except Exception as exc:
+        raise StepFailed(_("step {step} crashed: {why}").format(
+            step=ctx.step_name, why=f"{type(exc).__name__}: {exc}")) from exc
+
+
 def _record(ctx: Context, status: str, **details) -> None:
     if not ctx.dry_run and ctx.step_name:
+        if status == "done":
+            remember_answers(ctx)  # saved once a step really completed, never for a refused run
         ctx.state.record(ctx.step_name, status, **details)
         ctx.state.save()
 
@@ -95,25 +114,22 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
     ui = ctx.ui
     ctx.step_name = step.name
     ui.heading(f"{counter} {step.title} ({step.name})")
-    try:
-        actions = step.plan(ctx)
-        if not actions:
-            ui.ok(_("{step}: already done, nothing to change").format(step=step.name))
-            outcome.unchanged.append(step.name)
-            _record(ctx, "done", changed=[])
-            return
-        if ctx.dry_run:
-            ui.say(_("would do:"))
-            for action in actions:
-                ui.block(action.describe(ctx))
-            outcome.planned.append(step.name)
-            return
-        summaries = [ctx.mask(action.summary(ctx)) for action in actions]
+    actions = _guarded(step.plan, ctx)
+    if not actions:
+        ui.ok(_("{step}: already done, nothing to change").format(step=step.name))
+        outcome.unchanged.append(step.name)
+        _record(ctx, "done", changed=[])
+        return
+    if ctx.dry_run:
+        ui.say(_("would do:"))
         for action in actions:
-            action.perform(ctx)
-        step.verify(ctx)
-    except OSError as exc:
-        raise StepFailed(str(exc)) from exc
+            ui.block(action.describe(ctx))
+        outcome.planned.append(step.name)
+        return
+    summaries = [ctx.mask(action.summary(ctx)) for action in actions]
+    for action in actions:
+        _guarded(action.perform, ctx)
+    _guarded(step.verify, ctx)
     _record(ctx, "done", changed=summaries)
     outcome.done.append(step.name)
     ui.ok(_("{step}: done").format(step=step.name))

@@ -11,7 +11,7 @@ import pluggy
 
 from wizard import hookspecs
 from wizard.i18n import _
-from wizard.step import Step
+from wizard.step import Command, Step
 
 ENTRY_POINT_GROUP = "openclaw_remote"
 BUILTIN_DISTRIBUTION = "openclaw-remote-wizard"
@@ -69,7 +69,7 @@ class StepSet:
         return next((step for step in self.steps if step.name == name), None)
 
 
-def _contributions(pm: pluggy.PluginManager, hook: str, problems: list[str]) -> list[tuple[object, str]]:
+def _contributions(pm: pluggy.PluginManager, hook: str, kind: type, problems: list[str]) -> list[tuple[object, str]]:
     """(item, plugin name) for everything plugins ``register`` through ``hook``.
     A plugin whose hook raises is named in ``problems`` and contributes nothing."""
     found = []
@@ -81,7 +81,12 @@ def _contributions(pm: pluggy.PluginManager, hook: str, problems: list[str]) -> 
             problems.append(_("plugin {name} failed to register and was skipped: {why}").format(
                 name=impl.plugin_name, why=f"{type(exc).__name__}: {exc}"))
             continue
-        found += [(item, impl.plugin_name) for item in mine]
+        for item in mine:
+            if isinstance(item, kind) and item.name:
+                found.append((item, impl.plugin_name))
+            else:
+                problems.append(_("plugin {name} registered {item!r}, which is not a named {kind}; skipped").format(
+                    name=impl.plugin_name, item=item, kind=kind.__name__))
     return found
 
 
@@ -105,8 +110,8 @@ def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:
     """Ask every plugin for its steps and commands, then order the steps."""
     pm = pm or get_plugin_manager()
     problems = list(load_problems)
-    steps = _unique(_contributions(pm, "register_steps", problems), set(), problems)
-    commands = _unique(_contributions(pm, "register_commands", problems), HOST_COMMANDS, problems)
+    steps = _unique(_contributions(pm, "register_steps", Step, problems), set(), problems)
+    commands = _unique(_contributions(pm, "register_commands", Command, problems), HOST_COMMANDS, problems)
     owner = {name: plugin for name, (_step, plugin) in steps.items()}
     ordered = order_steps([step for step, _plugin in steps.values()], owner)
     return StepSet(ordered, owner, problems, {name: command for name, (command, _p) in commands.items()})

@@ -16,6 +16,16 @@ def config_dir(home: Path) -> Path:
     return home / ".config" / "openclaw-remote"
 
 
+def _check_shape(data) -> None:
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    if not isinstance(data.get("answers", {}), dict):
+        raise ValueError("'answers' is not an object")
+    steps = data.get("steps", {})
+    if not isinstance(steps, dict) or not all(isinstance(v, dict) for v in steps.values()):
+        raise ValueError("'steps' is not an object of objects")
+
+
 class State:
     def __init__(self, path: Path, data: dict | None = None, problem: str | None = None):
         self.path = path
@@ -29,12 +39,12 @@ class State:
         path = config_dir(home) / "state.json"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
+            _check_shape(data)
         except FileNotFoundError:
             return cls(path)
         except (ValueError, UnicodeDecodeError) as exc:
-            return cls(path, problem=f"{path}: {exc}")
+            kept = files.backup(path, path.parent / "backups")  # it will be rewritten: keep it
+            return cls(path, problem=f"{path}: {exc} (a copy is in {kept})")
         return cls(path, data)
 
     @property

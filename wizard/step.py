@@ -98,7 +98,7 @@ class WriteFile(Action):
 
     def old_text(self) -> str:
         try:
-            return self.path.read_text(encoding="utf-8")
+            return self.path.read_bytes().decode("utf-8")  # no newline translation: CRLF stays
         except FileNotFoundError:
             return ""
 
