@@ -47,7 +47,7 @@ def process_args(pid: int) -> tuple[str, ...]:
         pass
     import subprocess  # macOS has no /proc: ask ps
 
-    done = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    done = subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
     return tuple(done.stdout.split())
 
 

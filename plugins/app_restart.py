@@ -43,7 +43,7 @@ def app_pid(ctx, name: str) -> int | None:
 
 def process_env_value(ctx, pid: int, variable: str) -> str | None:
     """``variable`` in a running process's environment (``ps eww``: macOS and Linux)."""
-    result = ctx.run(["ps", "eww", "-o", "command=", "-p", str(pid)], timeout=5)
+    result = ctx.run(["ps", "-ww", "eww", "-o", "command=", "-p", str(pid)], timeout=5)
     for word in result.stdout.split():
         if word.startswith(variable + "="):
             return word[len(variable) + 1:]

@@ -72,7 +72,7 @@ def unit_text(ctx, alias: str) -> str:
 
 def our_tunnels(ctx, alias: str) -> list[int]:
     """Pids of every ``ssh -N … alias`` of this user."""
-    result = ctx.run(["ps", "-U", str(os.getuid()), "-o", "pid=,args="], timeout=5)
+    result = ctx.run(["ps", "-ww", "-U", str(os.getuid()), "-o", "pid=,args="], timeout=5)  # -ww: never cut args
     pids = []
     for line in result.stdout.splitlines():
         pid, _sep, args = line.strip().partition(" ")

@@ -1,0 +1,280 @@
+"""token, app-restart and autostart: macOS tools replaced by recording stand-ins on PATH (what
+they are asked to run is run for real), a real Secret Service, the real sshd and gateway."""
+
+from __future__ import annotations
+
+import json
+import os
+import plistlib
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from plugins import _gateway
+from tests.conftest import REPO, clean_env, snapshot
+from tests.harness import ports
+from tests.harness.fixtures import GATEWAY_TOKEN
+from tests.standins import BIN_DIR
+from tests.test_remote import ssh_processes_for
+
+pytestmark = pytest.mark.timeout(120)
+UID = os.getuid()
+LABEL = "bot.molt.ssh-tunnel"
+SSH_PASSWORD_VAR = "OPENCLAW_REMOTE_SSH_PASSWORD"
+
+
+@pytest.fixture
+def mac(home, cli, standins, secret_service, sshd, gateway):
+    """A Mac as far as the wizard can tell: stand-ins on PATH, a keyring, OpenClaw.app installed."""
+    if not sshd.supports_password:
+        pytest.skip("needs root for the password user (CI runs as root)")
+    sshd.revoke_all_keys()
+    (home / "Library" / "Logs").mkdir(parents=True)
+    # What a login session's launchd would have (on a real Mac the platform is detected):
+    for name, value in {**secret_service, "OPENCLAW_REMOTE_PLATFORM": "darwin"}.items():
+        standins.setenv(name, value)
+    app = standins.install_app("OpenClaw")
+    local_port = ports.free_port()
+    cli.env.update({**standins.env, **secret_service, "OPENCLAW_REMOTE_PLATFORM": "darwin",
+                    "STANDIN_LAUNCHD_PATH": f"{BIN_DIR}:/usr/bin:/bin"})
+    cli.env[SSH_PASSWORD_VAR] = sshd.password
+    cli.env["OPENCLAW_GATEWAY_TOKEN"] = GATEWAY_TOKEN
+    flags = ["--host", sshd.host, "--port", str(sshd.port), "--user", sshd.user, "--local-port", str(local_port),
+             "--remote-port", str(gateway.port), "--app", str(app), "--accept-host-key"]
+    world = type("Mac", (), {"flags": flags, "app": app, "local_port": local_port, "standins": standins,
+                             "sshd": sshd, "gateway": gateway, "keyring": secret_service})
+    yield world
+    standins.cleanup()
+    from tests.test_remote import kill_recorded_tunnel
+
+    kill_recorded_tunnel(home)
+
+
+def plist(home, label):
+    return home / "Library" / "LaunchAgents" / f"{label}.plist"
+
+
+def files_containing(root: Path, secret: str) -> list[str]:
+    return [str(p) for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
+
+
+def test_full_setup_of_six_steps_leaves_one_tunnel_owned_by_launchd(cli, home, mac):
+    result = cli("setup", "--yes", *mac.flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    launchctl = mac.standins.calls("launchctl")
+    assert ["setenv", "OPENCLAW_GATEWAY_TOKEN", GATEWAY_TOKEN] in launchctl
+    assert ["bootstrap", f"gui/{UID}", str(plist(home, "openclaw-remote.token-push"))] in launchctl
+    assert ["bootstrap", f"gui/{UID}", str(plist(home, LABEL))] in launchctl
+    assert mac.standins.calls("open") == [[str(mac.app)]]  # it was not running: just opened
+    assert mac.standins.calls("osascript") == []
+
+    job = plistlib.loads(plist(home, LABEL).read_bytes())
+    assert job["ProgramArguments"][0] == "/usr/bin/ssh" and job["ProgramArguments"][-1] == "remote-gateway"
+    assert "-N" in job["ProgramArguments"] and "BatchMode=yes" in job["ProgramArguments"]
+    assert job["KeepAlive"] is True and job["RunAtLoad"] is True and job["ThrottleInterval"] == 30
+    assert oct(plist(home, LABEL).stat().st_mode & 0o777) == "0o644"
+
+    # The plist's own ProgramArguments, run by the stand-in launchd, forward the port:
+    assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
+    hello = _gateway.probe(mac.local_port, GATEWAY_TOKEN)
+    assert hello.kind == _gateway.HELLO_OK
+    assert mac.standins.process_env(mac.standins.app_pid())["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+
+    again = cli("setup", "--yes", *mac.flags)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already done, nothing to change") == 6
+    assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
+
+    # Secrets: the token only in the keyring and the one setenv call; the password nowhere.
+    for secret in (GATEWAY_TOKEN, mac.sshd.password):
+        assert files_containing(home, secret) == []
+        assert secret not in result.stdout + result.stderr + again.stdout + again.stderr
+    calls = [call for tool in ("launchctl", "open", "osascript") for call in mac.standins.calls(tool)]
+    assert [c for c in calls if GATEWAY_TOKEN in " ".join(c)] == [["setenv", "OPENCLAW_GATEWAY_TOKEN", GATEWAY_TOKEN]] * 1
+    assert not any(mac.sshd.password in " ".join(c) for c in calls)
+
+
+def test_guided_setup_of_six_steps_typed_in_a_real_terminal(home, mac, cli):
+    env = {**cli.env}
+    del env[SSH_PASSWORD_VAR], env["OPENCLAW_GATEWAY_TOKEN"]
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", "setup", "--port", str(mac.sshd.port),
+                                           "--local-port", str(mac.local_port), "--remote-port", str(mac.gateway.port)],
+                          env=env, encoding="utf-8", timeout=30, dimensions=(40, 200))
+    for prompt, text in [("Host alias", None), ("Remote machine", mac.sshd.host), ("user name", mac.sshd.user),
+                         ("ssh key to use", None), ("Where OpenClaw.app", str(mac.app)), ("launchd label", None)]:
+        child.expect(prompt)
+        if text is not None:
+            child.send("\x15" + text)
+        child.send("\r")
+    child.expect("Passphrase for the new ssh key")
+    child.send("\r")
+    child.expect("Trust this host key")
+    child.send("y")
+    child.expect("Password for your account")
+    child.send(mac.sshd.password + "\r")
+    child.expect(r"Gateway token \(hidden")  # the prompt, not the step's heading
+    child.send(GATEWAY_TOKEN + "\r")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "changed: ssh-config, ssh-key, token, tunnel, app-restart, autostart" in child.before
+    assert GATEWAY_TOKEN not in child.before and mac.sshd.password not in child.before
+    assert _gateway.probe(mac.local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
+
+
+def test_token_push_agent_restores_the_variable_after_a_reboot(cli, home, mac):
+    assert cli("run", "ssh-config", "ssh-key", "token", "--yes", *mac.flags).returncode == 0
+    agent = plistlib.loads(plist(home, "openclaw-remote.token-push").read_bytes())
+    mac.standins.run("launchctl", "unsetenv", "OPENCLAW_GATEWAY_TOKEN")  # what a logout does
+    assert "OPENCLAW_GATEWAY_TOKEN" not in mac.standins.launchd_env()
+    launchd_like = {**{k: v for k, v in mac.standins.launchd_env().items()}, "HOME": str(home),
+                    "PATH": f"{BIN_DIR}:/usr/bin:/bin", **mac.standins.env}
+    done = subprocess.run(agent["ProgramArguments"], env=launchd_like, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert mac.standins.launchd_env()["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    assert GATEWAY_TOKEN not in done.stdout + done.stderr
+
+
+def test_stale_token_in_launchd_is_named_without_printing_either_value(cli, home, mac):
+    mac.standins.setenv("OPENCLAW_GATEWAY_TOKEN", "stale-value-from-last-year")
+    result = cli("run", "token", "--yes", *mac.flags)
+    assert result.returncode == 0, result.stderr
+    assert "different OPENCLAW_GATEWAY_TOKEN" in result.stderr
+    assert "stale-value-from-last-year" not in result.stdout + result.stderr
+    assert GATEWAY_TOKEN not in result.stdout + result.stderr
+    assert mac.standins.launchd_env()["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+
+
+def test_token_rejected_by_the_gateway_is_reported_plainly(cli, home, mac):
+    assert cli("run", "ssh-config", "ssh-key", "token", "tunnel", "--yes", *mac.flags).returncode == 0
+    result = cli("run", "token", "--yes", *mac.flags, env={"OPENCLAW_GATEWAY_TOKEN": "not-the-gateway-token"})
+    assert result.returncode == 1
+    assert "AUTH_TOKEN_MISMATCH" in result.stderr
+    assert "not-the-gateway-token" not in result.stdout + result.stderr
+
+
+def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, mac):
+    old_pid = mac.standins.start_app("OpenClaw", mac.app)  # opened before the token existed
+    assert cli("run", "token", "--yes", *mac.flags).returncode == 0
+    result = cli("run", "app-restart", "--yes", *mac.flags)
+    assert result.returncode == 0, result.stderr
+    assert mac.standins.calls("osascript") == [["-e", 'quit app "OpenClaw"']]
+    assert mac.standins.calls("open") == [[str(mac.app)]]
+    new_pid = mac.standins.app_pid()
+    assert new_pid != old_pid
+    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    again = cli("run", "app-restart", "--yes", *mac.flags)
+    assert "already done" in again.stdout and mac.standins.app_pid() == new_pid
+
+
+def test_app_not_installed_is_said_and_nothing_runs(cli, home, mac):
+    result = cli("run", "app-restart", "--yes", "--app", "/Applications/Nowhere/OpenClaw.app")
+    assert result.returncode == 1 and "not installed at /Applications/Nowhere/OpenClaw.app" in result.stderr
+    assert mac.standins.calls("open") == [] and mac.standins.calls("osascript") == []
+
+
+@pytest.mark.parametrize("flag,value", [("--app", "/tmp/not-an-app"), ("--app", "relative/OpenClaw.app"),
+                                        ("--label", "has space"), ("--label", "has/slash"), ("--label", "-dash")])
+def test_bad_app_path_or_label_is_rejected_before_anything_is_written(cli, home, mac, flag, value):
+    before = snapshot(home)
+    result = cli("setup", "--yes", *mac.flags, flag, value)
+    assert result.returncode == 2 and flag in result.stderr
+    assert snapshot(home) == before and mac.standins.calls() == []
+
+
+def test_leftover_agents_are_removed_the_legacy_one_without_asking(cli, home, mac):
+    agents = home / "Library" / "LaunchAgents"
+    agents.mkdir(parents=True)
+    for label in ("com.openclaw.ssh-tunnel", "ai.openclaw.ssh-tunnel"):
+        (agents / f"{label}.plist").write_bytes(plistlib.dumps(
+            {"Label": label, "ProgramArguments": ["/bin/sleep", "300"], "RunAtLoad": True}))
+        assert mac.standins.run("launchctl", "bootstrap", f"gui/{UID}", str(agents / f"{label}.plist")).returncode == 0
+    assert cli("run", "ssh-config", "ssh-key", "token", "tunnel", "--yes", *mac.flags).returncode == 0
+    mac.standins.clear_calls()
+
+    refused = cli("run", "autostart", "--yes", *mac.flags)
+    assert refused.returncode == 1 and "--remove-other-agents" in refused.stderr
+    assert mac.standins.calls("launchctl") and all(c[0] == "print" for c in mac.standins.calls("launchctl"))
+
+    done = cli("run", "autostart", "--yes", "--remove-other-agents", *mac.flags)
+    assert done.returncode == 0, done.stderr
+    launchctl = mac.standins.calls("launchctl")
+    assert ["bootout", f"gui/{UID}/com.openclaw.ssh-tunnel"] in launchctl
+    assert ["bootout", f"gui/{UID}/ai.openclaw.ssh-tunnel"] in launchctl
+    assert sorted(p.name for p in agents.iterdir()) == [f"{LABEL}.plist", "openclaw-remote.token-push.plist"]
+    assert set(mac.standins.loaded()) == {LABEL, "openclaw-remote.token-push"}
+    assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
+
+
+def test_changed_agent_is_replaced_with_bootout_then_bootstrap(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    mac.standins.clear_calls()
+    new_port = ports.free_port()
+    flags = list(mac.flags)
+    flags[flags.index("--local-port") + 1] = str(new_port)
+    assert cli("run", "ssh-config", "tunnel", "autostart", "--yes", *flags).returncode == 0
+    launchctl = [c for c in mac.standins.calls("launchctl") if c[0] in ("bootout", "bootstrap")]
+    assert launchctl == [] or launchctl[-2:] == [["bootout", f"gui/{UID}/{LABEL}"],
+                                                  ["bootstrap", f"gui/{UID}", str(plist(home, LABEL))]]
+    assert _gateway.probe(new_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
+    assert len(ssh_processes_for(home)) == 1
+
+
+def test_no_usable_keyring_stops_with_how_to_get_one(cli, home, mac):
+    result = cli("run", "token", "--yes", env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
+    assert result.returncode == 1 and "no usable keyring" in result.stderr and "Secret Service" in result.stderr
+    assert files_containing(home, GATEWAY_TOKEN) == []
+
+
+def test_dry_run_shows_plists_and_commands_with_the_token_masked(cli, home, mac):
+    before = snapshot(home)
+    result = cli("setup", "--dry-run", "--yes", *mac.flags)
+    assert result.returncode == 0, result.stderr
+    assert "$ launchctl setenv OPENCLAW_GATEWAY_TOKEN ****" in result.stdout
+    assert f"+\t<string>{LABEL}</string>" in result.stdout and "<key>ThrottleInterval</key>" in result.stdout
+    assert f"$ launchctl bootstrap gui/{UID} {plist(home, LABEL)}" in result.stdout
+    assert GATEWAY_TOKEN not in result.stdout + result.stderr
+    assert snapshot(home) == before
+    assert [c for c in mac.standins.calls("launchctl") if c[0] not in ("getenv", "print")] == []
+    assert mac.standins.calls("open") == mac.standins.calls("osascript") == []
+
+
+def test_linux_systemd_unit_verifies_offline_and_its_execstart_forwards(cli, home, sshd, gateway, standins, tmp_path):
+    if not sshd.supports_password:
+        pytest.skip("needs root for the password user (CI runs as root)")
+    sshd.revoke_all_keys()
+    local_port = ports.free_port()
+    fakes = REPO / "tests" / "fakes"
+    cli.env.update(OPENCLAW_REMOTE_PLATFORM="linux", STANDIN_STATE=standins.env["STANDIN_STATE"],
+                   PATH=f"{fakes}:{os.environ['PATH']}", **{SSH_PASSWORD_VAR: sshd.password})
+    flags = ["--host", sshd.host, "--port", str(sshd.port), "--user", sshd.user, "--local-port", str(local_port),
+             "--remote-port", str(gateway.port), "--accept-host-key"]
+    try:
+        result = cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *flags)
+        assert result.returncode == 0, result.stdout + result.stderr
+        unit = home / ".config" / "systemd" / "user" / f"{LABEL}.service"
+        runtime = tmp_path / "runtime"
+        runtime.mkdir(mode=0o700)
+        check = subprocess.run(["systemd-analyze", "verify", "--user", str(unit)], capture_output=True, text=True,
+                               env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
+        assert check.returncode == 0 and check.stderr == "", check.stderr
+        text = unit.read_text()
+        assert "Restart=always" in text and "RestartSec=30" in text
+        calls = [c for c in standins.calls("systemctl")]
+        assert ["--user", "enable", "--now", f"{LABEL}.service"] in calls
+        # The unit's ExecStart, run for real by the stand-in, is the one tunnel left:
+        assert len(ssh_processes_for(home)) == 1
+        assert _gateway.probe(local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
+        exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+        assert shlex.split(exec_start[len("ExecStart="):])[-1] == "remote-gateway"
+    finally:
+        state = Path(standins.env["STANDIN_STATE"]) / "systemd-pids.json"
+        for pid in (json.loads(state.read_text()).values() if state.exists() else []):
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
