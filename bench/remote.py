@@ -72,7 +72,9 @@ class Bench:
         return client_env(HOME=str(self.home), OPENCLAW_REMOTE_HOME=str(self.home))
 
     def wizard(self, *extra: str):
-        return command([shutil.which("openclaw-remote"), "setup", "--yes", "--host", self.sshd.host,
+        # The three steps this compares with the by-hand script (no keyring or launchd here).
+        return command([shutil.which("openclaw-remote"), "run", "ssh-config", "ssh-key", "tunnel", "--yes",
+                        "--host", self.sshd.host,
                         "--port", str(self.sshd.port), "--user", self.sshd.user,
                         "--local-port", str(self.local_port), "--remote-port", str(self.gateway.port), *extra],
                        self.env())
@@ -103,5 +105,5 @@ def run() -> list[dict]:
         finally:
             bench.stop_tunnel()
     shutil.rmtree(workdir, ignore_errors=True)
-    return [row("setup --yes (3 steps, key authorized)", setup, "the same commands by hand (bash)", by_hand, 1.5),
+    return [row("ssh-config+ssh-key+tunnel, key authorized", setup, "the same commands by hand (bash)", by_hand, 1.5),
             row("re-run, everything in place", rerun, "one ssh -o BatchMode=yes true", login, 1.2)]

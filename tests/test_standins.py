@@ -150,8 +150,8 @@ def test_keepalive_restarts_an_exiting_job_after_the_throttle_interval(standins,
     times = [float(t) for t in starts.read_text().split()]
     assert 0.9 <= times[1] - times[0] < 2.0  # one start per ThrottleInterval, not a storm
     assert time.monotonic() - began < 3
-    record = standins.loaded()["test.flap"]
-    assert record["starts"] >= 2 and record["last_exit"] == 3
+    assert wait_until(lambda: standins.loaded()["test.flap"]["starts"] >= 2, timeout=2)  # recorded after the spawn
+    assert wait_until(lambda: standins.loaded()["test.flap"]["last_exit"] == 3, timeout=2)
     assert "last exit code = 3" in run(standins, "launchctl", "print", f"{DOMAIN}/test.flap").stdout
 
 
@@ -166,12 +166,17 @@ def test_keepalive_restarts_a_killed_job_and_kickstart_k_restarts_at_once(standi
     assert alive(second) and not alive(first)
     assert standins.loaded()["test.tunnel"]["last_signal"] == 9
 
-    # ThrottleInterval does not delay kickstart -k (the job started < 1 s ago)
+    # ThrottleInterval does not delay kickstart -k
+    slow = write_plist(tmp_path / "slow.plist", Label="test.slow", KeepAlive=True, ThrottleInterval=10,
+                       ProgramArguments=["sleep", "60"])
+    assert run(standins, "launchctl", "bootstrap", DOMAIN, str(slow)).returncode == 0
+    before = standins.job_pid("test.slow")
     began = time.monotonic()
-    done = run(standins, "launchctl", "kickstart", "-k", f"{DOMAIN}/test.tunnel")
-    assert done.returncode == 0
-    third = standins.job_pid("test.tunnel")
-    assert third not in (None, second) and not alive(second) and time.monotonic() - began < 0.9
+    done = run(standins, "launchctl", "kickstart", "-k", "-p", f"{DOMAIN}/test.slow")
+    after = standins.job_pid("test.slow")
+    assert done.returncode == 0 and done.stdout == f"{after}\n"
+    assert after not in (None, before) and not alive(before) and time.monotonic() - began < 5
+    assert standins.loaded()["test.slow"]["starts"] == 2
 
     missing = run(standins, "launchctl", "kickstart", "-k", f"{DOMAIN}/test.nothing")
     assert missing.returncode == 113 and "Could not find service" in missing.stderr
