@@ -55,3 +55,15 @@ def set_token(alias: str, token: str) -> None:
         _backend().set_password(service(alias), ACCOUNT, token)
     except KeyringError as exc:
         raise StepFailed(_("the keyring refused the token: {why}").format(why=exc)) from None
+
+
+def token_for_probe(ctx, alias: str) -> str | None:
+    """The stored token for a Gateway handshake, or None (HTTP /healthz only) when there is
+    none yet or no usable keyring: checking a tunnel must not depend on the keyring."""
+    try:
+        token = get_token(alias)
+    except (StepFailed, ImportError):
+        return None
+    if token:
+        ctx.add_secret(token)
+    return token

@@ -66,3 +66,12 @@ def load_actions(ctx, label: str, path: Path, changed: bool) -> list:
     if loaded and not changed:
         return []
     return ([bootout(label)] if loaded else []) + [bootstrap(path)]
+
+
+def getenv(ctx, name: str) -> str:
+    """``launchctl getenv NAME`` ("" when unset or unreadable). Compare it; never print it."""
+    result = ctx.run(["launchctl", "getenv", name], timeout=10)
+    value = result.stdout.strip() if result.ok else ""
+    if value:
+        ctx.add_secret(value)
+    return value

@@ -105,3 +105,10 @@ def alias_configured(ctx, alias: str) -> bool:
     """True when ssh config already maps ``alias`` somewhere (ssh -G echoes unknown names)."""
     result = ctx.run(ssh_command(ctx, "-G", alias), timeout=10)
     return result.ok and f"\nhostname {alias.lower()}\n" not in "\n" + result.stdout
+
+
+def is_tunnel(args: tuple[str, ...], alias: str) -> bool:
+    """Is this command line an ``ssh -N … alias`` (whoever started it: us, launchd, systemd)?"""
+    if not args:
+        return False
+    return args[0].rsplit("/", 1)[-1] == "ssh" and "-N" in args and alias in args

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from plugins import _ports
+from plugins import _launchd, _ports
 from wizard import Action, Question, Step, StepFailed, hookimpl
 from wizard.i18n import _
 
@@ -48,11 +48,6 @@ def process_env_value(ctx, pid: int, variable: str) -> str | None:
         if word.startswith(variable + "="):
             return word[len(variable) + 1:]
     return None
-
-
-def launchd_value(ctx) -> str:
-    result = ctx.run(["launchctl", "getenv", VARIABLE], timeout=10)
-    return result.stdout.strip() if result.ok else ""
 
 
 @dataclass
@@ -109,9 +104,7 @@ class AppRestart(Step):
         pid = app_pid(ctx, name)
         if pid is None:
             return [OpenApp(app)]
-        wanted = launchd_value(ctx)
-        if wanted:
-            ctx.add_secret(wanted)
+        wanted = _launchd.getenv(ctx, VARIABLE)
         if process_env_value(ctx, pid, VARIABLE) == wanted:
             return []
         return [QuitApp(name), OpenApp(app)]

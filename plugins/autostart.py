@@ -15,7 +15,7 @@ import signal
 import time
 from dataclasses import dataclass
 
-from plugins import _common, _gateway, _launchd, _ports, _ssh
+from plugins import _common, _gateway, _keyring, _launchd, _ports, _ssh
 from wizard import Action, Question, RemoveFile, Run, Step, StepFailed, WriteFile, hookimpl
 from wizard.i18n import _
 
@@ -81,10 +81,8 @@ def our_tunnels(ctx, alias: str) -> list[int]:
     return pids
 
 
-def _is_tunnel(owner, alias: str) -> bool:
-    from plugins.tunnel import is_our_tunnel  # one definition of "our tunnel"
-
-    return is_our_tunnel(owner, alias)
+def _is_tunnel(owner: _ports.Owner | None, alias: str) -> bool:
+    return owner is not None and _ssh.is_tunnel(owner.args, alias)
 
 
 @dataclass
@@ -116,10 +114,8 @@ class WaitForTunnel(Action):
         return _("wait until port {port} answers through the agent's ssh").format(port=self.port) + "\n"
 
     def perform(self, ctx):
-        from plugins.tunnel import gateway_token
-
         started = time.monotonic()
-        token = gateway_token(ctx, self.alias)
+        token = _keyring.token_for_probe(ctx, self.alias)
         held = lambda: _is_tunnel(_ports.owner(self.port), self.alias)  # noqa: E731
         if not _ports.wait_for(held, READY_TIMEOUT, interval=0.05):
             raise StepFailed(_("the agent's tunnel did not open port {port} within {s:g} s; see {log}").format(

@@ -33,11 +33,6 @@ TOKEN = Question("token", _("Gateway token (hidden; stored in your keyring)"), s
                  validate=check_token, upfront=False)
 
 
-def launchd_value(ctx) -> str:
-    result = ctx.run(["launchctl", "getenv", VARIABLE], timeout=10)
-    return result.stdout.strip() if result.ok else ""
-
-
 def push_command(ctx, alias: str) -> list[str]:
     """What the login agent runs: this very Python, so launchd's bare PATH does not matter."""
     argv = [sys.executable, "-m", "wizard", "token", "push", "--alias", alias]
@@ -110,7 +105,7 @@ class Token(Step):
     @staticmethod
     def _launchd_actions(ctx, alias: str, token: str) -> list[Action]:
         actions: list[Action] = []
-        current = launchd_value(ctx)
+        current = _launchd.getenv(ctx, VARIABLE)
         if current and current != token:
             ctx.ui.warn(_("launchd holds a different {var} (a stale value there is the classic cause of "
                           "persistent \"unauthorized\"); it will be replaced").format(var=VARIABLE))
@@ -129,7 +124,7 @@ class Token(Step):
         token = _keyring.get_token(alias)
         if not token:
             raise StepFailed(_("the keyring does not return the token after storing it"))
-        if ctx.platform == "darwin" and launchd_value(ctx) != token:
+        if ctx.platform == "darwin" and _launchd.getenv(ctx, VARIABLE) != token:
             raise StepFailed(_("launchd does not hold the stored token after launchctl setenv"))
         port = ctx.answer("local_port") if "local_port" in ctx.questions else None
         if port and _ports.accepting(port):

@@ -12,7 +12,7 @@ import shlex
 import time
 from dataclasses import dataclass
 
-from plugins import _common, _gateway, _ports, _ssh
+from plugins import _common, _gateway, _keyring, _ports, _ssh
 from wizard import Action, Step, StepFailed, hookimpl
 from wizard.i18n import _
 from wizard.runner import spawn_detached
@@ -26,28 +26,11 @@ def tunnel_argv(ctx, alias: str) -> list[str]:
 
 
 def is_our_tunnel(owner: _ports.Owner | None, alias: str) -> bool:
-    if owner is None or not owner.args:
-        return False
-    program = owner.args[0].rsplit("/", 1)[-1]
-    return program == "ssh" and "-N" in owner.args and alias in owner.args
-
-
-def gateway_token(ctx, alias: str) -> str | None:
-    """The token from the keyring for a real handshake; None (HTTP /healthz only) when there
-    is no token yet or no usable keyring."""
-    from plugins import _keyring
-
-    try:
-        token = _keyring.get_token(alias)
-    except (StepFailed, ImportError):
-        return None
-    if token:
-        ctx.add_secret(token)
-    return token
+    return owner is not None and _ssh.is_tunnel(owner.args, alias)
 
 
 def check_gateway(ctx, alias: str, port: int) -> _gateway.GatewayResult:
-    return _gateway.probe(port, gateway_token(ctx, alias), timeout=3.0)
+    return _gateway.probe(port, _keyring.token_for_probe(ctx, alias), timeout=3.0)
 
 
 def explain_gateway(result: _gateway.GatewayResult, remote_port: int) -> str:

@@ -18,7 +18,7 @@ from plugins import _gateway
 from tests.conftest import REPO, clean_env, snapshot
 from tests.harness import ports
 from tests.harness.fixtures import GATEWAY_TOKEN
-from tests.standins import BIN_DIR
+from tests.standins import BIN_DIR, wait_until
 from tests.test_remote import ssh_processes_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -131,6 +131,9 @@ def test_guided_setup_of_six_steps_typed_in_a_real_terminal(home, mac, cli):
 def test_token_push_agent_restores_the_variable_after_a_reboot(cli, home, mac):
     assert cli("run", "ssh-config", "ssh-key", "token", "--yes", *mac.flags).returncode == 0
     agent = plistlib.loads(plist(home, "openclaw-remote.token-push").read_bytes())
+    # The agent already ran once at load (RunAtLoad); let it finish before "logging out".
+    assert wait_until(lambda: mac.standins.loaded()["openclaw-remote.token-push"].get("last_exit") is not None,
+                      timeout=30)
     mac.standins.run("launchctl", "unsetenv", "OPENCLAW_GATEWAY_TOKEN")  # what a logout does
     assert "OPENCLAW_GATEWAY_TOKEN" not in mac.standins.launchd_env()
     launchd_like = {**{k: v for k, v in mac.standins.launchd_env().items()}, "HOME": str(home),
