@@ -179,6 +179,7 @@ class SshConfig(Step):
         except UnicodeDecodeError:
             raise UsageError(_("{path} is not UTF-8 text; refusing to edit it").format(path=path)) from None
         values = _values(ctx)
+        self._warn_same_port(ctx, old, values)
         new = new_config(old, values, lambda text: self._ask_replace(ctx, path, text))
         # (An unchanged file skips this: _check_effective below compares the port too.)
         if new != old and not _has_port_line(new, values["alias"]) and self._port_elsewhere(ctx, new, values["alias"]):
@@ -187,6 +188,20 @@ class SshConfig(Step):
             self._check_effective(ctx, values)
             return []
         return [WriteFile(path, new, mode=0o600, dir_mode=0o700)]
+
+    @staticmethod
+    def _warn_same_port(ctx, text: str, values: dict) -> None:
+        """Another managed block (an earlier --alias) forwarding the same local port would make
+        the two tunnels fight: say so (undo removes a block by alias)."""
+        alias, forward = None, f"LocalForward 127.0.0.1:{values['local_port']} "
+        for line in text.splitlines():
+            if match := BEGIN_RE.match(line):
+                alias = match.group(1)
+            elif alias and alias != values["alias"] and line.strip().startswith(forward):
+                ctx.ui.warn(_("the ssh config also has a managed block for {other} forwarding local port {port}; "
+                              "only one tunnel can hold that port").format(other=alias, port=values["local_port"]))
+            elif END_RE.match(line):
+                alias = None
 
     @staticmethod
     def _port_elsewhere(ctx, text: str, alias: str) -> bool:

@@ -133,3 +133,10 @@ def test_output_into_a_closed_pipe_is_not_a_failure(home):
     reader.stdout.close()  # like `| head -1`
     _out, err = reader.communicate(timeout=60)
     assert b"Broken pipe" not in err and b"Traceback" not in err
+
+
+def test_a_second_alias_on_the_same_port_is_warned_about(cli, home):
+    assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
+    result = cli("run", "ssh-config", "--yes", "--alias", "gw2", "--host", "gw.example", "--user", "alice")
+    assert result.returncode == 0
+    assert "managed block for remote-gateway forwarding local port 18789" in result.stderr

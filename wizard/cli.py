@@ -134,7 +134,9 @@ def _cmd_steps(args, stepset, questions) -> int:
     width = max((len(r["name"]) for r in rows), default=4)
     for row in rows:
         applies = _("yes") if row["applies"] else _("no") + f" ({row['reason']})"
-        done = (_("done") + f" ({row['recorded_at']})") if row["done"] else _("not done")
+        status = ctx.state.step(row["name"]).get("status")
+        done = (_("recorded done {at}").format(at=row["recorded_at"]) if row["done"]
+                else _("last run failed") if status == "failed" else _("not done"))
         print(f"{row['name']:<{width}}  {row['title']}\n{'':<{width}}  "
               + _("applies here: {applies}; {done}; plugin {plugin}").format(
                   applies=applies, done=done, plugin=row["plugin"]))
