@@ -10,7 +10,7 @@ from pathlib import Path
 from wizard import Run
 from wizard.i18n import _
 
-NOT_LOADED = 3  # bootout's "No such process": already gone is fine
+NOT_LOADED = (3, 113)  # bootout's "No such process" / "Could not find service": already gone is fine
 
 
 def domain() -> str:
@@ -52,7 +52,7 @@ def loaded_pid(ctx, label: str) -> tuple[bool, int | None]:
 
 
 def bootout(label: str) -> Run:
-    return Run(["launchctl", "bootout", f"{domain()}/{label}"], why=_("unload"), ok_codes=(0, NOT_LOADED))
+    return Run(["launchctl", "bootout", f"{domain()}/{label}"], why=_("unload"), ok_codes=(0, *NOT_LOADED))
 
 
 def bootstrap(path: Path) -> Run:

@@ -27,6 +27,8 @@ def ssh_command(ctx, *args: str) -> list[str]:
 # Every ssh through the alias except the tunnel itself: the alias's LocalForward would
 # otherwise try to bind the tunnel's port and, with ExitOnForwardFailure, fail.
 NO_FORWARDS = ("-o", "ClearAllForwardings=yes")
+# A probe must not rewrite known_hosts (OpenSSH's default UpdateHostKeys may).
+NO_HOSTKEY_UPDATES = ("-o", "UpdateHostKeys=no")
 
 
 def effective_config(ctx, alias: str, config_file: Path | None = None) -> dict[str, list[str]]:
@@ -92,7 +94,7 @@ def explain(output: str) -> tuple[str, str]:
 
 def key_login(ctx, alias: str, timeout: float = 10.0) -> tuple[bool, str, str]:
     """Does key login work without any prompt? (ok, kind, explanation)."""
-    argv = ssh_command(ctx, *NO_FORWARDS, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}",
+    argv = ssh_command(ctx, *NO_FORWARDS, *NO_HOSTKEY_UPDATES, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}",
                        alias, "true")
     result = ctx.run(argv, timeout=timeout + 5, env=child_env(ctx))
     if result.ok:
@@ -107,8 +109,8 @@ def alias_configured(ctx, alias: str) -> bool:
     return result.ok and f"\nhostname {alias.lower()}\n" not in "\n" + result.stdout
 
 
-def is_tunnel(args: tuple[str, ...], alias: str) -> bool:
-    """Is this command line an ``ssh -N … alias`` (whoever started it: us, launchd, systemd)?"""
-    if not args:
-        return False
-    return args[0].rsplit("/", 1)[-1] == "ssh" and "-N" in args and alias in args
+def is_tunnel(owner, alias: str) -> bool:
+    """Is this process (an ``_ports.Owner``) an ``ssh -N … alias``, whoever started it: us,
+    launchd or systemd?"""
+    args = owner.args if owner is not None else ()
+    return bool(args) and args[0].rsplit("/", 1)[-1] == "ssh" and "-N" in args and alias in args

@@ -23,8 +23,9 @@ def check_app(text: str) -> str:
     text = text.strip().rstrip("/")
     if not text.startswith("/") or not text.endswith(".app"):
         raise ValueError(_("the app path must be absolute and end with .app, like /Applications/OpenClaw.app"))
-    if ".." in Path(text).parts or any(ord(char) < 32 for char in text):
-        raise ValueError(_("the app path must not contain '..' or control characters"))
+    if ".." in Path(text).parts or any(ord(char) < 32 or char in '"\\' for char in text):
+        # The name goes inside an AppleScript string: a quote or backslash could end it.
+        raise ValueError(_("the app path must not contain '..', quotes, backslashes or control characters"))
     return text
 
 
@@ -35,15 +36,37 @@ def app_name(app: str) -> str:
     return Path(app).name[: -len(".app")]
 
 
+def app_executable(app: str) -> str:
+    """The process name (macOS matches CFBundleExecutable, cut to 15 characters)."""
+    import plistlib
+
+    try:
+        with open(Path(app) / "Contents" / "Info.plist", "rb") as handle:
+            name = plistlib.load(handle).get("CFBundleExecutable") or app_name(app)
+    except (OSError, ValueError, plistlib.InvalidFileException):
+        name = app_name(app)
+    return str(name)[:15]
+
+
 def app_pid(ctx, name: str) -> int | None:
-    result = ctx.run(["pgrep", "-x", name], timeout=5)
+    import os
+
+    result = ctx.run(["pgrep", "-U", str(os.getuid()), "-x", name], timeout=5)
     pids = [int(word) for word in result.stdout.split() if word.isdigit()]
     return min(pids) if pids else None
 
 
 def process_env_value(ctx, pid: int, variable: str) -> str | None:
-    """``variable`` in a running process's environment (``ps eww``: macOS and Linux)."""
-    result = ctx.run(["ps", "-ww", "eww", "-o", "command=", "-p", str(pid)], timeout=5)
+    """``variable`` in a running process's environment: /proc where it exists, else macOS's
+    ``ps -E`` (BSD ps; procps spells it ``e``)."""
+    environ = Path(f"/proc/{pid}/environ")
+    if environ.exists():
+        for item in environ.read_bytes().split(b"\0"):
+            name, _sep, value = item.decode(errors="replace").partition("=")
+            if name == variable:
+                return value
+        return None
+    result = ctx.run(["ps", "-E", "-ww", "-o", "command=", "-p", str(pid)], timeout=5)
     for word in result.stdout.split():
         if word.startswith(variable + "="):
             return word[len(variable) + 1:]
@@ -53,6 +76,7 @@ def process_env_value(ctx, pid: int, variable: str) -> str | None:
 @dataclass
 class QuitApp(Action):
     name: str
+    executable: str
 
     def argv(self) -> list[str]:
         return ["osascript", "-e", f'quit app "{self.name}"']
@@ -66,7 +90,7 @@ class QuitApp(Action):
         result = ctx.run(self.argv(), timeout=QUIT_TIMEOUT)
         if not result.ok:
             raise StepFailed(_("osascript could not quit {name}: {why}").format(name=self.name, why=result.stderr.strip()))
-        if not _ports.wait_for(lambda: app_pid(ctx, self.name) is None, QUIT_TIMEOUT, interval=0.1):
+        if not _ports.wait_for(lambda: app_pid(ctx, self.executable) is None, QUIT_TIMEOUT, interval=0.1):
             raise StepFailed(_("{name} did not quit within {s:g} s (an unsaved document or a dialog?)").format(
                 name=self.name, s=QUIT_TIMEOUT), kept=_("The app is still running; quit it yourself, then re-run."))
 
@@ -76,14 +100,16 @@ class OpenApp(Action):
     app: str
 
     def describe(self, ctx):
-        return f"$ open {self.app}\n"
+        import shlex
+
+        return "$ " + shlex.join(["open", self.app]) + "\n"
 
     def perform(self, ctx):
         started = time.monotonic()
         result = ctx.run(["open", self.app], timeout=OPEN_TIMEOUT)
         if not result.ok:
             raise StepFailed(_("open {app} failed: {why}").format(app=self.app, why=result.stderr.strip()))
-        if not _ports.wait_for(lambda: app_pid(ctx, app_name(self.app)) is not None, OPEN_TIMEOUT, interval=0.1):
+        if not _ports.wait_for(lambda: app_pid(ctx, app_executable(self.app)) is not None, OPEN_TIMEOUT, interval=0.1):
             raise StepFailed(_("{app} did not start within {s:g} s").format(app=self.app, s=OPEN_TIMEOUT))
         ctx.ui.say("  " + _("{name} is running again ({ms} ms)").format(
             name=app_name(self.app), ms=round((time.monotonic() - started) * 1000)))
@@ -101,13 +127,13 @@ class AppRestart(Step):
     def plan(self, ctx):
         app = self._installed_app(ctx)
         name = app_name(app)
-        pid = app_pid(ctx, name)
+        pid = app_pid(ctx, app_executable(app))
         if pid is None:
             return [OpenApp(app)]
         wanted = _launchd.getenv(ctx, VARIABLE)
-        if process_env_value(ctx, pid, VARIABLE) == wanted:
+        if (process_env_value(ctx, pid, VARIABLE) or "") == wanted:
             return []
-        return [QuitApp(name), OpenApp(app)]
+        return [QuitApp(name, app_executable(app)), OpenApp(app)]
 
     @staticmethod
     def _installed_app(ctx) -> str:
@@ -124,7 +150,7 @@ class AppRestart(Step):
         return app
 
     def verify(self, ctx):
-        if app_pid(ctx, app_name(ctx.answer("app"))) is None:
+        if app_pid(ctx, app_executable(ctx.answer("app"))) is None:
             raise StepFailed(_("OpenClaw.app is not running after opening it"))
 
 

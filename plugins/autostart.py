@@ -76,13 +76,9 @@ def our_tunnels(ctx, alias: str) -> list[int]:
     pids = []
     for line in result.stdout.splitlines():
         pid, _sep, args = line.strip().partition(" ")
-        if pid.isdigit() and _is_tunnel(_ports.Owner(int(pid), "", tuple(args.split())), alias):
+        if pid.isdigit() and _ssh.is_tunnel(_ports.Owner(int(pid), "", tuple(args.split())), alias):
             pids.append(int(pid))
     return pids
-
-
-def _is_tunnel(owner: _ports.Owner | None, alias: str) -> bool:
-    return owner is not None and _ssh.is_tunnel(owner.args, alias)
 
 
 @dataclass
@@ -116,7 +112,7 @@ class WaitForTunnel(Action):
     def perform(self, ctx):
         started = time.monotonic()
         token = _keyring.token_for_probe(ctx, self.alias)
-        held = lambda: _is_tunnel(_ports.owner(self.port), self.alias)  # noqa: E731
+        held = lambda: _ssh.is_tunnel(_ports.owner(self.port), self.alias)  # noqa: E731
         if not _ports.wait_for(held, READY_TIMEOUT, interval=0.05):
             raise StepFailed(_("the agent's tunnel did not open port {port} within {s:g} s; see {log}").format(
                 port=self.port, s=READY_TIMEOUT, log=self.log))
@@ -192,7 +188,7 @@ class Autostart(Step):
         holder = _ports.owner(port, likely=(manager_pid,) if manager_pid else ())
         if holder is None or holder.pid == manager_pid:
             return []
-        if not _is_tunnel(holder, alias):
+        if not _ssh.is_tunnel(holder, alias):
             raise StepFailed(_("local port {port} is taken by {owner}; the agent's ssh could not bind it").format(
                 port=port, owner=holder.describe()), kept=_("Nothing was changed."))
         return [StopDetached(holder.pid, port)]

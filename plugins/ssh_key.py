@@ -70,11 +70,15 @@ class CreateKey(Action):
         import pexpect
 
         child = pexpect.spawn(self.argv(ctx)[0], self.argv(ctx)[1:], encoding="utf-8", timeout=30)
-        for _prompt in range(2):
-            child.expect("passphrase")
-            child.sendline(passphrase)
-        child.expect(pexpect.EOF)
-        child.close()
+        try:
+            for prompt in (r"Enter passphrase.*: ", r"Enter same passphrase again: "):
+                child.expect(prompt)
+                child.sendline(passphrase)
+            child.expect(pexpect.EOF)
+        except pexpect.ExceptionPexpect:
+            raise StepFailed(_("ssh-keygen did not ask for the passphrase as expected")) from None
+        finally:
+            child.close(force=True)
         if child.exitstatus != 0 or not self.path.exists():
             raise StepFailed(_("ssh-keygen failed: {why}").format(why=child.before.strip()))
 
@@ -128,7 +132,8 @@ class CopyKey(Action):
             elif index == 2:
                 child.sendline(ctx.answer("key_passphrase"))
             elif index == 3:
-                if not ctx.interactive or passwords_sent >= PASSWORD_TRIES:
+                # A password from OPENCLAW_REMOTE_SSH_PASSWORD/stdin would only be refused again.
+                if not ctx.interactive or passwords_sent >= PASSWORD_TRIES or ctx.answer_if_given("password"):
                     raise StepFailed(_("the remote machine refused the password"),
                                      kept=_("No key was copied."))
                 ctx.ui.warn(_("wrong password, please try again ({n} of {total})").format(

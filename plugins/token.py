@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from plugins import _common, _gateway, _keyring, _launchd, _ports
 from wizard import Action, Command, Question, Run, Step, StepFailed, WriteFile, hookimpl
@@ -51,7 +51,7 @@ def push_agent(ctx, alias: str) -> dict:
 @dataclass
 class StoreToken(Action):
     alias: str
-    token: str
+    token: str = field(repr=False)
 
     def describe(self, ctx):
         return _("store the token in the keyring (service {service}, account {account})").format(
@@ -97,9 +97,7 @@ class Token(Step):
             return ctx.answer("token") if replace else stored
         if ctx.dry_run and not ctx.interactive:
             ctx.ui.warn(_("no token given (OPENCLAW_GATEWAY_TOKEN or --token-stdin): a real run needs one"))
-            placeholder = "<token>"
-            ctx.add_secret(placeholder)
-            return placeholder
+            return "<token>"  # shown as is: it is a placeholder, not a secret
         return ctx.answer("token")
 
     @staticmethod
@@ -112,10 +110,10 @@ class Token(Step):
         if current != token:
             actions.append(Run(["launchctl", "setenv", VARIABLE, token], why=_("for apps started from now on")))
         path = _launchd.plist_path(ctx, PUSH_LABEL)
-        text = _launchd.render(push_agent(ctx, alias))
-        changed = _launchd.read(path) != push_agent(ctx, alias)
+        agent = push_agent(ctx, alias)
+        changed = _launchd.read(path) != agent
         if changed:
-            actions.append(WriteFile(path, text, mode=0o644, dir_mode=0o755))
+            actions.append(WriteFile(path, _launchd.render(agent), mode=0o644, dir_mode=0o755))
         actions += _launchd.load_actions(ctx, PUSH_LABEL, path, changed)
         return actions
 

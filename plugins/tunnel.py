@@ -25,10 +25,6 @@ def tunnel_argv(ctx, alias: str) -> list[str]:
     return _ssh.ssh_command(ctx, "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", alias)
 
 
-def is_our_tunnel(owner: _ports.Owner | None, alias: str) -> bool:
-    return owner is not None and _ssh.is_tunnel(owner.args, alias)
-
-
 def check_gateway(ctx, alias: str, port: int) -> _gateway.GatewayResult:
     return _gateway.probe(port, _keyring.token_for_probe(ctx, alias), timeout=3.0)
 
@@ -122,7 +118,7 @@ class Tunnel(Step):
         holder = _ports.owner(port, likely=(recorded,) if recorded else ())
         if holder is None:
             return [StartTunnel(alias, port, ctx.answer("remote_port"))]
-        if not is_our_tunnel(holder, alias):
+        if not _ssh.is_tunnel(holder, alias):
             raise StepFailed(_("local port {port} is already taken by {owner}; stop it or choose "
                                "another --local-port").format(port=port, owner=holder.describe()),
                              kept=_("No tunnel was started."))
@@ -139,7 +135,7 @@ class Tunnel(Step):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
         started = ctx.record.get("pid")
         holder = _ports.owner(port, likely=(started,) if started else ())
-        if not is_our_tunnel(holder, alias):
+        if not _ssh.is_tunnel(holder, alias):
             raise StepFailed(_("port {port} is not held by the tunnel after starting it (held by: {owner})").format(
                 port=port, owner=holder.describe() if holder else "-"))
 

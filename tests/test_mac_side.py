@@ -183,6 +183,7 @@ def test_app_not_installed_is_said_and_nothing_runs(cli, home, mac):
 
 
 @pytest.mark.parametrize("flag,value", [("--app", "/tmp/not-an-app"), ("--app", "relative/OpenClaw.app"),
+                                        ("--app", '/Applications/x" & (do shell script "touch /tmp/p") & ".app'),
                                         ("--label", "has space"), ("--label", "has/slash"), ("--label", "-dash")])
 def test_bad_app_path_or_label_is_rejected_before_anything_is_written(cli, home, mac, flag, value):
     before = snapshot(home)

@@ -209,3 +209,26 @@ def test_register_steps_with_something_that_is_not_a_step_is_named_and_skipped(m
     err = capsys.readouterr().err
     assert "plugin confused registered 'not a step'" in err
     assert "step crashing crashed: ZeroDivisionError: oops" in err
+
+
+def test_a_plugin_cannot_turn_a_secret_answer_into_a_flag(monkeypatch, home, capsys):
+    class Sneaky(Step):
+        name, title, before = "sneaky", "Asks for the token in the clear", ("ssh-config",)
+        questions = (Question("token", "Token?"),)
+
+        def plan(self, ctx):
+            return []
+
+    class SneakyPlugin:
+        @hookimpl
+        def register_steps(self, register):
+            register(Sneaky())
+
+    monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
+    pm = get_plugin_manager()
+    pm.register(SneakyPlugin(), name="sneaky-plugin")
+    try:
+        assert main(["setup", "--dry-run", "--yes"]) == 2
+    finally:
+        pm.unregister(name="sneaky-plugin")
+    assert "sneaky and token declare the answer token differently" in capsys.readouterr().err

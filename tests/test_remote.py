@@ -76,6 +76,9 @@ def test_noninteractive_setup_ends_with_hello_ok_through_the_tunnel(cli, home, r
     assert hello.kind == _gateway.HELLO_OK and hello.protocol == 4
     assert len(ssh_processes_for(home)) == 1
     assert remote.sshd.password not in result.stdout + result.stderr
+    # The long-lived ssh did not inherit the password we were given in the environment:
+    environ = open(f"/proc/{ssh_processes_for(home)[0]}/environ", "rb").read()
+    assert remote.sshd.password.encode() not in environ and b"OPENCLAW_REMOTE_SSH_PASSWORD" not in environ
 
     again = cli(*REMOTE_STEPS, "--yes", *remote.flags)  # everything in place: no copy, no write
     assert again.returncode == 0, again.stderr

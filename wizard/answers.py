@@ -75,13 +75,13 @@ class Resolver:
         return self.values[question.name]
 
     def given(self, question: Question) -> Any:
-        """The value only if the user supplied it (flag, variable, stdin, answers file), else None."""
-        if question.name in self.values:
-            return self.values[question.name]
+        """The value only if the user supplied it (flag, variable, stdin, answers file), else None.
+        Never a prompt's answer: callers use this to tell "handed to us" from "typed"."""
         if question.secret:
             if self.stdin_secret and self.stdin_secret[0] == question.name:
-                return question.parse(self.stdin_secret[1])
-            return question.parse(self.env[question.env_var]) if self.env.get(question.env_var) else None
+                return self._checked(question, self.stdin_secret[1], question.flag + "-stdin")
+            return self._checked(question, self.env[question.env_var], question.env_var) if self.env.get(
+                question.env_var) else None
         if self.flags.get(question.name) is not None:
             return self._checked(question, self.flags[question.name], question.flag)
         if question.env_var in self.env:
@@ -98,7 +98,7 @@ class Resolver:
         elif self.interactive:
             from wizard import prompts
 
-            value = prompts.secret(question.prompt, optional=question.default is not None)
+            value = prompts.secret(question.prompt, optional=question.default is not None, question=question)
         elif question.default is not None:
             value = question.default
         else:
@@ -106,7 +106,10 @@ class Resolver:
                 _("{prompt}: no value; set {env} or pass {flag}-stdin").format(
                     prompt=question.prompt, env=question.env_var, flag=question.flag)
             )
-        return question.parse(value)
+        try:
+            return question.parse(value)
+        except ValueError as exc:
+            raise UsageError(f"{question.env_var}: {exc}") from None
 
     def _confirm(self, question: Question) -> bool:
         if self.flags.get(question.name):

@@ -79,11 +79,18 @@ def _home(args) -> Path:
 
 
 def _merged_questions(steps) -> dict:
-    """One question per name; the first step (in run order) that declares it wins."""
-    merged = {}
+    """One question per name; the first step (in run order) that declares it wins. Two steps may
+    not disagree on whether it is a secret (a plugin must not turn the token into a flag)."""
+    from wizard.host import PluginError
+
+    merged, declared_by = {}, {}
     for step in steps:
         for question in step.questions:
-            merged.setdefault(question.name, question)
+            first = merged.setdefault(question.name, question)
+            declared_by.setdefault(question.name, step.name)
+            if (first.secret, first.confirm) != (question.secret, question.confirm):
+                raise PluginError(_("steps {a} and {b} declare the answer {name} differently (secret or not)").format(
+                    a=declared_by[question.name], b=step.name, name=question.name))
     return merged
 
 
@@ -112,8 +119,12 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
             path=args.answers, keys=", ".join(unknown), known=", ".join(sorted(questions))))
     if state.problem:
         ui.warn(_("ignoring unreadable state file: {why}").format(why=state.problem))
+    # Children (a long-lived ssh -N among them) must not inherit a token or password that was
+    # handed to us in the environment: `ps eww` would show it to any process of the user.
+    child_env = {key: value for key, value in os.environ.items()
+                 if key not in {q.env_var for q in questions.values() if q.secret}}
     return Context(home=home, platform=current_platform(), interactive=interactive, dry_run=dry_run,
-                   ui=ui, state=state, resolver=resolver, questions=questions)
+                   ui=ui, state=state, resolver=resolver, questions=questions, env=child_env)
 
 
 def _cmd_steps(args, stepset, questions) -> int:
@@ -185,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for problem in stepset.problems:
         ui.warn(problem)
-    questions = _merged_questions(stepset.steps)
+    try:
+        questions = _merged_questions(stepset.steps)
+    except PluginError as exc:
+        ui.error(str(exc))
+        return 2
     args = build_parser(questions.values(), stepset.commands.values()).parse_args(argv)
     try:
         if args.command == "steps":

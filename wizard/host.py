@@ -65,9 +65,6 @@ class StepSet:
     problems: list[str] = field(default_factory=list)
     commands: dict = field(default_factory=dict)  # command name -> Command
 
-    def get(self, name: str) -> Step | None:
-        return next((step for step in self.steps if step.name == name), None)
-
 
 def _contributions(pm: pluggy.PluginManager, hook: str, kind: type, problems: list[str]) -> list[tuple[object, str]]:
     """(item, plugin name) for everything plugins ``register`` through ``hook``.

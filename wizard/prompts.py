@@ -30,10 +30,13 @@ def text(question: Question, default: str) -> Any:
     return question.parse(answer)
 
 
-def secret(prompt: str, optional: bool = False) -> str:
+def secret(prompt: str, optional: bool = False, question: Question | None = None) -> str:
     import questionary
 
-    return questionary.password(prompt, validate=lambda text: optional or bool(text) or "?").unsafe_ask()
+    check = _validator(question) if question is not None else (lambda text: True)
+    return questionary.password(
+        prompt, validate=lambda text: (optional and not text) or (bool(text) and check(text)) or "?"
+    ).unsafe_ask()
 
 
 def confirm(prompt: str, default: bool = False) -> bool:
