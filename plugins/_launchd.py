@@ -55,8 +55,27 @@ def bootout(label: str) -> Run:
     return Run(["launchctl", "bootout", f"{domain()}/{label}"], why=_("unload"), ok_codes=(0, *NOT_LOADED))
 
 
+class Bootstrap(Run):
+    """``launchctl bootstrap``, retried briefly: right after a ``bootout`` launchd can still
+    answer "5: Input/output error" while the old job is going away."""
+
+    def perform(self, ctx) -> None:
+        import time
+
+        for _attempt in range(20):
+            result = ctx.run(self.argv, timeout=self.timeout)
+            if result.returncode != 5:
+                break
+            time.sleep(0.25)
+        if result.returncode != 0:
+            from wizard import StepFailed
+
+            raise StepFailed(_("{command} failed (exit {code}): {stderr}").format(
+                command=" ".join(self.argv), code=result.returncode, stderr=result.stderr.strip() or "-"))
+
+
 def bootstrap(path: Path) -> Run:
-    return Run(["launchctl", "bootstrap", domain(), str(path)], why=_("load"))
+    return Bootstrap(["launchctl", "bootstrap", domain(), str(path)], why=_("load"))
 
 
 def load_actions(ctx, label: str, path: Path, changed: bool) -> list:

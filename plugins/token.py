@@ -111,6 +111,9 @@ class Token(Step):
             actions.append(Run(["launchctl", "setenv", VARIABLE, token], why=_("for apps started from now on")))
         path = _launchd.plist_path(ctx, PUSH_LABEL)
         agent = push_agent(ctx, alias)
+        if path.exists() and _launchd.read(path) is None:
+            raise StepFailed(_("{path} exists but is not a plist this wizard can read; move it away first").format(
+                path=path))
         changed = _launchd.read(path) != agent
         if changed:
             actions.append(WriteFile(path, _launchd.render(agent), mode=0o644, dir_mode=0o755))

@@ -112,6 +112,8 @@ def test_state_file_of_the_wrong_shape_is_set_aside_not_a_crash(cli, home):
     state.write_text('{"answers": [], "steps": 5}')
     result = cli("steps")
     assert result.returncode == 0 and "ignoring unreadable state file" in result.stderr
+    assert not (state.parent / "backups").exists()  # reading changes nothing
+    assert cli(*BASE, "--host", "gw.example", "--user", "u").returncode == 0  # a real run replaces it
     backups = list((state.parent / "backups").iterdir())
     assert [b.read_text() for b in backups] == ['{"answers": [], "steps": 5}']
 

@@ -241,3 +241,17 @@ def test_tunnel_already_running_is_done_and_not_started_twice(cli, home, remote)
     assert result.returncode == 0, result.stderr
     assert "already runs" in result.stdout and f"pid {pid}" in result.stdout
     assert ssh_processes_for(home) == [pid]
+
+
+def test_key_already_on_the_remote_counts_as_done_when_ssh_copy_id_skips_it(cli, home, remote):
+    key = home / ".ssh" / "id_ed25519"
+    subprocess_run = __import__("subprocess").run
+    subprocess_run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    remote.sshd.authorize(key.with_suffix(".pub").read_text())
+    before = remote.sshd.authorized_keys()
+    # No known_hosts yet: the BatchMode probe fails on the unknown host key, so ssh-copy-id runs,
+    # confirms the host key, finds the key already there ("All keys were skipped") and is done.
+    result = cli("run", "ssh-config", "ssh-key", "--yes", "--accept-host-key", *remote.flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert remote.sshd.authorized_keys() == before
+    assert remote.sshd.host_key_pub.split()[1] in (home / ".ssh" / "known_hosts").read_text()

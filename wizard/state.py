@@ -43,8 +43,7 @@ class State:
         except FileNotFoundError:
             return cls(path)
         except (ValueError, UnicodeDecodeError) as exc:
-            kept = files.backup(path, path.parent / "backups")  # it will be rewritten: keep it
-            return cls(path, problem=f"{path}: {exc} (a copy is in {kept})")
+            return cls(path, problem=f"{path}: {exc}")
         return cls(path, data)
 
     @property
@@ -59,5 +58,8 @@ class State:
         entry.update(details, status=status, at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
     def save(self) -> None:
+        if self.problem and self.path.exists():  # about to replace a file we could not read: keep it
+            files.backup(self.path, self.path.parent / "backups")
+            self.problem = None
         files.write_atomic(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n",
                            mode=0o600, dir_mode=0o700)
