@@ -15,6 +15,8 @@ import sys
 import time
 from dataclasses import dataclass
 
+from wizard.i18n import _
+
 __all__ = [
     "ERROR",
     "HEALTHY",
@@ -129,22 +131,23 @@ def _as_dict(value) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-_NOTHING_BEHIND = "the connection was closed without an answer (a tunnel with nothing behind it?)"
+def _nothing_behind() -> str:
+    return _("the connection was closed without an answer (a tunnel with nothing behind it?)")
 
 
 def _not_http(host: str, port: int, error) -> str:
     # A tunnel pointed at the SSH port is a classic mistake: name it.
     if "SSH-" in str(error):
-        return f"an SSH server answers on {host}:{port}, not the gateway"
-    return f"{host}:{port} does not speak HTTP"
+        return _("an SSH server answers on {host}:{port}, not the gateway").format(host=host, port=port)
+    return _("{host}:{port} does not speak HTTP").format(host=host, port=port)
 
 
 def _refused(host: str, port: int) -> GatewayResult:
-    return GatewayResult(PORT_CLOSED, f"nothing listens on {host}:{port}")
+    return GatewayResult(PORT_CLOSED, _("nothing listens on {host}:{port}").format(host=host, port=port))
 
 
 def _timed_out(host: str, port: int, what: str) -> GatewayResult:
-    return GatewayResult(ERROR, f"{host}:{port} did not {what} in time")
+    return GatewayResult(ERROR, _("{host}:{port} did not {what} in time").format(host=host, port=port, what=what))
 
 
 # ---- HTTP liveness (no token) ------------------------------------------------------------
@@ -160,9 +163,9 @@ def _probe_health(host: str, port: int, deadline: float) -> GatewayResult:
     except ConnectionRefusedError:
         return _refused(host, port)
     except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-        return GatewayResult(PORT_CLOSED, _NOTHING_BEHIND)
+        return GatewayResult(PORT_CLOSED, _nothing_behind())
     except (socket.timeout, TimeoutError):
-        return _timed_out(host, port, "answer GET /healthz")
+        return _timed_out(host, port, _("answer GET /healthz"))
     except http.client.HTTPException as exc:
         return GatewayResult(NOT_GATEWAY, _not_http(host, port, exc))
     except OSError as exc:
@@ -178,8 +181,8 @@ def _classify_health(status: int, body: bytes) -> GatewayResult:
     except ValueError:
         answer = None
     if status == 200 and isinstance(answer, dict) and answer.get("ok") is True:
-        return GatewayResult(HEALTHY, "the gateway answers /healthz")
-    return GatewayResult(NOT_GATEWAY, f"GET /healthz answered HTTP {status}, not a gateway")
+        return GatewayResult(HEALTHY, _("the gateway answers /healthz"))
+    return GatewayResult(NOT_GATEWAY, _("GET /healthz answered HTTP {status}, not a gateway").format(status=status))
 
 
 # ---- WebSocket handshake (token) ---------------------------------------------------------
@@ -206,19 +209,19 @@ def _probe_handshake(host: str, port: int, token: str, deadline: float) -> Gatew
         return _refused(host, port)
     except InvalidStatus as exc:
         status = exc.response.status_code
-        return GatewayResult(NOT_GATEWAY, f"HTTP {status} instead of a WebSocket upgrade")
+        return GatewayResult(NOT_GATEWAY, _("HTTP {status} instead of a WebSocket upgrade").format(status=status))
     except InvalidMessage as exc:
         if isinstance(exc.__cause__, EOFError):
-            return GatewayResult(PORT_CLOSED, _NOTHING_BEHIND)
+            return GatewayResult(PORT_CLOSED, _nothing_behind())
         return GatewayResult(NOT_GATEWAY, _not_http(host, port, exc.__cause__))
     except InvalidHandshake as exc:
-        return GatewayResult(NOT_GATEWAY, f"WebSocket handshake failed: {_short(exc)}")
+        return GatewayResult(NOT_GATEWAY, _("WebSocket handshake failed: {why}").format(why=_short(exc)))
     except TimeoutError:
-        return _timed_out(host, port, "open a WebSocket")
+        return _timed_out(host, port, _("open a WebSocket"))
     except (ConnectionClosed, ConnectionResetError, BrokenPipeError):
         # Accepted, then closed before any answer: what a tunnel does when nothing listens
         # behind it (ssh accepts locally, then the remote connect fails).
-        return GatewayResult(PORT_CLOSED, _NOTHING_BEHIND)
+        return GatewayResult(PORT_CLOSED, _nothing_behind())
     except OSError as exc:
         return GatewayResult(ERROR, _short(exc))
     except Exception:  # noqa: BLE001
@@ -232,14 +235,14 @@ def _probe_handshake(host: str, port: int, token: str, deadline: float) -> Gatew
         except ConnectionClosed as exc:
             return _classify_close(exc.rcvd)
         except TimeoutError:
-            return _timed_out(host, port, "finish the gateway handshake")
+            return _timed_out(host, port, _("finish the gateway handshake"))
         except _NotJson:
-            return GatewayResult(NOT_GATEWAY, "a WebSocket server, but not a gateway")
+            return GatewayResult(NOT_GATEWAY, _("a WebSocket server, but not a gateway"))
 
 
 def _after_failed_upgrade(health: GatewayResult) -> GatewayResult:
     if health.kind == HEALTHY:  # the gateway is there, yet the upgrade failed
-        return GatewayResult(ERROR, "the gateway answers /healthz but the WebSocket upgrade failed")
+        return GatewayResult(ERROR, _("the gateway answers /healthz but the WebSocket upgrade failed"))
     return health
 
 
@@ -274,7 +277,7 @@ def _classify_answer(answer: dict) -> GatewayResult:
     error_code = error.get("code") if isinstance(error.get("code"), str) else None
     detail_code = _as_dict(error.get("details")).get("code")
     detail_code = detail_code if isinstance(detail_code, str) else None
-    message = _short(error.get("message") or "the gateway refused the connection")
+    message = _short(error.get("message") or _("the gateway refused the connection"))
 
     if error_code == PROTOCOL_MISMATCH or "protocol mismatch" in message.lower():
         return GatewayResult(PROTOCOL_MISMATCH, message, error_code)
@@ -286,18 +289,19 @@ def _classify_answer(answer: dict) -> GatewayResult:
 
 def _classify_hello(payload: dict) -> GatewayResult:
     if payload.get("type") != "hello-ok":
-        return GatewayResult(ERROR, "unexpected answer to connect")
+        return GatewayResult(ERROR, _("unexpected answer to connect"))
     version = _as_dict(payload.get("server")).get("version")
     version = _short(version) if version is not None else None
     protocol = payload.get("protocol")
     if not isinstance(protocol, int) or not MIN_PROTOCOL <= protocol <= MAX_PROTOCOL:
         return GatewayResult(
             PROTOCOL_MISMATCH,
-            f"gateway chose protocol {protocol}; this client speaks {MIN_PROTOCOL}-{MAX_PROTOCOL}",
+            _("gateway chose protocol {protocol}; this client speaks {low}-{high}").format(
+                protocol=protocol, low=MIN_PROTOCOL, high=MAX_PROTOCOL),
             None, version, protocol if isinstance(protocol, int) else None,
         )
-    return GatewayResult(HELLO_OK, f"gateway {version or '?'} accepted the token "
-                         f"(protocol {protocol})", None, version, protocol)
+    return GatewayResult(HELLO_OK, _("gateway {version} accepted the token (protocol {protocol})").format(
+        version=version or "?", protocol=protocol), None, version, protocol)
 
 
 def _about_auth(reason: str) -> bool:
@@ -311,13 +315,14 @@ def _classify_close(close) -> GatewayResult:
     reason = _short(close.reason) if close is not None else ""
     said = f" ({reason})" if reason else ""
     if code in (_CLOSE_TRY_AGAIN_LATER, _CLOSE_SERVICE_RESTART):
-        return GatewayResult(STARTING, f"the gateway is starting; try again shortly{said}")
+        return GatewayResult(STARTING, _("the gateway is starting; try again shortly{said}").format(said=said))
     if code == _CLOSE_AUTH_CHANGED:
-        return GatewayResult(TOKEN_REJECTED, f"the gateway's auth settings changed{said}")
+        return GatewayResult(TOKEN_REJECTED, _("the gateway's auth settings changed{said}").format(said=said))
     if code == _CLOSE_POLICY_VIOLATION and _about_auth(reason):
-        return GatewayResult(TOKEN_REJECTED, f"the gateway refused the token{said}")
+        return GatewayResult(TOKEN_REJECTED, _("the gateway refused the token{said}").format(said=said))
     if code == _CLOSE_PROTOCOL_ERROR:
-        return GatewayResult(PROTOCOL_MISMATCH, f"the gateway reported a protocol error{said}")
+        return GatewayResult(PROTOCOL_MISMATCH, _("the gateway reported a protocol error{said}").format(said=said))
     if code is None:
-        return GatewayResult(ERROR, "the connection dropped during the handshake")
-    return GatewayResult(ERROR, f"the gateway closed the connection with code {code}{said}")
+        return GatewayResult(ERROR, _("the connection dropped during the handshake"))
+    return GatewayResult(ERROR, _("the gateway closed the connection with code {code}{said}").format(
+        code=code, said=said))

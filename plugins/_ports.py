@@ -9,6 +9,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from wizard.i18n import _
+
 
 @dataclass(frozen=True)
 class Owner:
@@ -17,7 +19,7 @@ class Owner:
     args: tuple[str, ...] = ()
 
     def describe(self) -> str:
-        return f"{self.name} (pid {self.pid})" if self.pid else self.name
+        return _("{name} (pid {pid})").format(name=self.name, pid=self.pid) if self.pid else self.name
 
 
 def accepting(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
@@ -58,7 +60,7 @@ def owner(port: int, likely: tuple[int, ...] = ()) -> Owner | None:
     if found is None and shutil.which("lsof"):
         found = _owner_from_lsof(port)
     if found is None and not bindable(port):
-        return Owner(None, "an unknown process")
+        return Owner(None, _("an unknown process"))
     return found
 
 
@@ -104,7 +106,7 @@ def _owner_from_proc(port: int, likely: tuple[int, ...] = ()) -> Owner | None:
                 return Owner(pid, name, process_args(pid))
         except OSError:
             continue
-    return Owner(None, "a process of another user")
+    return Owner(None, _("a process of another user"))
 
 
 def wait_for(condition, timeout: float, interval: float = 0.02) -> bool:

@@ -6,6 +6,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from wizard.i18n import _
+
 
 @dataclass(frozen=True)
 class Result:
@@ -40,9 +42,9 @@ def run(argv, *, input: str | None = None, timeout: float = 30.0, env: dict | No
             stdin=None if input is not None else subprocess.DEVNULL,
         )
     except FileNotFoundError:
-        return Result(127, "", f"{argv[0]}: command not found")
+        return Result(127, "", _("{command}: command not found").format(command=argv[0]))
     except subprocess.TimeoutExpired:
-        return Result(124, "", f"{argv[0]}: no answer after {timeout:g} s")
+        return Result(124, "", _("{command}: no answer after {timeout:g} s").format(command=argv[0], timeout=timeout))
     return Result(done.returncode, done.stdout, done.stderr)
 
 
