@@ -150,8 +150,10 @@ class Autostart(Step):
         if changed:
             actions.append(WriteFile(path, _launchd.render(job), mode=0o644, dir_mode=0o755))
         actions += detached
-        if loaded and not changed and detached:
-            # launchd's own ssh could not bind while ours held the port: restart it now.
+        idle = loaded and not detached and _ports.owner(port, likely=(job_pid,) if job_pid else ()) is None
+        if loaded and not changed and (detached or idle):
+            # launchd's ssh could not bind while ours held the port, or it forwards an old port
+            # (the ssh config changed under it): restart it now rather than in ThrottleInterval.
             actions.append(Run(["launchctl", "kickstart", "-k", f"{_launchd.domain()}/{label}"], why=_("restart now")))
         else:
             actions += _launchd.load_actions(ctx, label, path, changed)
@@ -208,9 +210,10 @@ class Autostart(Step):
             actions.append(WriteFile(path, text, mode=0o644, dir_mode=0o755))
             actions.append(Run(["systemctl", "--user", "daemon-reload"]))
         actions += detached
+        idle = active and not detached and _ports.owner(port, likely=(main_pid,) if main_pid else ()) is None
         if not active:
             actions.append(Run(["systemctl", "--user", "enable", "--now", unit]))
-        elif changed or detached:
+        elif changed or detached or idle:
             actions.append(Run(["systemctl", "--user", "restart", unit]))
         if actions:
             actions.append(WaitForTunnel(alias, port, f"journalctl --user -u {unit}"))

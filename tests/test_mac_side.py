@@ -218,16 +218,43 @@ def test_leftover_agents_are_removed_the_legacy_one_without_asking(cli, home, ma
 
 def test_changed_agent_is_replaced_with_bootout_then_bootstrap(cli, home, mac):
     assert cli("setup", "--yes", *mac.flags).returncode == 0
+    agent = plist(home, LABEL)
+    job = plistlib.loads(agent.read_bytes())
+    agent.write_bytes(plistlib.dumps({**job, "ThrottleInterval": 1}))  # edited by hand
     mac.standins.clear_calls()
+    assert cli("run", "autostart", "--yes", *mac.flags).returncode == 0
+    launchctl = [c for c in mac.standins.calls("launchctl") if c[0] in ("bootout", "bootstrap")]
+    assert launchctl == [["bootout", f"gui/{UID}/{LABEL}"], ["bootstrap", f"gui/{UID}", str(agent)]]
+    assert plistlib.loads(agent.read_bytes())["ThrottleInterval"] == 30
+    assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
+
+
+def test_a_new_local_port_restarts_the_agent_so_it_forwards_the_new_port(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
     new_port = ports.free_port()
     flags = list(mac.flags)
     flags[flags.index("--local-port") + 1] = str(new_port)
-    assert cli("run", "ssh-config", "tunnel", "autostart", "--yes", *flags).returncode == 0
-    launchctl = [c for c in mac.standins.calls("launchctl") if c[0] in ("bootout", "bootstrap")]
-    assert launchctl == [] or launchctl[-2:] == [["bootout", f"gui/{UID}/{LABEL}"],
-                                                  ["bootstrap", f"gui/{UID}", str(plist(home, LABEL))]]
+    mac.standins.clear_calls()
+    result = cli("run", "ssh-config", "autostart", "--yes", *flags)  # the tunnel step not run
+    assert result.returncode == 0, result.stderr
+    assert ["kickstart", "-k", f"gui/{UID}/{LABEL}"] in mac.standins.calls("launchctl")
     assert _gateway.probe(new_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
-    assert len(ssh_processes_for(home)) == 1
+    assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
+
+
+def test_app_not_installed_asks_for_the_path_again(cli, home, mac):
+    env = {**cli.env}
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", "run", "app-restart"], env=env, encoding="utf-8",
+                          timeout=30, dimensions=(40, 200))
+    child.expect("Where OpenClaw.app is installed")
+    child.send("\x15/Applications/Elsewhere/OpenClaw.app\r")
+    child.expect("not installed at /Applications/Elsewhere/OpenClaw.app")
+    child.expect("Where OpenClaw.app is installed")
+    child.send("\x15" + str(mac.app) + "\r")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert mac.standins.calls("open") == [[str(mac.app)]]
 
 
 def test_no_usable_keyring_stops_with_how_to_get_one(cli, home, mac):
