@@ -7,7 +7,6 @@ pexpect: the host key fingerprint is shown and confirmed, the password is asked 
 
 from __future__ import annotations
 
-import re
 import shlex
 from dataclasses import dataclass
 from pathlib import Path

@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 
 import pexpect
-import pytest
 
 from tests.conftest import clean_env, snapshot
 

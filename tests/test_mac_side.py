@@ -15,7 +15,7 @@ import pexpect
 import pytest
 
 from plugins import _gateway
-from tests.conftest import REPO, clean_env, snapshot
+from tests.conftest import REPO, snapshot
 from tests.harness import ports
 from tests.harness.fixtures import GATEWAY_TOKEN
 from tests.standins import BIN_DIR, wait_until

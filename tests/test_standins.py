@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from tests.standins import BIN_DIR, StandIns, wait_until
-from tests.standins.fixtures import memory_keyring, secret_service, standins  # noqa: F401
 
 UID = os.getuid()
 DOMAIN = f"gui/{UID}"

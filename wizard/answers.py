@@ -32,9 +32,9 @@ def load_answers_file(path: Path) -> dict:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except OSError as exc:
-        raise UsageError(_("cannot read answers file {path}: {why}").format(path=path, why=exc.strerror))
+        raise UsageError(_("cannot read answers file {path}: {why}").format(path=path, why=exc.strerror)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UsageError(_("answers file {path} is not valid TOML: {why}").format(path=path, why=exc))
+        raise UsageError(_("answers file {path} is not valid TOML: {why}").format(path=path, why=exc)) from None
     return {key.replace("-", "_"): value for key, value in data.items()}
 
 
