@@ -190,10 +190,17 @@ def test_register_steps_with_something_that_is_not_a_step_is_named_and_skipped(m
         def plan(self, ctx):
             raise ZeroDivisionError("oops")
 
+    class CrashingApplies(Step):
+        name, title = "crashing-applies", "Crash in applies"
+
+        def applies(self, ctx):
+            raise KeyError("boom")
+
     class CrashPlugin:
         @hookimpl
         def register_steps(self, register):
             register(CrashingStep())
+            register(CrashingApplies())
 
     monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
     pm = get_plugin_manager()
@@ -201,13 +208,14 @@ def test_register_steps_with_something_that_is_not_a_step_is_named_and_skipped(m
     pm.register(CrashPlugin(), name="crash-plugin")
     try:
         assert main(["steps"]) == 0
+        listed = capsys.readouterr()
+        assert "plugin confused registered 'not a step'" in listed.err
+        assert "step crashing-applies crashed: KeyError" in listed.out  # listed, the crash as its reason
         assert main(["run", "crashing", "--yes"]) == 1
     finally:
         pm.unregister(name="confused")
         pm.unregister(name="crash-plugin")
-    err = capsys.readouterr().err
-    assert "plugin confused registered 'not a step'" in err
-    assert "step crashing crashed: ZeroDivisionError: oops" in err
+    assert "step crashing crashed: ZeroDivisionError: oops" in capsys.readouterr().err
 
 
 def test_a_plugin_cannot_turn_a_secret_answer_into_a_flag(monkeypatch, home, capsys):

@@ -132,7 +132,10 @@ def _cmd_steps(args, stepset, questions) -> int:
     rows = []
     for step in stepset.steps:
         ctx.step_name = step.name
-        reason = step.applies(ctx)
+        try:
+            reason = step.applies(ctx)
+        except Exception as exc:  # one broken plugin must not hide the other steps
+            reason = _("step {step} crashed: {why}").format(step=step.name, why=f"{type(exc).__name__}: {exc}")
         record = ctx.state.step(step.name)
         rows.append({
             "name": step.name, "title": step.title, "plugin": stepset.owner[step.name],
