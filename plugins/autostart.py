@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 
 from plugins import _common, _gateway, _keyring, _launchd, _ports, _ssh
-from wizard import Action, Question, RemoveFile, Run, Step, StepFailed, WriteFile, hookimpl
+from wizard import Action, Check, Health, Question, RemoveFile, Run, Step, StepFailed, WriteFile, hookimpl
 from wizard.i18n import _
 
 LEGACY = "com.openclaw.ssh-tunnel"  # removed without asking, as the guide says
@@ -237,3 +237,46 @@ class Autostart(Step):
 @hookimpl
 def register_steps(register):
     register(Autostart())
+
+
+class AgentCheck(Check):
+    name, step = "autostart-agent", "autostart"
+    title = _("autostart agent")
+
+    def run(self, ctx):
+        label = ctx.answer("label")
+        if ctx.platform != "darwin":
+            unit = f"{label}.service"
+            if not unit_path(ctx, label).exists():
+                return Health("fail", _("no systemd user unit {unit}").format(unit=unit))
+            state = ctx.run(["systemctl", "--user", "is-active", unit], timeout=5).stdout.strip() or "unknown"
+            return Health("ok" if state == "active" else "fail", _("{unit} is {state}").format(unit=unit, state=state))
+        path = _launchd.plist_path(ctx, label)
+        if not path.exists():
+            return Health("fail", _("no agent plist {path}").format(path=path))
+        loaded, pid = _launchd.loaded_pid(ctx, label)
+        if not loaded:
+            return Health("fail", _("{label} is present but not loaded").format(label=label))
+        return Health("ok", _("{label} loaded, pid {pid}").format(label=label, pid=pid or "-"), {"pid": pid})
+
+
+class LeftoverAgentsCheck(Check):
+    name, step = "other-agents", "autostart"
+    title = _("other OpenClaw tunnel agents")
+
+    def run(self, ctx):
+        if ctx.platform != "darwin":
+            return Health("ok", _("not applicable on this platform"))
+        label = ctx.answer("label")
+        found = [other for other in (LEGACY, *OTHER_AGENTS) if other != label and (
+            _launchd.plist_path(ctx, other).exists() or _launchd.loaded_pid(ctx, other)[0])]
+        if found:
+            return Health("fail", _("would fight over the port: {labels}").format(labels=", ".join(found)),
+                          {"labels": found})
+        return Health("ok", _("none"))
+
+
+@hookimpl
+def register_checks(register):
+    register(AgentCheck())
+    register(LeftoverAgentsCheck())

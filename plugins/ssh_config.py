@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from plugins import _common, _ssh
-from wizard import Step, StepFailed, WriteFile, hookimpl
+from wizard import Check, Health, Step, StepFailed, WriteFile, hookimpl
 from wizard.answers import UsageError
 from wizard.i18n import _
 
@@ -254,3 +254,28 @@ class SshConfig(Step):
 @hookimpl
 def register_steps(register):
     register(SshConfig())
+
+
+class ConfigBlockCheck(Check):
+    name, step = "ssh-config", "ssh-config"
+    title = _("ssh config block")
+
+    def run(self, ctx):
+        alias = ctx.answer("alias")
+        path = _ssh.config_path(ctx)
+        text = path.read_bytes().decode("utf-8", "replace") if path.exists() else ""
+        try:
+            if find_managed(text.splitlines(), alias) is None:
+                return Health("fail", _("no openclaw-remote block for {alias} in {path}").format(alias=alias, path=path))
+        except UsageError as exc:
+            return Health("fail", str(exc))
+        try:
+            SshConfig._check_effective(ctx, _values(ctx))
+        except StepFailed as failure:
+            return Health("fail", failure.message)
+        return Health("ok", _("block present; ssh -G {alias} gives its values").format(alias=alias))
+
+
+@hookimpl
+def register_checks(register):
+    register(ConfigBlockCheck())

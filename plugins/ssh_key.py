@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plugins import _common, _ssh
-from wizard import Action, Question, Step, StepFailed, hookimpl
+from wizard import Action, Check, Health, Question, Step, StepFailed, hookimpl
 from wizard.i18n import _
 
 PASSWORD_TRIES = 3
@@ -219,3 +219,17 @@ class SshKey(Step):
 @hookimpl
 def register_steps(register):
     register(SshKey())
+
+
+class KeyLoginCheck(Check):
+    name, step = "key-login", "ssh-key"
+    title = _("key login (BatchMode)")
+
+    def run(self, ctx):
+        ok, _kind, why = _ssh.key_login(ctx, ctx.answer("alias"), timeout=3)
+        return Health("ok", _("works without a password")) if ok else Health("fail", why)
+
+
+@hookimpl
+def register_checks(register):
+    register(KeyLoginCheck())

@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from plugins import _common, _gateway, _keyring, _launchd, _ports
-from wizard import Action, Command, Question, Run, Step, StepFailed, WriteFile, hookimpl
+from wizard import Action, Check, Command, Health, Question, Run, Step, StepFailed, WriteFile, hookimpl
 from wizard.i18n import _
 
 VARIABLE = "OPENCLAW_GATEWAY_TOKEN"
@@ -174,3 +174,40 @@ def register_steps(register):
 @hookimpl
 def register_commands(register):
     register(TokenCommand())
+
+
+class KeyringCheck(Check):
+    name, step = "token-keyring", "token"
+    title = _("token in the keyring")
+
+    def run(self, ctx):
+        try:
+            token = _keyring.get_token(ctx.answer("alias"))
+        except StepFailed as failure:
+            return Health("fail", failure.message)
+        return Health("ok", _("stored")) if token else Health("fail", _("no token stored"))
+
+
+class LaunchdTokenCheck(Check):
+    name, step = "token-launchd", "token"
+    title = _("token in launchd's environment")
+
+    def run(self, ctx):
+        if ctx.platform != "darwin":
+            return Health("ok", _("not needed on this platform"))
+        try:
+            stored = _keyring.get_token(ctx.answer("alias"))
+        except StepFailed as failure:
+            return Health("fail", failure.message)
+        current = _launchd.getenv(ctx, VARIABLE)
+        if not current:
+            return Health("fail", _("{var} is not set in launchd (lost at logout?)").format(var=VARIABLE))
+        if current != stored:
+            return Health("fail", _("launchd holds a different {var} than the keyring (stale)").format(var=VARIABLE))
+        return Health("ok", _("same as the keyring"))
+
+
+@hookimpl
+def register_checks(register):
+    register(KeyringCheck())
+    register(LaunchdTokenCheck())

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from plugins import _common, _gateway, _keyring, _ports, _ssh
-from wizard import Action, Step, StepFailed, hookimpl
+from wizard import Action, Check, Health, Step, StepFailed, hookimpl
 from wizard.i18n import _
 from wizard.runner import spawn_detached
 
@@ -143,3 +143,84 @@ class Tunnel(Step):
 @hookimpl
 def register_steps(register):
     register(Tunnel())
+
+
+def _manager(ctx, pid: int) -> str:
+    """Who runs the tunnel: the autostart agent (launchd / systemd) when its pid is this one,
+    else a detached ssh (this step's, or an orphan)."""
+    from plugins import _launchd
+
+    label = ctx.answer("label") if "label" in ctx.questions else None
+    if label and ctx.platform == "darwin" and _launchd.loaded_pid(ctx, label)[1] == pid:
+        return "launchd"
+    if label and ctx.platform != "darwin":
+        shown = ctx.run(["systemctl", "--user", "show", "-p", "MainPID", "--value", f"{label}.service"], timeout=5)
+        if shown.stdout.strip() == str(pid):
+            return "systemd"
+    return "detached"
+
+
+class TunnelProcessCheck(Check):
+    name, step = "tunnel-process", "tunnel"
+    title = _("tunnel process")
+
+    def run(self, ctx):
+        alias, port = ctx.answer("alias"), ctx.answer("local_port")
+        holder = _ports.owner(port, likely=(ctx.state.step("tunnel").get("pid") or 0,))
+        if holder is None:
+            return Health("fail", _("no ssh tunnel holds port {port}").format(port=port))
+        if not _ssh.is_tunnel(holder, alias):
+            return Health("fail", _("port {port} is held by {owner}, not by the tunnel").format(
+                port=port, owner=holder.describe()))
+        manager = _manager(ctx, holder.pid)
+        return Health("ok", _("pid {pid}, run by {manager}").format(pid=holder.pid, manager=manager),
+                      {"pid": holder.pid, "manager": manager})
+
+
+class PortCheck(Check):
+    name, step = "local-port", "tunnel"
+    title = _("local port")
+
+    def run(self, ctx):
+        port = ctx.answer("local_port")
+        holder = _ports.owner(port)
+        if holder is None:
+            return Health("fail", _("nothing listens on 127.0.0.1:{port}").format(port=port), {"port": port})
+        return Health("ok", _("127.0.0.1:{port} held by {owner}").format(port=port, owner=holder.describe()),
+                      {"port": port, "pid": holder.pid, "process": holder.name})
+
+
+class GatewayHealthCheck(Check):
+    name, step = "gateway-http", "tunnel"
+    title = _("Gateway liveness (HTTP /healthz)")
+
+    def run(self, ctx):
+        result = _gateway.probe(ctx.answer("local_port"), None, timeout=2.0)
+        if result.ok:
+            return Health("ok", result.detail)
+        return Health("fail", explain_gateway(result, ctx.answer("remote_port")))
+
+
+class GatewayHandshakeCheck(Check):
+    name, step = "gateway-handshake", "tunnel"
+    title = _("Gateway handshake with the stored token")
+
+    def run(self, ctx):
+        token = _keyring.token_for_probe(ctx, ctx.answer("alias"))
+        if not token:
+            return Health("warn", _("no stored token to try (run 'openclaw-remote run token')"))
+        result = _gateway.probe(ctx.answer("local_port"), token, timeout=2.0)
+        details = {"server_version": result.server_version, "protocol": result.protocol, "code": result.code}
+        if result.kind == _gateway.HELLO_OK:
+            return Health("ok", result.detail, details)
+        if result.kind == _gateway.TOKEN_REJECTED:
+            return Health("fail", _("the Gateway rejected the stored token ({code})").format(code=result.code), details)
+        return Health("fail", explain_gateway(result, ctx.answer("remote_port")), details)
+
+
+@hookimpl
+def register_checks(register):
+    register(TunnelProcessCheck())
+    register(PortCheck())
+    register(GatewayHealthCheck())
+    register(GatewayHandshakeCheck())

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 import plistlib
 import shlex
 import subprocess
@@ -311,3 +313,45 @@ def test_linux_systemd_unit_verifies_offline_and_its_execstart_forwards(cli, hom
                 os.kill(pid, 9)
             except ProcessLookupError:
                 pass
+
+
+def status_json(cli):
+    result = cli("status", "--json")
+    return result.returncode, json.loads(result.stdout)
+
+
+def test_status_after_setup_is_all_ok_and_follows_the_documented_schema(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    code, report = status_json(cli)
+    assert code == 0 and report["ok"] is True, report
+    documented = json.loads(re.search(r"```json\n(.*?)```", (REPO / "docs/status.md").read_text(), re.S).group(1))
+    assert set(report) == set(documented)
+    assert report["schema"] == 1
+    names = [check["name"] for check in report["checks"]]
+    assert names == ["ssh-config", "key-login", "token-keyring", "token-launchd", "tunnel-process", "local-port",
+                     "gateway-http", "gateway-handshake", "autostart-agent", "other-agents"]
+    for check in report["checks"]:
+        assert set(check) == set(documented["checks"][0]) and check["status"] == "ok"
+    by_name = {check["name"]: check for check in report["checks"]}
+    assert by_name["tunnel-process"]["details"] == {"pid": mac.standins.job_pid(LABEL), "manager": "launchd"}
+    assert by_name["gateway-handshake"]["details"]["protocol"] == 4
+    assert GATEWAY_TOKEN not in json.dumps(report)
+
+
+def test_status_names_the_failing_layers_and_stays_quick_when_the_remote_is_gone(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    mac.standins.run("launchctl", "bootout", f"gui/{UID}/{LABEL}")  # tunnel down, agent unloaded
+    mac.sshd.stop()
+    try:
+        started = time.monotonic()
+        code, report = status_json(cli)
+        elapsed = time.monotonic() - started
+        text = cli("status")
+    finally:
+        mac.sshd.start()
+    statuses = {check["name"]: check["status"] for check in report["checks"]}
+    assert code == 1 and report["ok"] is False
+    assert statuses["ssh-config"] == statuses["token-keyring"] == "ok"
+    assert statuses["key-login"] == statuses["tunnel-process"] == statuses["autostart-agent"] == "fail"
+    assert elapsed < 8, elapsed  # a bound, not a benchmark: checks run at once with short timeouts
+    assert text.returncode == 1 and "fail  key login (BatchMode): the remote machine refused the connection" in text.stdout

@@ -239,3 +239,45 @@ def test_a_plugin_cannot_turn_a_secret_answer_into_a_flag(monkeypatch, home, cap
     finally:
         pm.unregister(name="sneaky-plugin")
     assert "sneaky and token declare the answer token differently" in capsys.readouterr().err
+
+
+def test_register_checks_adds_a_layer_to_status_in_step_order(monkeypatch, home, capsys):
+    from wizard import Check, Health
+
+    class MarkerCheck(Check):
+        name, step, title = "marker-file", "marker", "marker file"
+
+        def run(self, ctx):
+            return Health("ok", "there") if ctx.path("marker.txt").exists() else Health("fail", "missing")
+
+    class Broken(Check):
+        name, step, title = "broken-check", "marker", "broken"
+
+        def run(self, ctx):
+            raise RuntimeError("cannot look")
+
+    class CheckPlugin:
+        @hookimpl
+        def register_steps(self, register):
+            register(Marker())
+
+        @hookimpl
+        def register_checks(self, register):
+            register(MarkerCheck())
+            register(Broken())
+
+    monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
+    pm = get_plugin_manager()
+    pm.register(CheckPlugin(), name="check-plugin")
+    try:
+        assert main(["status", "--json"]) == 1
+        report = json.loads(capsys.readouterr().out)
+        (home / "marker.txt").write_text("x")
+        assert main(["status", "--json"]) == 1  # the other layers are not set up here
+        again = json.loads(capsys.readouterr().out)
+    finally:
+        pm.unregister(name="check-plugin")
+    names = [check["name"] for check in report["checks"]]
+    assert names[:2] == ["marker-file", "broken-check"]  # the marker step runs before ssh-config
+    assert report["checks"][0]["status"] == "fail" and again["checks"][0]["status"] == "ok"
+    assert report["checks"][1]["status"] == "fail" and "cannot look" in report["checks"][1]["reason"]

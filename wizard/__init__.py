@@ -12,6 +12,8 @@ _API = {
     "hookimpl": "wizard.hookspecs",
     "Step": "wizard.step",
     "Command": "wizard.step",
+    "Check": "wizard.step",
+    "Health": "wizard.step",
     "Question": "wizard.step",
     "Action": "wizard.step",
     "WriteFile": "wizard.step",

@@ -57,6 +57,15 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     setup = commands.add_parser("setup", help=_("guided first run: every step that applies, in order"))
     _common_options(setup, questions)
 
+    status = commands.add_parser("status", help=_("check every layer of the connection: ok, warn or fail"))
+    status.add_argument("--json", action="store_true", help=_("machine-readable output (docs/status.md)"))
+    _home_option(status)
+    answers = status.add_argument_group(_("answers"))
+    for question in questions:
+        if not (question.secret or question.confirm):
+            answers.add_argument(question.flag, dest=question.name, metavar=question.name.upper(),
+                                 help=question.help or question.prompt)
+
     run = commands.add_parser("run", help=_("re-run just these steps"))
     run.add_argument("names", nargs="+", metavar="STEP", help=_("step names, as 'steps' lists them"))
     _common_options(run, questions)
@@ -208,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "steps":
             return _cmd_steps(args, stepset, questions)
+        if args.command == "status":
+            from wizard.status import run_status
+
+            ctx = _make_context(args, questions, dry_run=True, interactive=False)
+            return run_status(stepset.checks, ctx, args.json)
         if args.command in stepset.commands:
             ctx = _make_context(args, questions, dry_run=False, interactive=False)
             return stepset.commands[args.command].run(ctx, args)

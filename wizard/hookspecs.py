@@ -8,7 +8,7 @@ from typing import Callable
 
 import pluggy
 
-from wizard.step import Command, Step
+from wizard.step import Check, Command, Step
 
 hookspec = pluggy.HookspecMarker("openclaw_remote")
 hookimpl = pluggy.HookimplMarker("openclaw_remote")
@@ -34,4 +34,15 @@ def register_commands(register: Callable[[Command], None]) -> None:
     (``--home`` is already there) and ``run(ctx, args)`` returns the exit code. A name that
     clashes with a host command or another plugin's is skipped with a warning. The return
     value is ignored.
+    """
+
+
+@hookspec
+def register_checks(register: Callable[[Check], None]) -> None:
+    """Contribute health checks for ``openclaw-remote status``.
+
+    Called once per command line, with ``register_steps``. Call ``register(check)`` for each
+    ``Check`` instance. ``status`` runs every check concurrently, each bounded by its own
+    timeouts, and lists them in the order of the step each belongs to (``check.step``), then
+    in registration order. The return value is ignored.
     """

@@ -11,7 +11,7 @@ import pluggy
 
 from wizard import hookspecs
 from wizard.i18n import _
-from wizard.step import Command, Step
+from wizard.step import Check, Command, Step
 
 ENTRY_POINT_GROUP = "openclaw_remote"
 BUILTIN_DISTRIBUTION = "openclaw-remote-wizard"
@@ -64,6 +64,7 @@ class StepSet:
     owner: dict[str, str] = field(default_factory=dict)  # step name -> plugin name
     problems: list[str] = field(default_factory=list)
     commands: dict = field(default_factory=dict)  # command name -> Command
+    checks: list = field(default_factory=list)    # Check, in step order
 
 
 def _contributions(pm: pluggy.PluginManager, hook: str, kind: type, problems: list[str]) -> list[tuple[object, str]]:
@@ -100,7 +101,7 @@ def _unique(items: list[tuple[object, str]], taken: set[str], problems: list[str
     return chosen
 
 
-HOST_COMMANDS = {"steps", "setup", "run"}
+HOST_COMMANDS = {"steps", "setup", "run", "status"}
 
 
 def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:
@@ -109,9 +110,12 @@ def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:
     problems = list(load_problems)
     steps = _unique(_contributions(pm, "register_steps", Step, problems), set(), problems)
     commands = _unique(_contributions(pm, "register_commands", Command, problems), HOST_COMMANDS, problems)
+    checks = _unique(_contributions(pm, "register_checks", Check, problems), set(), problems)
     owner = {name: plugin for name, (_step, plugin) in steps.items()}
     ordered = order_steps([step for step, _plugin in steps.values()], owner)
-    return StepSet(ordered, owner, problems, {name: command for name, (command, _p) in commands.items()})
+    position = {step.name: index for index, step in enumerate(ordered)}
+    in_order = sorted((check for check, _p in checks.values()), key=lambda c: position.get(c.step, len(position)))
+    return StepSet(ordered, owner, problems, {name: command for name, (command, _p) in commands.items()}, in_order)
 
 
 def order_steps(steps: list[Step], owner: dict[str, str]) -> list[Step]:

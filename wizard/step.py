@@ -195,3 +195,25 @@ class Command:
     def run(self, ctx: Context, args) -> int:
         """Do the work; return the exit code (0 ok, 1 failed, 2 bad usage)."""
         raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Health:
+    """What a check found. ``status`` is "ok", "warn" or "fail"; ``reason`` is one line;
+    ``details`` are JSON-friendly facts (a pid, a version), never a secret."""
+
+    status: str
+    reason: str
+    details: dict | None = None
+
+
+class Check:
+    """One layer of ``openclaw-remote status`` (see ``register_checks``)."""
+
+    name: str = ""
+    title: str = ""
+    step: str = ""  # the step that sets this layer up (also where doctor will look for the fix)
+
+    def run(self, ctx: Context) -> Health:
+        """Look, never change anything; stay within a few seconds even when the remote is gone."""
+        raise NotImplementedError

@@ -1,0 +1,55 @@
+"""``openclaw-remote status``: every plugin check at once, one line per layer, in step order.
+
+JSON (``--json``, schema 1, documented in docs/status.md)::
+
+    {"schema": 1, "ok": bool, "checks": [{"name", "title", "step", "status", "reason", "details"}]}
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from wizard.answers import UsageError
+from wizard.context import Context
+from wizard.i18n import _
+from wizard.step import Check, Health
+
+SCHEMA = 1
+
+
+def _run(check: Check, ctx: Context) -> Health:
+    try:
+        health = check.run(ctx)
+    except UsageError as exc:  # an answer nobody gave: that layer was never set up
+        return Health("fail", str(exc))
+    except Exception as exc:  # a broken check must not hide the others
+        return Health("fail", _("check crashed: {why}").format(why=f"{type(exc).__name__}: {exc}"))
+    return health if health.status in ("ok", "warn", "fail") else Health("fail", repr(health.status))
+
+
+def _settle_answers(ctx: Context) -> None:
+    """Resolve the answers once, before the threads start (the resolver is not thread-safe)."""
+    for name, question in ctx.questions.items():
+        if not (question.secret or question.confirm):
+            try:
+                ctx.answer(name)
+            except UsageError:
+                pass  # the checks that need it report it
+
+
+def run_status(checks: list[Check], ctx: Context, as_json: bool) -> int:
+    _settle_answers(ctx)
+    with ThreadPoolExecutor(max_workers=max(1, len(checks))) as pool:
+        found = list(pool.map(lambda check: _run(check, ctx), checks))
+    rows = [{"name": check.name, "title": check.title, "step": check.step, "status": health.status,
+             "reason": ctx.mask(health.reason), "details": health.details or {}}
+            for check, health in zip(checks, found)]
+    ok = all(row["status"] == "ok" for row in rows)
+    if as_json:
+        print(ctx.mask(json.dumps({"schema": SCHEMA, "ok": ok, "checks": rows}, indent=2)))
+    else:
+        for row in rows:
+            ctx.ui.say(f"{row['status']:<4}  {row['title']}: {row['reason']}",
+                       style={"ok": "green", "warn": "yellow", "fail": "red"}[row["status"]])
+    return 0 if ok else 1
