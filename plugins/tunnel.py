@@ -195,7 +195,10 @@ class GatewayHealthCheck(Check):
     title = _("Gateway liveness (HTTP /healthz)")
 
     def run(self, ctx):
-        result = _gateway.probe(ctx.answer("local_port"), None, timeout=2.0)
+        port = ctx.answer("local_port")
+        if not _ports.accepting(port):
+            return Health("fail", _("no tunnel: nothing listens on 127.0.0.1:{port}").format(port=port))
+        result = _gateway.probe(port, None, timeout=2.0)
         if result.ok:
             return Health("ok", result.detail)
         return Health("fail", explain_gateway(result, ctx.answer("remote_port")))

@@ -353,5 +353,7 @@ def test_status_names_the_failing_layers_and_stays_quick_when_the_remote_is_gone
     assert code == 1 and report["ok"] is False
     assert statuses["ssh-config"] == statuses["token-keyring"] == "ok"
     assert statuses["key-login"] == statuses["tunnel-process"] == statuses["autostart-agent"] == "fail"
+    http = next(check for check in report["checks"] if check["name"] == "gateway-http")
+    assert http["reason"] == f"no tunnel: nothing listens on 127.0.0.1:{mac.local_port}"
     assert elapsed < 8, elapsed  # a bound, not a benchmark: checks run at once with short timeouts
     assert text.returncode == 1 and "fail  key login (BatchMode): the remote machine refused the connection" in text.stdout
