@@ -10,6 +10,7 @@ from pathlib import Path
 from wizard import Run
 from wizard.i18n import _
 
+TOKEN_VARIABLE = "OPENCLAW_GATEWAY_TOKEN"  # what OpenClaw.app reads from launchd's environment
 NOT_LOADED = (3, 113)  # bootout's "No such process" / "Could not find service": already gone is fine
 
 
@@ -37,6 +38,18 @@ def read(path: Path) -> dict | None:
     except (OSError, plistlib.InvalidFileException, ValueError):
         return None
     return value if isinstance(value, dict) else None
+
+
+def existing(path: Path) -> dict | None:
+    """The plist at ``path``, None when there is none; a file we cannot read is someone else's
+    and is never overwritten."""
+    job = read(path)
+    if job is None and path.exists():
+        from wizard import StepFailed
+
+        raise StepFailed(_("{path} exists but is not a plist this wizard can read; move it away first").format(
+            path=path))
+    return job
 
 
 def loaded_pid(ctx, label: str) -> tuple[bool, int | None]:

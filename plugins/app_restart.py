@@ -14,7 +14,7 @@ from plugins import _launchd, _ports
 from wizard import Action, Question, Step, StepFailed, hookimpl
 from wizard.i18n import _
 
-VARIABLE = "OPENCLAW_GATEWAY_TOKEN"
+VARIABLE = _launchd.TOKEN_VARIABLE
 QUIT_TIMEOUT = 15.0
 OPEN_TIMEOUT = 15.0
 

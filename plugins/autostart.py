@@ -141,10 +141,7 @@ class Autostart(Step):
         actions = self._leftovers(ctx, label)
         path = _launchd.plist_path(ctx, label)
         job = launch_agent(ctx, label, alias)
-        existing = _launchd.read(path)
-        if path.exists() and existing is None:
-            raise StepFailed(_("{path} exists but is not a plist this wizard can read; move it away first").format(path=path))
-        changed = existing != job
+        changed = _launchd.existing(path) != job
         loaded, job_pid = _launchd.loaded_pid(ctx, label)
         detached = self._detached_holder(ctx, alias, port, job_pid)
         if changed:

@@ -15,7 +15,7 @@ from plugins import _common, _gateway, _keyring, _launchd, _ports
 from wizard import Action, Check, Command, Health, Question, Run, Step, StepFailed, WriteFile, hookimpl
 from wizard.i18n import _
 
-VARIABLE = "OPENCLAW_GATEWAY_TOKEN"
+VARIABLE = _launchd.TOKEN_VARIABLE
 PUSH_LABEL = "openclaw-remote.token-push"  # ours, not one of OpenClaw's labels
 
 
@@ -111,10 +111,7 @@ class Token(Step):
             actions.append(Run(["launchctl", "setenv", VARIABLE, token], why=_("for apps started from now on")))
         path = _launchd.plist_path(ctx, PUSH_LABEL)
         agent = push_agent(ctx, alias)
-        if path.exists() and _launchd.read(path) is None:
-            raise StepFailed(_("{path} exists but is not a plist this wizard can read; move it away first").format(
-                path=path))
-        changed = _launchd.read(path) != agent
+        changed = _launchd.existing(path) != agent
         if changed:
             actions.append(WriteFile(path, _launchd.render(agent), mode=0o644, dir_mode=0o755))
         actions += _launchd.load_actions(ctx, PUSH_LABEL, path, changed)

@@ -137,14 +137,17 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
 
 
 def _cmd_steps(args, stepset, questions) -> int:
+    from wizard.flow import guarded
+    from wizard.step import StepFailed
+
     ctx = _make_context(args, questions, dry_run=True, interactive=False)
     rows = []
     for step in stepset.steps:
         ctx.step_name = step.name
         try:
-            reason = step.applies(ctx)
-        except Exception as exc:  # one broken plugin must not hide the other steps
-            reason = _("step {step} crashed: {why}").format(step=step.name, why=f"{type(exc).__name__}: {exc}")
+            reason = guarded(step.applies, ctx)
+        except StepFailed as failure:  # one broken plugin must not hide the other steps
+            reason = failure.message
         record = ctx.state.step(step.name)
         rows.append({
             "name": step.name, "title": step.title, "plugin": stepset.owner[step.name],

@@ -59,7 +59,6 @@ class Context:
             raise KeyError(f"no step declares a question named {name!r}") from None
         return self.resolver.get(question, self)
 
-    ask = answer
 
     def answer_if_given(self, name: str) -> Any:
         """The answer only if the user gave it (flag, variable, stdin, file): never prompts."""

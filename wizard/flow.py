@@ -56,7 +56,7 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
     try:
         for step in steps:
             ctx.step_name = step.name
-            reason = _guarded(step.applies, ctx)
+            reason = guarded(step.applies, ctx)
             if reason:
                 ui.skip(_("{step}: does not apply here: {reason}").format(step=step.name, reason=reason))
                 outcome.skipped.append(step.name)
@@ -89,7 +89,7 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
     return EXIT_OK
 
 
-def _guarded(method, ctx: Context):
+def guarded(method, ctx: Context):
     """Call a plugin's method; a crash becomes a step failure naming the step, not a traceback."""
     try:
         return method(ctx)
@@ -114,7 +114,7 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
     ui = ctx.ui
     ctx.step_name = step.name
     ui.heading(f"{counter} {step.title} ({step.name})")
-    actions = _guarded(step.plan, ctx)
+    actions = guarded(step.plan, ctx)
     if not actions:
         ui.ok(_("{step}: already done, nothing to change").format(step=step.name))
         outcome.unchanged.append(step.name)
@@ -128,8 +128,8 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
         return
     summaries = [ctx.mask(action.summary(ctx)) for action in actions]
     for action in actions:
-        _guarded(action.perform, ctx)
-    _guarded(step.verify, ctx)
+        guarded(action.perform, ctx)
+    guarded(step.verify, ctx)
     _record(ctx, "done", changed=summaries)
     outcome.done.append(step.name)
     ui.ok(_("{step}: done").format(step=step.name))
