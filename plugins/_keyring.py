@@ -70,6 +70,17 @@ def set_token(alias: str, token: str) -> None:
         raise StepFailed(_("the keyring refused the token: {why}").format(why=exc)) from None
 
 
+def delete_token(alias: str) -> None:
+    from keyring.errors import KeyringError, PasswordDeleteError
+
+    try:
+        _backend().delete_password(service(alias), ACCOUNT)
+    except PasswordDeleteError:
+        pass  # already gone
+    except KeyringError as exc:
+        raise StepFailed(_("the keyring refused to delete the token: {why}").format(why=exc)) from None
+
+
 def token_for_probe(ctx, alias: str) -> str | None:
     """The stored token for a Gateway handshake, or None (HTTP /healthz only) when there is
     none yet or no usable keyring: checking a tunnel must not depend on the keyring."""

@@ -153,6 +153,9 @@ class AppRestart(Step):
         if app_pid(ctx, app_executable(ctx.answer("app"))) is None:
             raise StepFailed(_("OpenClaw.app is not running after opening it"))
 
+    def undo(self, ctx):
+        return []  # a restart leaves nothing behind; the app forgets the token once token's undo ran and it restarts
+
 
 @hookimpl
 def register_steps(register):

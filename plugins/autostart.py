@@ -9,20 +9,16 @@ port afterwards. Other OpenClaw tunnel agents would fight over the port: they ar
 
 from __future__ import annotations
 
-import os
 import shlex
-import signal
-import time
-from dataclasses import dataclass
 
-from plugins import _common, _gateway, _keyring, _launchd, _ports, _ssh
+from plugins import _common, _launchd, _ports, _ssh, _tunnel
+from plugins._tunnel import StopProcess, WaitForTunnel, our_tunnels, unit_path
 from wizard import Action, Check, Health, Question, RemoveFile, Run, Step, StepFailed, WriteFile, hookimpl
 from wizard.i18n import _
 
 LEGACY = "com.openclaw.ssh-tunnel"  # removed without asking, as the guide says
 OTHER_AGENTS = ("ai.openclaw.ssh-tunnel", "bot.molt.ssh-tunnel")  # removed after asking
 THROTTLE_SECONDS = 30  # one restart per 30 s while the remote is down: no restart storm
-READY_TIMEOUT = 30.0
 
 LABEL = Question("label", _("Name (launchd label) of the tunnel agent"), default="bot.molt.ssh-tunnel",
                  validate=_common.label)
@@ -49,10 +45,6 @@ def launch_agent(ctx, label: str, alias: str) -> dict:
     }
 
 
-def unit_path(ctx, label: str):
-    return ctx.path(".config", "systemd", "user", f"{label}.service")
-
-
 def unit_text(ctx, alias: str) -> str:
     return (
         "[Unit]\n"
@@ -68,60 +60,6 @@ def unit_text(ctx, alias: str) -> str:
         "[Install]\n"
         "WantedBy=default.target\n"
     )
-
-
-def our_tunnels(ctx, alias: str) -> list[int]:
-    """Pids of every ``ssh -N … alias`` of this user."""
-    result = ctx.run(["ps", "-ww", "-U", str(os.getuid()), "-o", "pid=,args="], timeout=5)  # -ww: never cut args
-    pids = []
-    for line in result.stdout.splitlines():
-        pid, _sep, args = line.strip().partition(" ")
-        if pid.isdigit() and _ssh.is_tunnel(_ports.Owner(int(pid), "", tuple(args.split())), alias):
-            pids.append(int(pid))
-    return pids
-
-
-@dataclass
-class StopDetached(Action):
-    pid: int
-    port: int
-
-    def describe(self, ctx):
-        return _("stop the detached ssh (pid {pid}) so that the service manager owns the tunnel").format(pid=self.pid) + "\n"
-
-    def perform(self, ctx):
-        try:
-            os.kill(self.pid, signal.SIGTERM)
-            if not _ports.wait_for(lambda: _ports.owner(self.port, likely=(self.pid,)) is None, 1.0):
-                os.kill(self.pid, signal.SIGKILL)  # ssh can sleep through SIGTERM
-        except ProcessLookupError:
-            pass
-        if not _ports.wait_for(lambda: _ports.owner(self.port) is None, 5.0):
-            raise StepFailed(_("port {port} is still held after stopping pid {pid}").format(port=self.port, pid=self.pid))
-
-
-@dataclass
-class WaitForTunnel(Action):
-    alias: str
-    port: int
-    log: str
-
-    def describe(self, ctx):
-        return _("wait until port {port} answers through the agent's ssh").format(port=self.port) + "\n"
-
-    def perform(self, ctx):
-        started = time.monotonic()
-        token = _keyring.token_for_probe(ctx, self.alias)
-        held = lambda: _ssh.is_tunnel(_ports.owner(self.port), self.alias)  # noqa: E731
-        if not _ports.wait_for(held, READY_TIMEOUT, interval=0.05):
-            raise StepFailed(_("the agent's tunnel did not open port {port} within {s:g} s; see {log}").format(
-                port=self.port, s=READY_TIMEOUT, log=self.log))
-        result = _gateway.probe(self.port, token)
-        if not (result.ok or result.kind == _gateway.TOKEN_REJECTED):
-            raise StepFailed(_("the agent's tunnel is up but the Gateway does not answer: {detail}").format(
-                detail=result.detail))
-        ctx.ui.say("  " + _("the service manager's tunnel answers ({ms} ms)").format(
-            ms=round((time.monotonic() - started) * 1000)))
 
 
 class Autostart(Step):
@@ -190,7 +128,7 @@ class Autostart(Step):
         if not _ssh.is_tunnel(holder, alias):
             raise StepFailed(_("local port {port} is taken by {owner}; the agent's ssh could not bind it").format(
                 port=port, owner=holder.describe()), kept=_("Nothing was changed."))
-        return [StopDetached(holder.pid, port)]
+        return [StopProcess(holder.pid, port)]
 
     # Linux ------------------------------------------------------------------------------
     def _plan_systemd(self, ctx):
@@ -200,7 +138,7 @@ class Autostart(Step):
         text = unit_text(ctx, alias)
         changed = not path.exists() or path.read_text(encoding="utf-8") != text
         active = ctx.run(["systemctl", "--user", "is-active", unit], timeout=10).stdout.strip() == "active"
-        main_pid = self._systemd_pid(ctx, unit) if active else None
+        main_pid = _tunnel.systemd_pid(ctx, unit) if active else None
         detached = self._detached_holder(ctx, alias, port, main_pid)
         actions: list[Action] = []
         if changed:
@@ -216,12 +154,6 @@ class Autostart(Step):
             actions.append(WaitForTunnel(alias, port, f"journalctl --user -u {unit}"))
         return actions
 
-    @staticmethod
-    def _systemd_pid(ctx, unit: str) -> int | None:
-        result = ctx.run(["systemctl", "--user", "show", "-p", "MainPID", "--value", unit], timeout=10)
-        value = result.stdout.strip()
-        return int(value) if value.isdigit() and value != "0" else None
-
     # both -------------------------------------------------------------------------------
     def verify(self, ctx):
         alias = ctx.answer("alias")
@@ -229,6 +161,29 @@ class Autostart(Step):
         if len(tunnels) != 1:
             raise StepFailed(_("expected exactly one ssh tunnel for {alias}, found {n} (pids {pids})").format(
                 alias=alias, n=len(tunnels), pids=", ".join(map(str, tunnels)) or "-"))
+
+    def undo(self, ctx):
+        label = ctx.answer("label")
+        if ctx.platform != "darwin":
+            path = unit_path(ctx, label)
+            if not path.exists():
+                return []
+            unit = _tunnel.unit_name(label)
+            return [Run(["systemctl", "--user", "disable", "--now", unit], why=_("stop the tunnel it runs")),
+                    RemoveFile(path, backup=False), Run(["systemctl", "--user", "daemon-reload"])]
+        path = _launchd.plist_path(ctx, label)
+        actions: list[Action] = []
+        if _launchd.loaded_pid(ctx, label)[0]:
+            actions.append(_launchd.bootout(label))  # stops the tunnel it runs
+        job = _launchd.read(path)
+        if job is not None and job.get("Label") == label:
+            actions.append(RemoveFile(path, backup=False))  # ours: the wizard wrote it from the answers
+        elif path.exists():
+            ctx.ui.warn(_("{path} is not an agent this wizard wrote; it is left alone").format(path=path))
+        log = _launchd.log_path(ctx, label)
+        if log.exists():
+            actions.append(RemoveFile(log, backup=False))
+        return actions
 
 
 @hookimpl
@@ -242,18 +197,24 @@ class AgentCheck(Check):
 
     def run(self, ctx):
         label = ctx.answer("label")
+        missing = _("The agent that starts the tunnel at login and restarts it when it dies is not installed: "
+                    "the tunnel will not survive a logout or a crash. The fix installs and loads it.")
         if ctx.platform != "darwin":
-            unit = f"{label}.service"
+            unit = _tunnel.unit_name(label)
             if not unit_path(ctx, label).exists():
-                return Health("fail", _("no systemd user unit {unit}").format(unit=unit))
+                return Health("fail", _("no systemd user unit {unit}").format(unit=unit), advice=missing)
             state = ctx.run(["systemctl", "--user", "is-active", unit], timeout=5).stdout.strip() or "unknown"
-            return Health("ok" if state == "active" else "fail", _("{unit} is {state}").format(unit=unit, state=state))
+            return Health("ok" if state == "active" else "fail", _("{unit} is {state}").format(unit=unit, state=state),
+                          advice=_("The unit is installed but does not run. The fix starts it."))
         path = _launchd.plist_path(ctx, label)
         if not path.exists():
-            return Health("fail", _("no agent plist {path}").format(path=path))
+            return Health("fail", _("no agent plist {path}").format(path=path), advice=missing)
         loaded, pid = _launchd.loaded_pid(ctx, label)
         if not loaded:
-            return Health("fail", _("{label} is present but not loaded").format(label=label))
+            return Health("fail", _("{label} is present but not loaded").format(label=label),
+                          advice=_("The agent is installed but launchd has not loaded it (it was booted out, or it "
+                                   "failed to load at login), so nothing restarts the tunnel. The fix loads it with "
+                                   "launchctl bootstrap."))
         return Health("ok", _("{label} loaded, pid {pid}").format(label=label, pid=pid or "-"), {"pid": pid})
 
 
@@ -268,8 +229,18 @@ class LeftoverAgentsCheck(Check):
         found = [other for other in (LEGACY, *OTHER_AGENTS) if other != label and (
             _launchd.plist_path(ctx, other).exists() or _launchd.loaded_pid(ctx, other)[0])]
         if found:
+            actions = []
+            for other in found:
+                if _launchd.loaded_pid(ctx, other)[0]:
+                    actions.append(_launchd.bootout(other))
+                if _launchd.plist_path(ctx, other).exists():
+                    actions.append(RemoveFile(_launchd.plist_path(ctx, other)))  # a backup is kept: not ours
             return Health("fail", _("would fight over the port: {labels}").format(labels=", ".join(found)),
-                          {"labels": found})
+                          {"labels": found},
+                          advice=_("Other OpenClaw tunnel agents forward the same port: the agents take turns failing "
+                                   "with 'Address already in use'. The fix unloads and removes them (a backup of each "
+                                   "plist is kept)."),
+                          actions=tuple(actions), rerun=())
         return Health("ok", _("none"))
 
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 from plugins import _common, _ssh
-from wizard import Check, Health, Step, StepFailed, WriteFile, hookimpl
+from wizard import Check, Health, RemoveFile, Step, StepFailed, WriteFile, files, hookimpl
 from wizard.answers import UsageError
 from wizard.i18n import _
 
@@ -150,6 +150,32 @@ def new_config(old: str, values: dict, replace_hand_written, explicit_port: bool
     return "".join(lines[:start]) + block + "".join(lines[end + 1:])
 
 
+def remove_block(old: str, alias: str) -> str:
+    """``old`` without our block for ``alias``, and with the user's own block for it (which setup
+    commented out, with their consent) back as it was: every other byte is untouched."""
+    lines = old.splitlines(keepends=True)
+    span = find_managed(lines, alias)
+    if span is not None:
+        lines = lines[:span[0]] + lines[span[1] + 1:]
+    restoring = False
+    for i, line in enumerate(lines):
+        if line.startswith(DISABLED):
+            kw = _keyword(line[len(DISABLED):])
+            if kw and kw[0] == "host":
+                restoring = alias in host_patterns(kw[1])
+            if restoring:
+                lines[i] = line[len(DISABLED):]
+        elif line.strip():
+            restoring = False
+    return "".join(lines)
+
+
+def managed_text(text: str, alias: str) -> str | None:
+    lines = text.splitlines(keepends=True)
+    span = find_managed(lines, alias)
+    return None if span is None else "".join(lines[span[0]:span[1] + 1])
+
+
 def _as_ssh_prints(host: str) -> str:
     """ssh -G shows numeric hosts such as 127.1 as dotted quads (inet_aton rules)."""
     import socket
@@ -226,6 +252,34 @@ class SshConfig(Step):
     def verify(self, ctx):
         self._check_effective(ctx, _values(ctx))
 
+    def undo(self, ctx):
+        path = _ssh.config_path(ctx)
+        if not path.exists():
+            return []
+        try:
+            old = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise UsageError(_("{path} is not UTF-8 text; refusing to edit it").format(path=path)) from None
+        alias = ctx.answer("alias")
+        new = remove_block(old, alias)
+        if new == old:
+            return []
+        # Only our own bytes go, so no backup is needed, unless someone wrote inside our block.
+        backup = not self._block_is_ours(ctx, old, alias)
+        if not new and str(files.real_path(path)) in ctx.state.created:
+            return [RemoveFile(path, backup=backup)]  # the wizard created the file: it goes
+        return [WriteFile(path, new, mode=0o600, backup=backup)]
+
+    @staticmethod
+    def _block_is_ours(ctx, text: str, alias: str) -> bool:
+        block = managed_text(text, alias)
+        newline = "\r\n" if text.splitlines(keepends=True)[0].endswith("\r\n") else "\n"
+        try:
+            values = _values(ctx)
+        except UsageError:
+            return False
+        return block in (render_block(values, newline), render_block(values, newline, explicit_port=True))
+
     @staticmethod
     def _check_effective(ctx, v: dict) -> None:
         got = _ssh.effective_config(ctx, v["alias"])
@@ -266,13 +320,20 @@ class ConfigBlockCheck(Check):
         text = path.read_bytes().decode("utf-8", "replace") if path.exists() else ""
         try:
             if find_managed(text.splitlines(), alias) is None:
-                return Health("fail", _("no openclaw-remote block for {alias} in {path}").format(alias=alias, path=path))
+                return Health("fail", _("no openclaw-remote block for {alias} in {path}").format(alias=alias, path=path),
+                              advice=_("The block was removed from the ssh config (by hand, or by a dotfiles sync). "
+                                       "The running tunnel keeps going, but no new one can start. The fix writes the "
+                                       "block back at the top of the file; every other line is kept."))
         except UsageError as exc:
-            return Health("fail", str(exc))
+            return Health("fail", str(exc), rerun=(),
+                          advice=_("Only the wizard's markers are damaged; mend or delete the block by hand."))
         try:
             SshConfig._check_effective(ctx, _values(ctx))
         except StepFailed as failure:
-            return Health("fail", failure.message)
+            return Health("fail", failure.message,
+                          advice=_("The block was edited by hand, or a line above it (Host, Match, Include) now "
+                                   "overrides it. The fix writes the block again (your lines are kept) and checks "
+                                   "with ssh -G; if something above still overrides it, the fix says what."))
         return Health("ok", _("block present; ssh -G {alias} gives its values").format(alias=alias))
 
 

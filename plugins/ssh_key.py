@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plugins import _common, _ssh
-from wizard import Action, Check, Health, Question, Step, StepFailed, hookimpl
+from wizard import Action, Check, Health, Question, RemoveFile, Step, StepFailed, WriteFile, hookimpl
 from wizard.i18n import _
 
 PASSWORD_TRIES = 3
@@ -37,6 +37,10 @@ FINAL_DENIED = r"Permission denied \("
 ERRORS = r"Connection refused|Could not resolve hostname|Name or service not known|No route to host|Network is unreachable|timed out|ERROR: "
 
 
+def known_hosts(ctx) -> Path:
+    return ctx.path(".ssh", "known_hosts")
+
+
 def _key_path(ctx) -> Path:
     return _common.expand(ctx, ctx.answer("identity"))
 
@@ -58,12 +62,13 @@ class CreateKey(Action):
         return "$ " + shlex.join(self.argv(ctx)) + "    # " + _("asks for an optional passphrase") + "\n"
 
     def perform(self, ctx):
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ctx.make_dir(self.path.parent)
         passphrase = self._confirmed_passphrase(ctx)
         if not passphrase:
             result = ctx.run(self.argv(ctx) + ["-N", ""])
             if not result.ok:
                 raise StepFailed(_("ssh-keygen failed: {why}").format(why=result.stderr.strip()))
+            ctx.remember(generated_key=str(self.path))
             return
         # A passphrase is typed at ssh-keygen's prompt so that it never shows in `ps`.
         import pexpect
@@ -80,6 +85,7 @@ class CreateKey(Action):
             child.close(force=True)
         if child.exitstatus != 0 or not self.path.exists():
             raise StepFailed(_("ssh-keygen failed: {why}").format(why=child.before.strip()))
+        ctx.remember(generated_key=str(self.path))
 
     @staticmethod
     def _confirmed_passphrase(ctx) -> str:
@@ -112,10 +118,23 @@ class CopyKey(Action):
         argv = _copy_argv(ctx, self.path, self.alias)
         child = pexpect.spawn(argv[0], argv[1:], env=_ssh.child_env(ctx), encoding="utf-8", timeout=30,
                               dimensions=(24, 200))
+        known = known_hosts(ctx)
+        before = known.read_text(errors="replace").splitlines() if known.exists() else None
         try:
             self._dialog(ctx, child)
         finally:
             child.close(force=True)
+            self._remember_new_host_keys(ctx, known, before)
+
+    @staticmethod
+    def _remember_new_host_keys(ctx, known: Path, before: list[str] | None) -> None:
+        """The known_hosts lines ssh added when the host key was accepted: undo takes exactly these out."""
+        after = known.read_text(errors="replace").splitlines() if known.exists() else []
+        added = [line for line in after if line not in (before or [])]
+        if added:
+            record = ctx.record
+            ctx.remember(known_hosts_added=[*record.get("known_hosts_added", []), *added],
+                         known_hosts_created=record.get("known_hosts_created", before is None))
 
     def _dialog(self, ctx, child) -> None:
         import pexpect
@@ -215,6 +234,29 @@ class SshKey(Step):
         if not ok:
             raise StepFailed(_("key login still does not work after copying the key: {why}").format(why=why))
 
+    def undo(self, ctx):
+        """The host key lines setup added go; the key itself is never deleted (it may log in elsewhere)."""
+        key = _key_path(ctx)
+        if ctx.record.get("generated_key") and key.exists():
+            ctx.ui.say("  " + _("kept the key setup generated: {path} (and {path}.pub); delete it yourself if you "
+                                "no longer want it").format(path=key))
+        if key.exists():
+            ctx.ui.say("  " + _("the key stays authorized on the remote machine: to revoke it, remove the line "
+                                "ending in 'openclaw-remote@{alias}' from ~/.ssh/authorized_keys there").format(
+                alias=ctx.answer("alias")))
+        added = ctx.record.get("known_hosts_added") or []
+        path = known_hosts(ctx)
+        if not added or not path.exists():
+            return []
+        text = path.read_bytes().decode("utf-8", "replace")
+        lines = text.splitlines(keepends=True)
+        kept = "".join(line for line in lines if line.rstrip("\r\n") not in added)
+        if kept == text:
+            return []
+        if not kept and ctx.record.get("known_hosts_created"):
+            return [RemoveFile(path, backup=False)]  # ssh created it when setup accepted the host key
+        return [WriteFile(path, kept, mode=0o600, backup=False)]  # only the lines setup added go
+
 
 @hookimpl
 def register_steps(register):
@@ -226,8 +268,22 @@ class KeyLoginCheck(Check):
     title = _("key login (BatchMode)")
 
     def run(self, ctx):
-        ok, _kind, why = _ssh.key_login(ctx, ctx.answer("alias"), timeout=3)
-        return Health("ok", _("works without a password")) if ok else Health("fail", why)
+        ok, kind, why = _ssh.key_login(ctx, ctx.answer("alias"), timeout=3)
+        if ok:
+            return Health("ok", _("works without a password"))
+        if kind == "denied":
+            return Health("fail", why, {"kind": kind},
+                          advice=_("The remote machine no longer accepts your key (it was removed from "
+                                   "~/.ssh/authorized_keys there, or the account changed). The fix copies the key "
+                                   "again with ssh-copy-id: it asks for your password on the remote machine once "
+                                   "(without a terminal: OPENCLAW_REMOTE_SSH_PASSWORD with --yes)."))
+        if kind == "hostkey-unknown":
+            return Health("fail", why, {"kind": kind},
+                          advice=_("The remote host key is not in known_hosts. The fix shows it for you to confirm."))
+        unreachable = kind in ("refused", "dns", "no-route", "timeout")
+        return Health("fail", why, {"kind": kind}, rerun=(), advice=_(
+            "Nothing on this Mac can mend that: the remote machine must be reachable (on, awake, on a network you "
+            "can reach) with sshd running. Then run 'openclaw-remote doctor' again.") if unreachable else "")
 
 
 @hookimpl

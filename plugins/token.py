@@ -12,7 +12,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from plugins import _common, _gateway, _keyring, _launchd, _ports
-from wizard import Action, Check, Command, Health, Question, Run, Step, StepFailed, WriteFile, hookimpl
+from wizard import Action, Check, Command, Health, Question, RemoveFile, Run, Step, StepFailed, WriteFile, hookimpl
 from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
@@ -59,6 +59,18 @@ class StoreToken(Action):
 
     def perform(self, ctx):
         _keyring.set_token(self.alias, self.token)
+
+
+@dataclass
+class DeleteToken(Action):
+    alias: str
+
+    def describe(self, ctx):
+        return _("delete the token from the keyring (service {service}, account {account})").format(
+            service=_keyring.service(self.alias), account=_keyring.ACCOUNT) + "\n"
+
+    def perform(self, ctx):
+        _keyring.delete_token(self.alias)
 
 
 class Token(Step):
@@ -133,6 +145,32 @@ class Token(Step):
                                  kept=_("The token is stored; the Gateway refuses it."))
 
 
+    def undo(self, ctx):
+        alias = ctx.answer("alias")
+        try:
+            stored = _keyring.get_token(alias)
+        except StepFailed as failure:
+            if not ctx.dry_run:
+                raise
+            ctx.ui.warn(failure.message)
+            stored = None
+        ctx.add_secret(stored or "")
+        actions: list[Action] = [DeleteToken(alias)] if stored else []
+        if ctx.platform != "darwin":
+            return actions
+        current = _launchd.getenv(ctx, VARIABLE)
+        if current and current == stored:
+            actions.append(Run(["launchctl", "unsetenv", VARIABLE], why=_("apps started from now on no longer get it")))
+        elif current:
+            ctx.ui.warn(_("launchd holds a {var} that is not the stored token: left as it is").format(var=VARIABLE))
+        if _launchd.loaded_pid(ctx, PUSH_LABEL)[0]:
+            actions.append(_launchd.bootout(PUSH_LABEL))
+        for path in (_launchd.plist_path(ctx, PUSH_LABEL), _launchd.log_path(ctx, PUSH_LABEL)):
+            if path.exists():
+                actions.append(RemoveFile(path, backup=False))  # ours alone: the login agent and its log
+        return actions
+
+
 class TokenCommand(Command):
     name = "token"
     help = _("token push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (run at login)")
@@ -181,8 +219,14 @@ class KeyringCheck(Check):
         try:
             token = _keyring.get_token(ctx.answer("alias"))
         except StepFailed as failure:
-            return Health("fail", failure.message)
-        return Health("ok", _("stored")) if token else Health("fail", _("no token stored"))
+            return Health("fail", failure.message, advice=_("Without a keyring the token cannot be kept safely."),
+                          rerun=())
+        if token:
+            return Health("ok", _("stored"))
+        return Health("fail", _("no token stored"), rerun=("token", "app-restart"),
+                      advice=_("The keyring has no Gateway token for this alias (the entry was deleted, or the token "
+                               "step never ran). The fix asks for the token (without a terminal: "
+                               "OPENCLAW_GATEWAY_TOKEN or --token-stdin with --yes) and stores it."))
 
 
 class LaunchdTokenCheck(Check):
@@ -196,11 +240,18 @@ class LaunchdTokenCheck(Check):
             stored = _keyring.get_token(ctx.answer("alias"))
         except StepFailed as failure:
             return Health("fail", failure.message)
+        if not stored:
+            return Health("fail", _("no token stored to compare with"), follows="token-keyring")
         current = _launchd.getenv(ctx, VARIABLE)
+        fix = _(" The fix sets it from the keyring and restarts OpenClaw.app, which reads it only when it starts.")
         if not current:
-            return Health("fail", _("{var} is not set in launchd (lost at logout?)").format(var=VARIABLE))
+            return Health("fail", _("{var} is not set in launchd (lost at logout?)").format(var=VARIABLE),
+                          advice=_("launchd forgets it at every logout, and the login agent that sets it again did "
+                                   "not run.") + fix, rerun=("token", "app-restart"))
         if current != stored:
-            return Health("fail", _("launchd holds a different {var} than the keyring (stale)").format(var=VARIABLE))
+            return Health("fail", _("launchd holds a different {var} than the keyring (stale)").format(var=VARIABLE),
+                          advice=_("A stale value in launchd overrides the app's token: the classic cause of a "
+                                   "persistent \"unauthorized\".") + fix, rerun=("token", "app-restart"))
         return Health("ok", _("same as the keyring"))
 
 

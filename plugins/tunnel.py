@@ -8,102 +8,12 @@ second ssh that could not bind. If ssh exits, its own words are reported at once
 
 from __future__ import annotations
 
-import shlex
 import time
-from dataclasses import dataclass
 
-from plugins import _common, _gateway, _keyring, _ports, _ssh
-from wizard import Action, Check, Health, Step, StepFailed, hookimpl
+from plugins import _common, _gateway, _keyring, _ports, _ssh, _tunnel
+from plugins._tunnel import StartTunnel, check_gateway, explain_gateway
+from wizard import Check, Command, Health, RemoveFile, Step, StepFailed, hookimpl
 from wizard.i18n import _
-from wizard.runner import spawn_detached
-
-READY_TIMEOUT = 20.0
-
-
-def tunnel_argv(ctx, alias: str) -> list[str]:
-    # BatchMode: a background tunnel must never wait on a prompt nobody sees.
-    return _ssh.ssh_command(ctx, "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", alias)
-
-
-def check_gateway(ctx, alias: str, port: int) -> _gateway.GatewayResult:
-    return _gateway.probe(port, _keyring.token_for_probe(ctx, alias), timeout=3.0)
-
-
-def explain_gateway(result: _gateway.GatewayResult, remote_port: int) -> str:
-    if result.kind == _gateway.PORT_CLOSED:
-        return _("the tunnel is up but nothing answers behind it: is the Gateway running on the remote "
-                 "machine, on port {port}? ({detail})").format(port=remote_port, detail=result.detail)
-    if result.kind == _gateway.NOT_GATEWAY:
-        return _("something answers on the remote port {port}, but it is not an OpenClaw Gateway ({detail})").format(
-            port=remote_port, detail=result.detail)
-    if result.kind == _gateway.PROTOCOL_MISMATCH:
-        return _("the Gateway speaks another protocol version ({detail}): update OpenClaw").format(detail=result.detail)
-    if result.kind == _gateway.STARTING:
-        return _("the Gateway is still starting; try again in a moment")
-    return result.detail
-
-
-def stop_process(process) -> None:
-    """SIGTERM, then SIGKILL: ssh -N can sleep through SIGTERM in poll() for minutes."""
-    import subprocess
-
-    process.terminate()
-    try:
-        process.wait(1.0)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
-
-
-@dataclass
-class StartTunnel(Action):
-    alias: str
-    local_port: int
-    remote_port: int
-
-    def describe(self, ctx):
-        return ("$ " + shlex.join(tunnel_argv(ctx, self.alias)) + " &    # "
-                + _("then waits until port {port} answers and the Gateway responds").format(port=self.local_port) + "\n")
-
-    def perform(self, ctx):
-        log = ctx.config_dir / "tunnel.log"
-        log.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        offset = log.stat().st_size if log.exists() else 0
-        started = time.monotonic()
-        process = spawn_detached(tunnel_argv(ctx, self.alias), log_path=log, env=_ssh.child_env(ctx))
-        ctx.remember(pid=process.pid, log=str(log))
-        try:
-            result = self._wait_ready(ctx, process, log, offset)
-        except BaseException:
-            stop_process(process)
-            ctx.remember(pid=None)
-            raise
-        ctx.ui.say("  " + _("tunnel ready in {ms} ms (pid {pid}): {what}").format(
-            ms=round((time.monotonic() - started) * 1000), pid=process.pid, what=result.kind))
-
-    def _wait_ready(self, ctx, process, log, offset) -> _gateway.GatewayResult:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            code = process.poll()
-            if code is not None:
-                words = log.read_bytes()[offset:].decode(errors="replace").strip()
-                raise StepFailed(_("ssh exited at once (exit {code}): {words}").format(
-                    code=code, words=words or "-"), kept=_("No tunnel is running."))
-            if _ports.accepting(self.local_port):
-                result = check_gateway(ctx, self.alias, self.local_port)
-                if result.ok:
-                    return result
-                if result.kind == _gateway.TOKEN_REJECTED:
-                    ctx.ui.warn(_("the tunnel works, but the Gateway rejected the token ({code})").format(code=result.code))
-                    return result
-                if result.kind != _gateway.STARTING:
-                    raise StepFailed(explain_gateway(result, self.remote_port),
-                                     kept=_("The ssh it started was stopped."))
-                time.sleep(0.2)
-                continue
-            time.sleep(0.02)
-        raise StepFailed(_("the tunnel was not ready after {s:g} s").format(s=READY_TIMEOUT),
-                         kept=_("The ssh it started was stopped."))
 
 
 class Tunnel(Step):
@@ -139,25 +49,33 @@ class Tunnel(Step):
             raise StepFailed(_("port {port} is not held by the tunnel after starting it (held by: {owner})").format(
                 port=port, owner=holder.describe() if holder else "-"))
 
+    def undo(self, ctx):
+        alias = ctx.answer("alias")
+        if _tunnel.installed_manager(ctx) != _tunnel.DETACHED:
+            why = _("the autostart agent runs the tunnel and would start it again: undo autostart first "
+                    "('openclaw-remote undo autostart tunnel')")
+            if not ctx.dry_run:
+                raise StepFailed(why, kept=_("The tunnel still runs."))
+            ctx.ui.warn(why)  # in a full undo, autostart goes first and this is moot
+        actions = [_tunnel.StopTunnels(alias)] if (ctx.dry_run or _tunnel.our_tunnels(ctx, alias)) else []
+        log = _tunnel.detached_log(ctx)
+        if log.exists():
+            actions.append(RemoveFile(log, backup=False))
+        return actions
+
 
 @hookimpl
 def register_steps(register):
     register(Tunnel())
 
 
-def _manager(ctx, pid: int) -> str:
-    """Who runs the tunnel: the autostart agent (launchd / systemd) when its pid is this one,
-    else a detached ssh (this step's, or an orphan)."""
-    from plugins import _launchd
+def _holder(ctx):
+    port = ctx.answer("local_port")
+    return _ports.owner(port, likely=(ctx.state.step("tunnel").get("pid") or 0,))
 
-    label = ctx.answer("label") if "label" in ctx.questions else None
-    if label and ctx.platform == "darwin" and _launchd.loaded_pid(ctx, label)[1] == pid:
-        return "launchd"
-    if label and ctx.platform != "darwin":
-        shown = ctx.run(["systemctl", "--user", "show", "-p", "MainPID", "--value", f"{label}.service"], timeout=5)
-        if shown.stdout.strip() == str(pid):
-            return "systemd"
-    return "detached"
+
+def _ours(ctx, holder) -> bool:
+    return holder is not None and _ssh.is_tunnel(holder, ctx.answer("alias"))
 
 
 class TunnelProcessCheck(Check):
@@ -166,15 +84,37 @@ class TunnelProcessCheck(Check):
 
     def run(self, ctx):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
-        holder = _ports.owner(port, likely=(ctx.state.step("tunnel").get("pid") or 0,))
+        holder = _holder(ctx)
+        installed = _tunnel.installed_manager(ctx)
         if holder is None:
-            return Health("fail", _("no ssh tunnel holds port {port}").format(port=port))
+            return Health(
+                "fail", _("no ssh tunnel holds port {port}").format(port=port),
+                advice=_("The tunnel is down: its ssh exited (the network changed, the Mac slept, the remote "
+                         "machine restarted) and nothing has started it again yet. Its last words are in {log} "
+                         "('openclaw-remote tunnel logs').").format(log=_tunnel.agent_log(ctx, installed)),
+                actions=tuple(_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"))), rerun=())
         if not _ssh.is_tunnel(holder, alias):
-            return Health("fail", _("port {port} is held by {owner}, not by the tunnel").format(
-                port=port, owner=holder.describe()))
-        manager = _manager(ctx, holder.pid)
-        return Health("ok", _("pid {pid}, run by {manager}").format(pid=holder.pid, manager=manager),
-                      {"pid": holder.pid, "manager": manager})
+            return Health(
+                "fail", _("port {port} is held by {owner}, not by the tunnel").format(port=port, owner=holder.describe()),
+                {"pid": holder.pid, "process": holder.name},
+                advice=_("Another program listens on 127.0.0.1:{port}: {owner}. The tunnel cannot bind the port while "
+                         "it does. Stop that program (it is not ours, so doctor leaves it alone), or move the tunnel to a "
+                         "free port: 'openclaw-remote run ssh-config tunnel autostart --local-port N'.").format(
+                    port=port, owner=holder.describe()),
+                rerun=())
+        manager = _tunnel.running_manager(ctx, holder.pid)
+        details = {"pid": holder.pid, "manager": manager}
+        if manager == _tunnel.DETACHED and installed != _tunnel.DETACHED:
+            return Health(
+                "fail", _("port {port} is held by an orphaned ssh of ours (pid {pid}), not by the {manager} agent").format(
+                    port=port, pid=holder.pid, manager=installed), details,
+                advice=_("An ssh tunnel for {alias} left by an earlier run or started by hand holds the port, so the "
+                         "agent's own ssh cannot bind it and keeps failing. The fix stops pid {pid} and has the agent "
+                         "start its tunnel.").format(alias=alias, pid=holder.pid),
+                actions=(_tunnel.StopProcess(holder.pid, port),
+                         *_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"), restart=True)),
+                rerun=())
+        return Health("ok", _("pid {pid}, run by {manager}").format(pid=holder.pid, manager=manager), details)
 
 
 class PortCheck(Check):
@@ -185,9 +125,27 @@ class PortCheck(Check):
         port = ctx.answer("local_port")
         holder = _ports.owner(port)
         if holder is None:
-            return Health("fail", _("nothing listens on 127.0.0.1:{port}").format(port=port), {"port": port})
-        return Health("ok", _("127.0.0.1:{port} held by {owner}").format(port=port, owner=holder.describe()),
-                      {"port": port, "pid": holder.pid, "process": holder.name})
+            return Health("fail", _("nothing listens on 127.0.0.1:{port}").format(port=port), {"port": port},
+                          follows="tunnel-process")
+        details = {"port": port, "pid": holder.pid, "process": holder.name}
+        reason = _("127.0.0.1:{port} held by {owner}").format(port=port, owner=holder.describe())
+        if not _ours(ctx, holder):
+            return Health("fail", reason, details, follows="tunnel-process")
+        return Health("ok", reason, details)
+
+
+def _gateway_unreachable(ctx, result, remote_port: int) -> Health:
+    """The tunnel forwards, but no Gateway answers properly behind it: only the remote side can fix it."""
+    advice = {
+        _gateway.PORT_CLOSED: _("The tunnel works, but nothing listens on port {port} of the remote machine: the "
+                                "Gateway is not running there (or listens elsewhere). Start the OpenClaw Gateway on "
+                                "the remote machine, or correct the port with 'openclaw-remote run ssh-config "
+                                "autostart --remote-port N'."),
+        _gateway.NOT_GATEWAY: _("Port {port} of the remote machine is some other service, not an OpenClaw Gateway: "
+                                "correct the port with 'openclaw-remote run ssh-config autostart --remote-port N'."),
+        _gateway.STARTING: _("The Gateway is starting: look again in a few seconds."),
+    }.get(result.kind, _("Update OpenClaw on this Mac or on the remote machine so that both speak one protocol."))
+    return Health("fail", explain_gateway(result, remote_port), advice=advice.format(port=remote_port), rerun=())
 
 
 class GatewayHealthCheck(Check):
@@ -197,11 +155,14 @@ class GatewayHealthCheck(Check):
     def run(self, ctx):
         port = ctx.answer("local_port")
         if not _ports.accepting(port):
-            return Health("fail", _("no tunnel: nothing listens on 127.0.0.1:{port}").format(port=port))
+            return Health("fail", _("no tunnel: nothing listens on 127.0.0.1:{port}").format(port=port),
+                          follows="tunnel-process")
+        if not _ours(ctx, _holder(ctx)):
+            return Health("fail", _("127.0.0.1:{port} is not the tunnel").format(port=port), follows="tunnel-process")
         result = _gateway.probe(port, None, timeout=2.0)
         if result.ok:
             return Health("ok", result.detail)
-        return Health("fail", explain_gateway(result, ctx.answer("remote_port")))
+        return _gateway_unreachable(ctx, result, ctx.answer("remote_port"))
 
 
 class GatewayHandshakeCheck(Check):
@@ -211,14 +172,23 @@ class GatewayHandshakeCheck(Check):
     def run(self, ctx):
         token = _keyring.token_for_probe(ctx, ctx.answer("alias"))
         if not token:
-            return Health("warn", _("no stored token to try (run 'openclaw-remote run token')"))
-        result = _gateway.probe(ctx.answer("local_port"), token, timeout=2.0)
+            return Health("warn", _("no stored token to try (run 'openclaw-remote run token')"), follows="token-keyring")
+        port = ctx.answer("local_port")
+        if not _ours(ctx, _holder(ctx)):
+            return Health("fail", _("no tunnel on 127.0.0.1:{port}").format(port=port), follows="tunnel-process")
+        result = _gateway.probe(port, token, timeout=2.0)
         details = {"server_version": result.server_version, "protocol": result.protocol, "code": result.code}
         if result.kind == _gateway.HELLO_OK:
             return Health("ok", result.detail, details)
         if result.kind == _gateway.TOKEN_REJECTED:
-            return Health("fail", _("the Gateway rejected the stored token ({code})").format(code=result.code), details)
-        return Health("fail", explain_gateway(result, ctx.answer("remote_port")), details)
+            return Health(
+                "fail", _("the Gateway rejected the stored token ({code})").format(code=result.code), details,
+                advice=_("The token in your keyring is not the Gateway's (it was changed on the Gateway, or a wrong "
+                         "one was stored). Copy the token from the Gateway's configuration; the fix asks for it "
+                         "(without a terminal: OPENCLAW_GATEWAY_TOKEN or --token-stdin with --yes), stores it and "
+                         "restarts the app."),
+                rerun=("token", "app-restart"))
+        return Health("fail", explain_gateway(result, ctx.answer("remote_port")), details, follows="gateway-http")
 
 
 @hookimpl
@@ -227,3 +197,78 @@ def register_checks(register):
     register(PortCheck())
     register(GatewayHealthCheck())
     register(GatewayHandshakeCheck())
+
+
+class TunnelCommand(Command):
+    name = "tunnel"
+    help = _("tunnel start|stop|restart|logs: control the tunnel, whoever runs it (launchd, systemd or a detached ssh)")
+
+    def add_arguments(self, parser):
+        parser.add_argument("action", choices=["start", "stop", "restart", "logs"])
+        parser.add_argument("-n", "--lines", type=int, default=40, help=_("logs: how many lines (default 40)"))
+        parser.add_argument("--alias", help=_common.ALIAS.prompt)
+
+    def run(self, ctx, args) -> int:
+        if args.action == "logs":
+            return self._logs(ctx, args.lines)
+        alias, port = ctx.answer("alias"), ctx.answer("local_port")
+        ctx.step_name = "tunnel"  # a detached ssh started here is the tunnel step's to know about
+        holder = _holder(ctx)
+        if holder is not None and not _ssh.is_tunnel(holder, alias) and args.action != "stop":
+            ctx.ui.error(_("local port {port} is taken by {owner}; stop it or choose another --local-port").format(
+                port=port, owner=holder.describe()))
+            return 1
+        if args.action == "start" and holder is not None:
+            ctx.ui.ok(_("the tunnel already runs: {owner}, run by {manager}").format(
+                owner=holder.describe(), manager=_tunnel.running_manager(ctx, holder.pid)))
+            return 0
+        if args.action == "stop":
+            actions = _tunnel.stop_actions(ctx, alias)
+        else:
+            actions = _tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"),
+                                            restart=args.action == "restart" and holder is not None)
+        started = time.monotonic()
+        try:
+            for action in actions:
+                ctx.ui.say("  " + ctx.mask(action.describe(ctx).strip()))
+                action.perform(ctx)
+            if args.action == "stop":
+                self._wait_free(port)
+        except StepFailed as failure:
+            ctx.ui.error(failure.message)
+            return 1
+        ms = round((time.monotonic() - started) * 1000)
+        if args.action == "stop":
+            ctx.ui.ok(_("tunnel stopped, port {port} free ({ms} ms)").format(port=port, ms=ms))
+            if _tunnel.installed_manager(ctx) == _tunnel.LAUNCHD:
+                ctx.ui.say(_("The agent stays installed: it starts the tunnel again at your next login "
+                             "('openclaw-remote tunnel start' starts it now)."))
+            return 0
+        holder = _holder(ctx)
+        ctx.ui.ok(_("tunnel {done} in {ms} ms: pid {pid}, run by {manager}").format(
+            done=_("restarted") if args.action == "restart" else _("started"), ms=ms, pid=holder.pid if holder else "-",
+            manager=_tunnel.running_manager(ctx, holder.pid) if holder else "-"))
+        return 0
+
+    @staticmethod
+    def _wait_free(port: int) -> None:
+        if not _ports.wait_for(lambda: _ports.owner(port) is None, _tunnel.STOP_TIMEOUT):
+            holder = _ports.owner(port)
+            raise StepFailed(_("the tunnel is stopped, but port {port} is still held by {owner}").format(
+                port=port, owner=holder.describe() if holder else "-"))
+
+    @staticmethod
+    def _logs(ctx, lines: int) -> int:
+        try:
+            where, text = _tunnel.recent_log(ctx, max(1, lines))
+        except StepFailed as failure:
+            ctx.ui.error(failure.message)
+            return 1
+        ctx.ui.say(f"==> {where} <==", style="bold")
+        ctx.ui.say(ctx.mask(text.rstrip("\n")) if text else _("(empty: the tunnel has not logged anything yet)"))
+        return 0
+
+
+@hookimpl
+def register_commands(register):
+    register(TunnelCommand())

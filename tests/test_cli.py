@@ -83,8 +83,9 @@ def test_existing_file_keeps_mode_and_gets_a_backup(cli, home):
     cfg.chmod(0o640)
     assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "alice").returncode == 0
     assert cfg.stat().st_mode & 0o777 == 0o640
-    backups = list((home / ".config/openclaw-remote/backups").iterdir())
+    backups = list((home / ".config/openclaw-remote/backups/.ssh").iterdir())
     assert [b.read_text() for b in backups] == ["Host mine\n    User me\n"]
+    assert backups[0].name.startswith("config.~")  # named after where it came from, for undo
 
 
 def test_missing_ssh_dir_is_created_private(cli, home):

@@ -60,6 +60,17 @@ def test_in_process_plugin_runs_and_its_question_becomes_a_flag(marker_plugin, h
     assert state["answers"]["marker_text"] == "hello there"
 
 
+def test_a_step_without_undo_is_named_and_kept_by_undo(marker_plugin, home, capsys):
+    assert main(["run", "marker", "--yes", "--marker-text", "kept"]) == 0
+    capsys.readouterr()
+    assert main(["undo", "marker", "--yes"]) == 0
+    out = capsys.readouterr().out
+    assert "marker: cannot be undone (its plugin offers no undo)" in out
+    assert (home / "marker.txt").read_text() == "kept\n"
+    state = json.loads((home / ".config/openclaw-remote/state.json").read_text())
+    assert state["steps"]["marker"]["status"] == "done"  # still recorded: it was not undone
+
+
 @pytest.fixture(scope="session")
 def plugin_site(tmp_path_factory) -> Path:
     """The example package really installed (pip --target), plus a plugin that cannot import."""
@@ -83,6 +94,9 @@ def test_example_third_party_package_shows_up_in_place_and_runs(cli, home, plugi
     done = cli("run", "hello", "--yes", "--greeting", "Bonjour", env=env)
     assert done.returncode == 0, done.stderr
     assert (home / "openclaw-remote-hello.txt").read_text() == "Bonjour\n"
+    undone = cli("undo", "hello", "--yes", env=env)
+    assert undone.returncode == 0 and "hello: undone" in undone.stdout, undone.stderr
+    assert sorted(p.name for p in home.iterdir()) == [".ssh"]  # the note, the state, .config: all gone
 
 
 def test_a_broken_plugin_is_named_and_skipped_and_the_rest_runs(cli, plugin_site):

@@ -14,7 +14,7 @@ from wizard.i18n import _, translate_argparse
 PROG = "openclaw-remote"
 
 
-def _common_options(parser: argparse.ArgumentParser, questions) -> None:
+def _common_options(parser: argparse.ArgumentParser, questions, secrets: bool = True) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help=_("show every file diff and command, change nothing"))
     parser.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
@@ -23,6 +23,8 @@ def _common_options(parser: argparse.ArgumentParser, questions) -> None:
     _home_option(parser)
     group = parser.add_argument_group(_("answers"))
     for question in questions:
+        if question.secret and not secrets:
+            continue
         if question.secret:
             group.add_argument(question.flag + "-stdin", dest=question.name + "_stdin", action="store_true",
                                help=_("read the secret answer '{name}' from standard input (or set {env})").format(
@@ -69,6 +71,15 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     run = commands.add_parser("run", help=_("re-run just these steps"))
     run.add_argument("names", nargs="+", metavar="STEP", help=_("step names, as 'steps' lists them"))
     _common_options(run, questions)
+
+    doctor = commands.add_parser("doctor", help=_("status, then the cause and the fix of every failing layer"))
+    doctor.add_argument("--fix", action="store_true",
+                        help=_("apply the fixes (asking before each one unless --yes), then check again"))
+    _common_options(doctor, questions)
+
+    undo = commands.add_parser("undo", help=_("reverse steps, last first (all of them when none is named)"))
+    undo.add_argument("names", nargs="*", metavar="STEP", help=_("step names, as 'steps' lists them"))
+    _common_options(undo, questions, secrets=False)
 
     for command in plugin_commands:
         sub = commands.add_parser(command.name, help=command.help)
@@ -169,25 +180,48 @@ def _cmd_steps(args, stepset, questions) -> int:
     return 0
 
 
-def _cmd_steps_run(args, stepset, questions) -> int:
-    from wizard.flow import run_steps
+def _selected(args, stepset) -> list:
+    """The named steps in run order; every step when none is named."""
+    if not getattr(args, "names", None):
+        return stepset.steps
+    known = [step.name for step in stepset.steps]
+    unknown = [name for name in args.names if name not in known]
+    if unknown:
+        from wizard.answers import UsageError
+
+        raise UsageError(_("unknown step {names}; the steps are: {known}").format(
+            names=", ".join(unknown), known=", ".join(known)))
+    return [step for step in stepset.steps if step.name in args.names]
+
+
+def _interactive(args, questions) -> bool:
     from wizard.ui import stdin_is_tty
 
-    if args.command == "run":
-        known = [step.name for step in stepset.steps]
-        unknown = [name for name in args.names if name not in known]
-        if unknown:
-            from wizard.answers import UsageError
+    return not args.yes and stdin_is_tty() and not any(getattr(args, name + "_stdin", False) for name in questions)
 
-            raise UsageError(_("unknown step {names}; the steps are: {known}").format(
-                names=", ".join(unknown), known=", ".join(known)))
-        selected = [step for step in stepset.steps if step.name in args.names]
-    else:
-        selected = stepset.steps
-    interactive = not args.yes and stdin_is_tty() and not any(
-        getattr(args, name + "_stdin", False) for name in questions)
-    ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=interactive)
+
+def _cmd_steps_run(args, stepset, questions) -> int:
+    from wizard.flow import run_steps
+
+    selected = _selected(args, stepset)
+    ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions))
     return run_steps(selected, ctx)
+
+
+def _cmd_doctor(args, stepset, questions) -> int:
+    from wizard.doctor import run_doctor
+
+    ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions))
+    return run_doctor(stepset.checks, {step.name: step for step in stepset.steps}, ctx,
+                      fix=args.fix, assume_yes=args.yes)
+
+
+def _cmd_undo(args, stepset, questions) -> int:
+    from wizard.undo import run_undo
+
+    selected = _selected(args, stepset)
+    ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions))
+    return run_undo(selected, ctx, assume_yes=args.yes)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
 
             ctx = _make_context(args, questions, dry_run=True, interactive=False)
             return run_status(stepset.checks, ctx, args.json)
+        if args.command == "doctor":
+            return _cmd_doctor(args, stepset, questions)
+        if args.command == "undo":
+            return _cmd_undo(args, stepset, questions)
         if args.command in stepset.commands:
             ctx = _make_context(args, questions, dry_run=False, interactive=False)
             return stepset.commands[args.command].run(ctx, args)

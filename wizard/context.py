@@ -33,6 +33,7 @@ class Context:
     questions: dict[str, Question]
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     step_name: str | None = None
+    removed: list[Path] = field(default_factory=list)  # files this run removed (undo tidies their backups)
 
     @property
     def real_home(self) -> bool:
@@ -109,12 +110,35 @@ class Context:
         if self.dry_run:
             raise RuntimeError(_("internal error: a write was attempted during a dry run"))
 
-    def write_file(self, path: Path, text: str, *, mode: int = 0o600, dir_mode: int = 0o700) -> None:
+    def write_file(self, path: Path, text: str, *, mode: int = 0o600, dir_mode: int = 0o700,
+                   backup: bool = True) -> None:
         self._refuse_in_dry_run()
-        saved = files.write_atomic(path, text, mode=mode, dir_mode=dir_mode, backup_dir=self.backup_dir)
+        target = files.real_path(path)
+        new = [*files.missing_parents(target), *([] if target.exists() else [target])]
+        if backup and target.exists():
+            new += files.missing_parents(self.backup_dir / "-")
+        saved = files.write_atomic(path, text, mode=mode, dir_mode=dir_mode,
+                                   backup_dir=self.backup_dir if backup else None, root=self.home)
+        self._note_created(new)
         if saved:
             self.ui.say("  " + _("backup of {path}: {backup}").format(path=path, backup=saved))
 
-    def remove_file(self, path: Path) -> None:
+    def remove_file(self, path: Path, *, backup: bool = True) -> None:
         self._refuse_in_dry_run()
-        files.remove(path, backup_dir=self.backup_dir)
+        self.removed.append(files.real_path(path))
+        if backup and path.exists():
+            self._note_created(files.missing_parents(self.backup_dir / "-"))
+        files.remove(path, backup_dir=self.backup_dir if backup else None, root=self.home)
+
+    def make_dir(self, directory: Path, mode: int = 0o700) -> None:
+        """Create ``directory`` (and its parents) if missing; undo removes what this created."""
+        self._refuse_in_dry_run()
+        missing = files.missing_parents(directory / "-")
+        for each in missing:
+            each.mkdir(mode=mode)
+        self._note_created(missing)
+
+    def _note_created(self, paths: list[Path]) -> None:
+        if paths:
+            self.state.note_created(paths)
+            self.state.save()

@@ -23,28 +23,55 @@ def real_path(path: Path) -> Path:
     return path.resolve() if path.is_symlink() else path
 
 
-def backup(path: Path, backup_dir: Path) -> Path | None:
-    """Copy ``path`` (content and mode) into ``backup_dir``; None when there is nothing to keep."""
+def backup_origin(backup_dir: Path, root: Path, saved: Path) -> Path:
+    """The file a backup in ``backup_dir`` was taken from (the inverse of ``backup``'s naming)."""
+    relative = saved.relative_to(backup_dir)
+    name = relative.name.split(".~", 1)[0]
+    if relative.parts[0] == "_root":
+        return Path("/", *relative.parts[1:-1], name)
+    return root.joinpath(*relative.parts[:-1], name)
+
+
+def backup(path: Path, backup_dir: Path, root: Path | None = None) -> Path | None:
+    """Copy ``path`` (content and mode) into ``backup_dir``; None when there is nothing to keep.
+    With ``root`` (the home), the backup mirrors the path under it, ``.ssh/config.~STAMP``, so
+    that ``backup_origin`` can tell where it came from."""
     if not path.exists():
         return None
-    backup_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if root is None:
+        folder = backup_dir
+    elif path.is_relative_to(root):
+        folder = backup_dir / path.parent.relative_to(root)
+    else:
+        folder = backup_dir / "_root" / path.parent.relative_to("/")
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     stamp = time.strftime("%Y%m%dT%H%M%S")
-    target = backup_dir / f"{path.name}.{stamp}"
+    target = folder / f"{path.name}.~{stamp}"
     n = 1
     while target.exists():
         n += 1
-        target = backup_dir / f"{path.name}.{stamp}.{n}"
+        target = folder / f"{path.name}.~{stamp}.{n}"
     shutil.copy2(path, target)
     return target
 
 
+def missing_parents(path: Path) -> list[Path]:
+    """The directories ``path`` needs that do not exist yet, outermost first."""
+    missing = []
+    for parent in path.parents:
+        if parent.exists():
+            break
+        missing.append(parent)
+    return missing[::-1]
+
+
 def write_atomic(path: Path, data: str, *, mode: int = 0o600, dir_mode: int = 0o700,
-                 backup_dir: Path | None = None) -> Path | None:
+                 backup_dir: Path | None = None, root: Path | None = None) -> Path | None:
     """Replace ``path`` with ``data`` via temp file + rename. An existing file keeps its
     mode; a new one gets ``mode`` (and missing parents ``dir_mode``). Returns the backup."""
     path = real_path(path)
-    if not path.parent.exists():
-        path.parent.mkdir(parents=True, mode=dir_mode)
+    for parent in missing_parents(path):
+        parent.mkdir(mode=dir_mode)
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
         old = path.read_bytes()
@@ -53,7 +80,7 @@ def write_atomic(path: Path, data: str, *, mode: int = 0o600, dir_mode: int = 0o
     new = data.encode("utf-8")
     if old == new:
         return None
-    saved = backup(path, backup_dir) if (backup_dir is not None and old is not None) else None
+    saved = backup(path, backup_dir, root) if (backup_dir is not None and old is not None) else None
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)
@@ -69,8 +96,8 @@ def write_atomic(path: Path, data: str, *, mode: int = 0o600, dir_mode: int = 0o
     return saved
 
 
-def remove(path: Path, *, backup_dir: Path | None = None) -> Path | None:
+def remove(path: Path, *, backup_dir: Path | None = None, root: Path | None = None) -> Path | None:
     path = real_path(path)
-    saved = backup(path, backup_dir) if backup_dir is not None else None
+    saved = backup(path, backup_dir, root) if backup_dir is not None else None
     path.unlink(missing_ok=True)
     return saved

@@ -101,7 +101,7 @@ def _unique(items: list[tuple[object, str]], taken: set[str], problems: list[str
     return chosen
 
 
-HOST_COMMANDS = {"steps", "setup", "run", "status"}
+HOST_COMMANDS = {"steps", "setup", "run", "status", "doctor", "undo"}
 
 
 def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:

@@ -50,6 +50,17 @@ class State:
     def answers(self) -> dict:
         return self.data["answers"]
 
+    @property
+    def created(self) -> list[str]:
+        """Every file and directory the wizard created (never one that was there before), so
+        that a full ``undo`` can leave the home as it found it."""
+        return self.data.setdefault("created", [])
+
+    def note_created(self, paths) -> None:
+        for path in map(str, paths):
+            if path not in self.created:
+                self.created.append(path)
+
     def step(self, name: str) -> dict:
         return self.data["steps"].get(name, {})
 
@@ -61,5 +72,6 @@ class State:
         if self.problem and self.path.exists():  # about to replace a file we could not read: keep it
             files.backup(self.path, self.path.parent / "backups")
             self.problem = None
+        self.note_created(files.missing_parents(self.path))
         files.write_atomic(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n",
                            mode=0o600, dir_mode=0o700)

@@ -38,18 +38,30 @@ def _settle_answers(ctx: Context) -> None:
                 pass  # the checks that need it report it
 
 
-def run_status(checks: list[Check], ctx: Context, as_json: bool) -> int:
+STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
+
+
+def gather(checks: list[Check], ctx: Context) -> list[tuple[Check, Health]]:
+    """Every check, run at once; in the checks' order."""
     _settle_answers(ctx)
     with ThreadPoolExecutor(max_workers=max(1, len(checks))) as pool:
         found = list(pool.map(lambda check: _run(check, ctx), checks))
-    rows = [{"name": check.name, "title": check.title, "step": check.step, "status": health.status,
-             "reason": ctx.mask(health.reason), "details": health.details or {}}
-            for check, health in zip(checks, found)]
-    ok = all(row["status"] == "ok" for row in rows)
+    return list(zip(checks, found))
+
+
+def say_lines(found: list[tuple[Check, Health]], ctx: Context) -> None:
+    for check, health in found:
+        ctx.ui.say(f"{health.status:<4}  {check.title}: {health.reason}", style=STYLE[health.status])
+
+
+def run_status(checks: list[Check], ctx: Context, as_json: bool) -> int:
+    found = gather(checks, ctx)
+    ok = all(health.status == "ok" for _check, health in found)
     if as_json:
+        rows = [{"name": check.name, "title": check.title, "step": check.step, "status": health.status,
+                 "reason": ctx.mask(health.reason), "details": health.details or {}}
+                for check, health in found]
         print(ctx.mask(json.dumps({"schema": SCHEMA, "ok": ok, "checks": rows}, indent=2)))
     else:
-        for row in rows:
-            ctx.ui.say(f"{row['status']:<4}  {row['title']}: {row['reason']}",
-                       style={"ok": "green", "warn": "yellow", "fail": "red"}[row["status"]])
+        say_lines(found, ctx)
     return 0 if ok else 1

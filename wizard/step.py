@@ -95,6 +95,7 @@ class WriteFile(Action):
     text: str
     mode: int = 0o600
     dir_mode: int = 0o700
+    backup: bool = True  # False only where the old content is ours alone (undo taking a block out)
 
     def old_text(self) -> str:
         try:
@@ -115,7 +116,7 @@ class WriteFile(Action):
         return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
 
     def perform(self, ctx: Context) -> None:
-        ctx.write_file(self.path, self.text, mode=self.mode, dir_mode=self.dir_mode)
+        ctx.write_file(self.path, self.text, mode=self.mode, dir_mode=self.dir_mode, backup=self.backup)
 
     def summary(self, ctx: Context) -> str:
         return _("write {path}").format(path=self.path)
@@ -123,13 +124,16 @@ class WriteFile(Action):
 
 @dataclass
 class RemoveFile(Action):
+    """Remove ``path``; a backup is kept unless the file is ours alone (a log, our own agent)."""
+
     path: Path
+    backup: bool = True
 
     def describe(self, ctx: Context) -> str:
         return _("remove {path}").format(path=self.path) + "\n"
 
     def perform(self, ctx: Context) -> None:
-        ctx.remove_file(self.path)
+        ctx.remove_file(self.path, backup=self.backup)
 
 
 @dataclass
@@ -182,6 +186,11 @@ class Step:
     def verify(self, ctx: Context) -> None:
         """After the actions ran: raise StepFailed unless the step's goal really holds."""
 
+    def undo(self, ctx: Context) -> list[Action] | None:
+        """What reverses this step (``openclaw-remote undo``), planned like ``plan()``: reads,
+        never writes. An empty list: nothing left to undo. None: this step cannot be undone."""
+        return None
+
 
 class Command:
     """A top-level command a plugin adds (see ``register_commands``), e.g. ``token push``."""
@@ -200,11 +209,22 @@ class Command:
 @dataclass(frozen=True)
 class Health:
     """What a check found. ``status`` is "ok", "warn" or "fail"; ``reason`` is one line;
-    ``details`` are JSON-friendly facts (a pid, a version), never a secret."""
+    ``details`` are JSON-friendly facts (a pid, a version), never a secret.
+
+    For ``doctor``, a failing Health also says what to do about it: ``advice`` is the likely
+    cause and the fix in plain words; ``doctor --fix`` performs ``actions`` (say, one
+    ``launchctl`` command), then re-runs the steps named in ``rerun`` (None: the check's own
+    ``step``; ``()``: none). With neither, the fix is the user's to make (``advice`` says how).
+    ``follows`` names the check whose failure causes this one: doctor fixes that one instead.
+    """
 
     status: str
     reason: str
     details: dict | None = None
+    advice: str = ""
+    actions: tuple[Action, ...] = ()
+    rerun: tuple[str, ...] | None = None
+    follows: str = ""
 
 
 class Check:

@@ -1,10 +1,10 @@
 """An example openclaw-remote plugin: one step, ``hello``, run right after ``ssh-config``.
 
-It asks one question, writes one file, and checks its own work, which is all a
-step needs to do. Copy it as a starting point for your own steps.
+It asks one question, writes one file, checks its own work, and knows how to undo
+it, which is all a step needs to do. Copy it as a starting point for your own steps.
 """
 
-from wizard import Question, Step, StepFailed, WriteFile, hookimpl
+from wizard import Question, RemoveFile, Step, StepFailed, WriteFile, hookimpl
 
 
 class Hello(Step):
@@ -29,6 +29,10 @@ class Hello(Step):
     def verify(self, ctx):
         if self.note_path(ctx).read_text() != self.note_text(ctx):
             raise StepFailed(f"{self.note_path(ctx)} does not hold the note")
+
+    def undo(self, ctx):
+        # The note is ours alone, so it goes without a backup; `[]` means nothing is left to undo.
+        return [RemoveFile(self.note_path(ctx), backup=False)] if self.note_path(ctx).exists() else []
 
 
 @hookimpl

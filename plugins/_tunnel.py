@@ -1,0 +1,311 @@
+"""The tunnel, whoever runs it: a detached ``ssh -N`` (the ``tunnel`` step's), the autostart
+agent under launchd (macOS), or a systemd user unit (elsewhere). How to start, stop and restart
+it under each, and how to wait until that is true. Shared by the tunnel and autostart steps,
+their checks, the ``tunnel`` command, doctor's repairs and undo.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import signal
+import time
+from dataclasses import dataclass
+
+from plugins import _gateway, _keyring, _launchd, _ports, _ssh
+from wizard import Action, Run, StepFailed
+from wizard.i18n import _
+from wizard.runner import spawn_detached
+
+LAUNCHD, SYSTEMD, DETACHED = "launchd", "systemd", "detached"
+READY_TIMEOUT = 20.0  # a detached ssh on a normal network is ready in well under a second
+AGENT_READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+
+
+def tunnel_argv(ctx, alias: str) -> list[str]:
+    # BatchMode: a background tunnel must never wait on a prompt nobody sees.
+    return _ssh.ssh_command(ctx, "-N", "-o", "BatchMode=yes", "-o", "ExitOnForwardFailure=yes", alias)
+
+
+def detached_log(ctx):
+    return ctx.config_dir / "tunnel.log"
+
+
+def label(ctx) -> str | None:
+    """The autostart agent's label, when the autostart step is installed at all."""
+    return ctx.answer("label") if "label" in ctx.questions else None
+
+
+def unit_name(name: str) -> str:
+    return f"{name}.service"
+
+
+def unit_path(ctx, name: str):
+    return ctx.path(".config", "systemd", "user", unit_name(name))
+
+
+def installed_manager(ctx) -> str:
+    """Who is meant to run the tunnel: the autostart agent once its file exists, else a detached ssh."""
+    name = label(ctx)
+    if name and ctx.platform == "darwin" and _launchd.plist_path(ctx, name).exists():
+        return LAUNCHD
+    if name and ctx.platform != "darwin" and unit_path(ctx, name).exists():
+        return SYSTEMD
+    return DETACHED
+
+
+def systemd_pid(ctx, unit: str) -> int | None:
+    result = ctx.run(["systemctl", "--user", "show", "-p", "MainPID", "--value", unit], timeout=10)
+    value = result.stdout.strip()
+    return int(value) if value.isdigit() and value != "0" else None
+
+
+def running_manager(ctx, pid: int) -> str:
+    """Who runs the process ``pid``: the agent when it is the agent's job, else detached."""
+    name = label(ctx)
+    if name and ctx.platform == "darwin" and _launchd.loaded_pid(ctx, name)[1] == pid:
+        return LAUNCHD
+    if name and ctx.platform != "darwin" and systemd_pid(ctx, unit_name(name)) == pid:
+        return SYSTEMD
+    return DETACHED
+
+
+def our_tunnels(ctx, alias: str) -> list[int]:
+    """Pids of every ``ssh -N … alias`` of this user, whoever started them."""
+    result = ctx.run(["ps", "-ww", "-U", str(os.getuid()), "-o", "pid=,args="], timeout=5)  # -ww: never cut args
+    pids = []
+    for line in result.stdout.splitlines():
+        pid, _sep, args = line.strip().partition(" ")
+        if pid.isdigit() and _ssh.is_tunnel(_ports.Owner(int(pid), "", tuple(args.split())), alias):
+            pids.append(int(pid))
+    return pids
+
+
+def check_gateway(ctx, alias: str, port: int) -> _gateway.GatewayResult:
+    return _gateway.probe(port, _keyring.token_for_probe(ctx, alias), timeout=3.0)
+
+
+def explain_gateway(result: _gateway.GatewayResult, remote_port: int) -> str:
+    if result.kind == _gateway.PORT_CLOSED:
+        return _("the tunnel is up but nothing answers behind it: is the Gateway running on the remote "
+                 "machine, on port {port}? ({detail})").format(port=remote_port, detail=result.detail)
+    if result.kind == _gateway.NOT_GATEWAY:
+        return _("something answers on the remote port {port}, but it is not an OpenClaw Gateway ({detail})").format(
+            port=remote_port, detail=result.detail)
+    if result.kind == _gateway.PROTOCOL_MISMATCH:
+        return _("the Gateway speaks another protocol version ({detail}): update OpenClaw").format(detail=result.detail)
+    if result.kind == _gateway.STARTING:
+        return _("the Gateway is still starting; try again in a moment")
+    return result.detail
+
+
+def stop_process(process) -> None:
+    """SIGTERM, then SIGKILL: ssh -N can sleep through SIGTERM in poll() for minutes."""
+    import subprocess
+
+    process.terminate()
+    try:
+        process.wait(1.0)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def kill(pid: int) -> None:
+    """SIGTERM, then SIGKILL after a second (ssh can sleep through SIGTERM)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+        if not _ports.wait_for(lambda: not _alive(pid), 1.0):
+            os.kill(pid, signal.SIGKILL)
+        _ports.wait_for(lambda: not _alive(pid), STOP_TIMEOUT)
+    except ProcessLookupError:
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie (its parent has not reaped it yet) holds no port any more
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+@dataclass
+class StartTunnel(Action):
+    """A detached ``ssh -N``, reported up only once the Gateway answers through it."""
+
+    alias: str
+    local_port: int
+    remote_port: int
+
+    def describe(self, ctx):
+        return ("$ " + shlex.join(tunnel_argv(ctx, self.alias)) + " &    # "
+                + _("then waits until port {port} answers and the Gateway responds").format(port=self.local_port) + "\n")
+
+    def perform(self, ctx):
+        log = detached_log(ctx)
+        ctx.make_dir(log.parent)
+        offset = log.stat().st_size if log.exists() else 0
+        started = time.monotonic()
+        process = spawn_detached(tunnel_argv(ctx, self.alias), log_path=log, env=_ssh.child_env(ctx))
+        ctx.remember(pid=process.pid, log=str(log))
+        try:
+            result = self._wait_ready(ctx, process, log, offset)
+        except BaseException:
+            stop_process(process)
+            ctx.remember(pid=None)
+            raise
+        ctx.ui.say("  " + _("tunnel ready in {ms} ms (pid {pid}): {what}").format(
+            ms=round((time.monotonic() - started) * 1000), pid=process.pid, what=result.kind))
+
+    def _wait_ready(self, ctx, process, log, offset) -> _gateway.GatewayResult:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            code = process.poll()
+            if code is not None:
+                words = log.read_bytes()[offset:].decode(errors="replace").strip()
+                raise StepFailed(_("ssh exited at once (exit {code}): {words}").format(
+                    code=code, words=words or "-"), kept=_("No tunnel is running."))
+            if _ports.accepting(self.local_port):
+                result = check_gateway(ctx, self.alias, self.local_port)
+                if result.ok:
+                    return result
+                if result.kind == _gateway.TOKEN_REJECTED:
+                    ctx.ui.warn(_("the tunnel works, but the Gateway rejected the token ({code})").format(code=result.code))
+                    return result
+                if result.kind != _gateway.STARTING:
+                    raise StepFailed(explain_gateway(result, self.remote_port),
+                                     kept=_("The ssh it started was stopped."))
+                time.sleep(0.2)
+                continue
+            time.sleep(0.02)
+        raise StepFailed(_("the tunnel was not ready after {s:g} s").format(s=READY_TIMEOUT),
+                         kept=_("The ssh it started was stopped."))
+
+
+@dataclass
+class WaitForTunnel(Action):
+    """Wait until an ssh tunnel for ``alias`` holds ``port`` and the Gateway answers through it."""
+
+    alias: str
+    port: int
+    log: str
+
+    def describe(self, ctx):
+        return _("wait until port {port} answers through the agent's ssh").format(port=self.port) + "\n"
+
+    def perform(self, ctx):
+        started = time.monotonic()
+        token = _keyring.token_for_probe(ctx, self.alias)
+        held = lambda: _ssh.is_tunnel(_ports.owner(self.port), self.alias)  # noqa: E731
+        if not _ports.wait_for(held, AGENT_READY_TIMEOUT, interval=0.05):
+            raise StepFailed(_("the agent's tunnel did not open port {port} within {s:g} s; see {log}").format(
+                port=self.port, s=AGENT_READY_TIMEOUT, log=self.log))
+        result = _gateway.probe(self.port, token)
+        if not (result.ok or result.kind == _gateway.TOKEN_REJECTED):
+            raise StepFailed(_("the agent's tunnel is up but the Gateway does not answer: {detail}").format(
+                detail=result.detail))
+        ctx.ui.say("  " + _("the service manager's tunnel answers ({ms} ms)").format(
+            ms=round((time.monotonic() - started) * 1000)))
+
+
+@dataclass
+class StopProcess(Action):
+    """Stop one ssh of ours that holds the port (a detached or orphaned tunnel)."""
+
+    pid: int
+    port: int
+
+    def describe(self, ctx):
+        return _("stop the ssh tunnel with pid {pid} (it holds port {port})").format(pid=self.pid, port=self.port) + "\n"
+
+    def perform(self, ctx):
+        kill(self.pid)
+        if not _ports.wait_for(lambda: _ports.owner(self.port, likely=(self.pid,)) is None, STOP_TIMEOUT):
+            raise StepFailed(_("port {port} is still held after stopping pid {pid}").format(port=self.port, pid=self.pid))
+
+
+@dataclass
+class StopTunnels(Action):
+    """Stop every ``ssh -N … alias`` of ours (found when it runs, not when planned)."""
+
+    alias: str
+
+    def describe(self, ctx):
+        pids = our_tunnels(ctx, self.alias)
+        return _("stop every ssh tunnel for {alias} (now: {pids})").format(
+            alias=self.alias, pids=", ".join(map(str, pids)) or _("none")) + "\n"
+
+    def perform(self, ctx):
+        for pid in our_tunnels(ctx, self.alias):
+            kill(pid)
+        if ctx.step_name == "tunnel":
+            ctx.remember(pid=None)
+
+
+def _agent_path(ctx, manager: str):
+    name = label(ctx)
+    return _launchd.plist_path(ctx, name) if manager == LAUNCHD else unit_path(ctx, name)
+
+
+def agent_log(ctx, manager: str) -> str:
+    if manager == LAUNCHD:
+        return str(_launchd.log_path(ctx, label(ctx)))
+    if manager == SYSTEMD:
+        return f"journalctl --user -u {unit_name(label(ctx))}"
+    return str(detached_log(ctx))
+
+
+def start_actions(ctx, alias: str, port: int, remote_port: int, restart: bool = False) -> list[Action]:
+    """Start (or restart) the tunnel under whoever is meant to run it, then wait until it answers."""
+    manager = installed_manager(ctx)
+    wait = WaitForTunnel(alias, port, agent_log(ctx, manager))
+    if manager == LAUNCHD:
+        name = label(ctx)
+        if not _launchd.loaded_pid(ctx, name)[0]:
+            return [_launchd.bootstrap(_agent_path(ctx, manager)), wait]
+        # kickstart -k: kill the running job and start it again, ignoring ThrottleInterval.
+        argv = ["launchctl", "kickstart", *(["-k"] if restart else []), f"{_launchd.domain()}/{name}"]
+        return [Run(argv, why=_("restart now") if restart else _("start now")), wait]
+    if manager == SYSTEMD:
+        verb = "restart" if restart else "start"
+        return [Run(["systemctl", "--user", verb, unit_name(label(ctx))]), wait]
+    return ([StopTunnels(alias)] if restart else []) + [StartTunnel(alias, port, remote_port)]
+
+
+def stop_actions(ctx, alias: str) -> list[Action]:
+    """Stop the tunnel: unload the agent (it would start it again), then any ssh of ours left."""
+    manager = installed_manager(ctx)
+    actions: list[Action] = []
+    if manager == LAUNCHD and _launchd.loaded_pid(ctx, label(ctx))[0]:
+        actions.append(_launchd.bootout(label(ctx)))
+    elif manager == SYSTEMD:
+        actions.append(Run(["systemctl", "--user", "stop", unit_name(label(ctx))]))
+    return actions + [StopTunnels(alias)]
+
+
+def recent_log(ctx, lines: int) -> tuple[str, str]:
+    """(where, text): the last ``lines`` lines the tunnel's ssh wrote."""
+    manager = installed_manager(ctx)
+    if manager == SYSTEMD:
+        unit = unit_name(label(ctx))
+        result = ctx.run(["journalctl", "--user", "-u", unit, "-n", str(lines), "--no-pager"], timeout=10)
+        if not result.ok:
+            raise StepFailed(_("journalctl could not show {unit}: {why}").format(unit=unit, why=result.stderr.strip()))
+        return agent_log(ctx, manager), result.stdout
+    path = agent_log(ctx, manager)
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - 256 * 1024))  # the tail is enough, even of a huge log
+            text = handle.read().decode("utf-8", "replace")
+    except FileNotFoundError:
+        return path, ""
+    return path, "".join(text.splitlines(keepends=True)[-lines:])
