@@ -10,14 +10,14 @@ import os
 import platform
 import sys
 
-from bench import remote, startup
+from bench import remote, startup, status
 from bench.common import print_table
 
 
 def main() -> int:
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
           f"Python {platform.python_version()}")
-    print_table(startup.run() + remote.run())
+    print_table(startup.run() + remote.run() + status.run())
     return 0
 
 
