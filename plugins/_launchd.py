@@ -32,10 +32,12 @@ def render(job: dict) -> str:
 
 def read(path: Path) -> dict | None:
     """The plist's contents; None when missing or not a plist we can read."""
+    from xml.parsers.expat import ExpatError
+
     try:
         with open(path, "rb") as handle:
             value = plistlib.load(handle)
-    except (OSError, plistlib.InvalidFileException, ValueError):
+    except (OSError, plistlib.InvalidFileException, ValueError, ExpatError):  # expat: broken XML
         return None
     return value if isinstance(value, dict) else None
 
@@ -45,11 +47,21 @@ def existing(path: Path) -> dict | None:
     and is never overwritten."""
     job = read(path)
     if job is None and path.exists():
-        from wizard import StepFailed
+        from wizard import UsageError
 
-        raise StepFailed(_("{path} exists but is not a plist this wizard can read; move it away first").format(
+        raise UsageError(_("{path} exists but is not a plist this wizard can read; move it away first").format(
             path=path))
     return job
+
+
+def check_ours(path: Path, label: str) -> None:
+    """Refuse (UsageError) a file at our agent's path that is not a plist for ``label``."""
+    job = existing(path)
+    if job is not None and job.get("Label") != label:
+        from wizard import UsageError
+
+        raise UsageError(_("{path} is an agent for another label ({other!r}); move it away first").format(
+            path=path, other=job.get("Label")))
 
 
 def loaded_pid(ctx, label: str) -> tuple[bool, int | None]:

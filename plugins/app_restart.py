@@ -39,11 +39,12 @@ def app_name(app: str) -> str:
 def app_executable(app: str) -> str:
     """The process name (macOS matches CFBundleExecutable, cut to 15 characters)."""
     import plistlib
+    from xml.parsers.expat import ExpatError
 
     try:
         with open(Path(app) / "Contents" / "Info.plist", "rb") as handle:
             name = plistlib.load(handle).get("CFBundleExecutable") or app_name(app)
-    except (OSError, ValueError, plistlib.InvalidFileException):
+    except (OSError, ValueError, plistlib.InvalidFileException, ExpatError):
         name = app_name(app)
     return str(name)[:15]
 

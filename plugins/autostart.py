@@ -68,6 +68,11 @@ class Autostart(Step):
     after = ("tunnel", "app-restart")
     questions = (_common.ALIAS, _common.LOCAL_PORT, LABEL, REMOVE_OTHERS)
 
+    def preflight(self, ctx):
+        if ctx.platform == "darwin":
+            label = ctx.answer("label")
+            _launchd.check_ours(_launchd.plist_path(ctx, label), label)
+
     def plan(self, ctx):
         if ctx.platform == "darwin":
             return self._plan_launchd(ctx)

@@ -192,18 +192,32 @@ def _has_port_line(text: str, alias: str) -> bool:
     return span is not None and any(line.strip().startswith("Port ") for line in lines[span[0]:span[1]])
 
 
+def _read(path: Path) -> str:
+    try:
+        return path.read_bytes().decode("utf-8")  # no newline translation: CRLF stays
+    except UnicodeDecodeError:
+        raise UsageError(_("{path} is not UTF-8 text; refusing to edit it").format(path=path)) from None
+
+
 class SshConfig(Step):
     name = "ssh-config"
     title = _("ssh config block for the gateway alias")
     questions = (_common.ALIAS, _common.HOST, _common.USER, _common.PORT, _common.IDENTITY,
                  _common.LOCAL_PORT, _common.REMOTE_PORT)
 
+    def preflight(self, ctx):
+        path = _ssh.config_path(ctx)
+        if not path.exists():
+            return
+        find_managed(_read(path).splitlines(), ctx.answer("alias"))  # damaged markers: stop now
+        result = ctx.run(["ssh", "-G", "-F", str(path), ctx.answer("alias")], timeout=10)
+        if not result.ok:
+            raise UsageError(_("ssh cannot read {path} as it is: {why}; fix it first (nothing was changed)").format(
+                path=path, why=(result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[0]))
+
     def plan(self, ctx):
         path = _ssh.config_path(ctx)
-        try:
-            old = path.read_bytes().decode("utf-8") if path.exists() else ""  # keeps CRLF as it is
-        except UnicodeDecodeError:
-            raise UsageError(_("{path} is not UTF-8 text; refusing to edit it").format(path=path)) from None
+        old = _read(path) if path.exists() else ""
         values = _values(ctx)
         self._warn_same_port(ctx, old, values)
         new = new_config(old, values, lambda text: self._ask_replace(ctx, path, text))
@@ -256,10 +270,7 @@ class SshConfig(Step):
         path = _ssh.config_path(ctx)
         if not path.exists():
             return []
-        try:
-            old = path.read_bytes().decode("utf-8")
-        except UnicodeDecodeError:
-            raise UsageError(_("{path} is not UTF-8 text; refusing to edit it").format(path=path)) from None
+        old = _read(path)
         alias = ctx.answer("alias")
         new = remove_block(old, alias)
         if new == old:

@@ -80,6 +80,10 @@ class Token(Step):
     before = ("tunnel",)
     questions = (_common.ALIAS, TOKEN)
 
+    def preflight(self, ctx):
+        if ctx.platform == "darwin":
+            _launchd.check_ours(_launchd.plist_path(ctx, PUSH_LABEL), PUSH_LABEL)
+
     def plan(self, ctx):
         alias = ctx.answer("alias")
         try:

@@ -200,28 +200,40 @@ def _interactive(args, questions) -> bool:
     return not args.yes and stdin_is_tty() and not any(getattr(args, name + "_stdin", False) for name in questions)
 
 
+def _locked(args, dry_run: bool):
+    """Commands that change things hold the home's lock; looking (dry runs) needs none."""
+    from contextlib import nullcontext
+
+    from wizard.lock import exclusive
+
+    return nullcontext() if dry_run else exclusive(_home(args))
+
+
 def _cmd_steps_run(args, stepset, questions) -> int:
     from wizard.flow import run_steps
 
     selected = _selected(args, stepset)
-    ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions))
-    return run_steps(selected, ctx)
+    with _locked(args, args.dry_run):
+        ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions))
+        return run_steps(selected, ctx)
 
 
 def _cmd_doctor(args, stepset, questions) -> int:
     from wizard.doctor import run_doctor
 
-    ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions))
-    return run_doctor(stepset.checks, {step.name: step for step in stepset.steps}, ctx,
-                      fix=args.fix, assume_yes=args.yes)
+    with _locked(args, args.dry_run or not args.fix):
+        ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions))
+        return run_doctor(stepset.checks, {step.name: step for step in stepset.steps}, ctx,
+                          fix=args.fix, assume_yes=args.yes)
 
 
 def _cmd_undo(args, stepset, questions) -> int:
     from wizard.undo import run_undo
 
     selected = _selected(args, stepset)
-    ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions))
-    return run_undo(selected, ctx, assume_yes=args.yes)
+    with _locked(args, args.dry_run):
+        ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions))
+        return run_undo(selected, ctx, assume_yes=args.yes)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,6 +63,9 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
             else:
                 applicable.append(step)
         ask_upfront(applicable, ctx)  # bad answers stop here: exit 2, nothing changed
+        for step in applicable:  # and so do files a step could not handle
+            ctx.step_name = step.name
+            guarded(step.preflight, ctx)
         for number, step in enumerate(applicable, 1):
             try:
                 _run_one(step, ctx, outcome, f"[{number}/{len(applicable)}]")

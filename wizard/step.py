@@ -179,6 +179,11 @@ class Step:
         """None when the step applies on this machine, else a one-line reason why not."""
         return None
 
+    def preflight(self, ctx: Context) -> None:
+        """Called for every step about to run, once all answers are in and before any step
+        changes anything: raise ``UsageError`` for what would stop this step later (a file it
+        must not overwrite, a config it cannot parse), so that the run stops with nothing changed."""
+
     def plan(self, ctx: Context) -> list[Action]:
         """What would change. Reads, never writes. An empty list means already done."""
         raise NotImplementedError
