@@ -7,6 +7,7 @@ pexpect: the host key fingerprint is shown and confirmed, the password is asked 
 
 from __future__ import annotations
 
+import os
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,9 +55,9 @@ def _copy_argv(ctx, key: Path, alias: str) -> list[str]:
 class CreateKey(Action):
     path: Path
 
-    def argv(self, ctx) -> list[str]:
+    def argv(self, ctx, target: Path | None = None) -> list[str]:
         comment = f"openclaw-remote@{ctx.answer('alias')}"
-        return ["ssh-keygen", "-q", "-t", "ed25519", "-f", str(self.path), "-C", comment]
+        return ["ssh-keygen", "-q", "-t", "ed25519", "-f", str(target or self.path), "-C", comment]
 
     def describe(self, ctx):
         return "$ " + shlex.join(self.argv(ctx)) + "    # " + _("asks for an optional passphrase") + "\n"
@@ -64,16 +65,28 @@ class CreateKey(Action):
     def perform(self, ctx):
         ctx.make_dir(self.path.parent)
         passphrase = self._confirmed_passphrase(ctx)
+        # ssh-keygen writes a scratch pair that is renamed into place, public half first: a
+        # wizard killed midway leaves no private key without its .pub (a re-run makes a new one).
+        scratch = self.path.with_name(f".{self.path.name}.openclaw-new")
+        for leftover in (scratch, Path(f"{scratch}.pub")):
+            leftover.unlink(missing_ok=True)
+        argv = self.argv(ctx, scratch)
         if not passphrase:
-            result = ctx.run(self.argv(ctx) + ["-N", ""])
+            result = ctx.run(argv + ["-N", ""])
             if not result.ok:
                 raise StepFailed(_("ssh-keygen failed: {why}").format(why=result.stderr.strip()))
-            ctx.remember(generated_key=str(self.path))
-            return
-        # A passphrase is typed at ssh-keygen's prompt so that it never shows in `ps`.
+        else:
+            self._keygen_with_passphrase(argv, passphrase, scratch)
+        os.replace(f"{scratch}.pub", f"{self.path}.pub")
+        os.replace(scratch, self.path)
+        ctx.remember(generated_key=str(self.path))
+
+    @staticmethod
+    def _keygen_with_passphrase(argv: list[str], passphrase: str, scratch: Path) -> None:
+        # The passphrase is typed at ssh-keygen's prompt so that it never shows in `ps`.
         import pexpect
 
-        child = pexpect.spawn(self.argv(ctx)[0], self.argv(ctx)[1:], encoding="utf-8", timeout=30)
+        child = pexpect.spawn(argv[0], argv[1:], encoding="utf-8", timeout=30)
         try:
             for prompt in (r"Enter passphrase.*: ", r"Enter same passphrase again: "):
                 child.expect(prompt)
@@ -83,9 +96,8 @@ class CreateKey(Action):
             raise StepFailed(_("ssh-keygen did not ask for the passphrase as expected")) from None
         finally:
             child.close(force=True)
-        if child.exitstatus != 0 or not self.path.exists():
+        if child.exitstatus != 0 or not scratch.exists():
             raise StepFailed(_("ssh-keygen failed: {why}").format(why=child.before.strip()))
-        ctx.remember(generated_key=str(self.path))
 
     @staticmethod
     def _confirmed_passphrase(ctx) -> str:

@@ -81,6 +81,8 @@ def write_atomic(path: Path, data: str, *, mode: int = 0o600, dir_mode: int = 0o
     if old == new:
         return None
     saved = backup(path, backup_dir, root) if (backup_dir is not None and old is not None) else None
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a wizard killed mid-write
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, mode)

@@ -1,0 +1,151 @@
+"""Crash safety: ``setup`` is SIGKILLed at 50 points spread over every file operation and every
+command it starts (tests/crash/sitecustomize.py counts them). After each kill every file is the
+old or the new version, never a torn one; the user's ssh config keeps all its lines; and a plain
+re-run completes with exactly one tunnel."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, Cli, clean_env
+from tests.harness import ports
+from tests.harness.fixtures import GATEWAY_TOKEN
+from tests.standins import BIN_DIR, StandIns
+from tests.test_remote import ssh_processes_for
+
+pytestmark = pytest.mark.timeout(600)
+KILLS = 50
+WORKERS = 2
+LABEL = "bot.molt.ssh-tunnel"
+USER_CONFIG = "# my settings\nHost *\n    ServerAliveInterval 60\n\nHost work\n    HostName work.example\n"
+
+
+class Worker:
+    """One home and one port, set up again and again; its own launchd world for every run."""
+
+    def __init__(self, root: Path, sshd, gateway, keyring_env: dict):
+        self.root, self.sshd, self.gateway, self.keyring_env = root, sshd, gateway, keyring_env
+        self.home = root / "home"  # root's name is also the ssh alias: tunnels of two workers never mix
+        self.local_port = ports.free_port()
+        self.runs = 0
+        self.standins: StandIns | None = None
+
+    def fresh(self) -> None:
+        self.runs += 1
+        self.standins = StandIns(self.root / f"standins-{self.runs}")
+        shutil.rmtree(self.home, ignore_errors=True)
+        (self.home / ".ssh").mkdir(parents=True, mode=0o700)
+        (self.home / "Library" / "Logs").mkdir(parents=True)
+        (self.home / ".ssh" / "config").write_text(USER_CONFIG)
+        app = self.standins.install_app(f"OpenClaw{os.getpid() % 1000}{len(str(self.root)) % 10}"[:15])
+        self.app = app
+        for name, value in {**self.keyring_env, "OPENCLAW_REMOTE_PLATFORM": "darwin"}.items():
+            self.standins.setenv(name, value)
+
+    def cli(self) -> Cli:
+        cli = Cli(self.home)
+        cli.env.update({**self.standins.env, **self.keyring_env, "OPENCLAW_REMOTE_PLATFORM": "darwin",
+                        "STANDIN_LAUNCHD_PATH": f"{BIN_DIR}:/usr/bin:/bin",
+                        "OPENCLAW_REMOTE_SSH_PASSWORD": self.sshd.password, "OPENCLAW_GATEWAY_TOKEN": GATEWAY_TOKEN})
+        return cli
+
+    def setup(self, kill_at: str = "", events: Path | None = None):
+        flags = ["--alias", self.root.name, "--host", self.sshd.host, "--port", str(self.sshd.port), "--user", self.sshd.user,
+                 "--local-port", str(self.local_port), "--remote-port", str(self.gateway.port),
+                 "--app", str(self.app), "--accept-host-key"]
+        env = {"PYTHONPATH": str(REPO / "tests" / "crash"), "OPENCLAW_TEST_KILL_AT": kill_at}
+        if events:
+            env["OPENCLAW_TEST_EVENTS"] = str(events)
+        return self.cli()("setup", "--yes", *flags, env=env, timeout=120)
+
+    def files(self) -> dict[str, bytes]:
+        return {str(p.relative_to(self.home)): p.read_bytes() for p in self.home.rglob("*") if p.is_file()}
+
+    def tear_down(self) -> None:
+        if self.standins:
+            self.standins.cleanup()
+        for pid in ssh_processes_for(self.home):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def check_after_kill(worker: Worker, reference: dict[str, bytes], point: str) -> None:
+    """Every file we manage is the old or the new version; the key is whole; the state is JSON."""
+    files = worker.files()
+    where = f"killed at {point}"
+    assert files[".ssh/config"] in (USER_CONFIG.encode(), reference[".ssh/config"]), where
+    for name in (f"Library/LaunchAgents/{LABEL}.plist", "Library/LaunchAgents/openclaw-remote.token-push.plist"):
+        assert files.get(name, reference[name]) == reference[name], (where, name)
+    if ".config/openclaw-remote/state.json" in files:
+        json.loads(files[".config/openclaw-remote/state.json"])
+    if ".ssh/id_ed25519" in files:
+        derived = subprocess.run(["ssh-keygen", "-y", "-f", str(worker.home / ".ssh/id_ed25519")],
+                                 capture_output=True, text=True)
+        assert derived.returncode == 0, (where, derived.stderr)
+        assert files[".ssh/id_ed25519.pub"].split()[:2] == derived.stdout.encode().split()[:2], where
+
+
+def test_setup_killed_at_50_points_keeps_every_file_whole_and_a_rerun_completes(
+        tmp_path, sshd, gateway, secret_service):
+    if not sshd.supports_password:
+        pytest.skip("needs root for the password user (CI runs as root)")
+    workers = [Worker(tmp_path / f"w{n}", sshd, gateway, dict(secret_service)) for n in range(WORKERS)]
+
+    def reference_run(worker: Worker):
+        worker.fresh()
+        events = worker.root / "events"
+        done = worker.setup(events=events)
+        assert done.returncode == 0, done.stdout + done.stderr
+        reference = worker.files()
+        worker.tear_down()
+        return events.read_text().splitlines(), reference
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        references = list(pool.map(reference_run, workers))
+    # Only events both reference runs had (polling loops may run a different number of times),
+    # in the order they happened; 50 of them, spread evenly from the first to the last.
+    from collections import Counter
+
+    kinds = [Counter(event.rsplit("#", 1)[0] for event in events) for events, _ref in references]
+    steady = {kind for kind, n in kinds[0].items() if kinds[1][kind] == n}
+    common = [event for event in references[0][0] if event.rsplit("#", 1)[0] in steady]
+    total = len(common)
+    assert total >= KILLS, total
+    points = [common[i * total // KILLS] for i in range(KILLS)]
+    assert len(set(points)) == KILLS
+
+    def crash_and_recover(worker: Worker, reference: dict, mine: list[str]) -> list[str]:
+        survived = []
+        for point in mine:
+            worker.fresh()
+            try:
+                killed = worker.setup(kill_at=point)
+                assert killed.returncode == -signal.SIGKILL, (point, killed.stdout, killed.stderr)
+                check_after_kill(worker, reference, point)
+                again = worker.setup()
+                assert again.returncode == 0, (point, again.stdout, again.stderr)
+                files = worker.files()
+                assert files[".ssh/config"] == reference[".ssh/config"], point
+                assert files[".ssh/config"].endswith(USER_CONFIG.encode()), point
+                assert not [name for name in files if name.endswith(".tmp") or ".openclaw-new" in name], point
+                assert ssh_processes_for(worker.home) == [worker.standins.job_pid(LABEL)], point
+                survived.append(point)
+            finally:
+                worker.tear_down()
+        return survived
+
+    with ThreadPoolExecutor(WORKERS) as pool:
+        done = list(pool.map(crash_and_recover, workers, [ref for _count, ref in references],
+                             [points[n::WORKERS] for n in range(WORKERS)]))
+    assert sorted(p for part in done for p in part) == sorted(points)
+    print(f"setup killed at {len(points)} of its {total} steady events; every file whole, every re-run completed")
