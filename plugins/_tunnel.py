@@ -55,6 +55,17 @@ def installed_manager(ctx) -> str:
     return DETACHED
 
 
+def agent_loaded(ctx) -> bool:
+    """Is an autostart agent loaded (launchd) or active (systemd), so it would restart a stopped tunnel?"""
+    manager = installed_manager(ctx)
+    if manager == LAUNCHD:
+        return _launchd.loaded_pid(ctx, label(ctx))[0]
+    if manager == SYSTEMD:
+        unit = unit_name(label(ctx))
+        return ctx.run(["systemctl", "--user", "is-active", unit], timeout=10).stdout.strip() == "active"
+    return False
+
+
 def systemd_pid(ctx, unit: str) -> int | None:
     result = ctx.run(["systemctl", "--user", "show", "-p", "MainPID", "--value", unit], timeout=10)
     value = result.stdout.strip()
@@ -222,11 +233,15 @@ class StopProcess(Action):
 
     pid: int
     port: int
+    alias: str
 
     def describe(self, ctx):
         return _("stop the ssh tunnel with pid {pid} (it holds port {port})").format(pid=self.pid, port=self.port) + "\n"
 
     def perform(self, ctx):
+        holder = _ports.owner(self.port, likely=(self.pid,))
+        if holder is None or holder.pid != self.pid or not _ssh.is_tunnel(holder, self.alias):
+            return  # gone since it was planned (the pid may even be someone else's now)
         kill(self.pid)
         if not _ports.wait_for(lambda: _ports.owner(self.port, likely=(self.pid,)) is None, STOP_TIMEOUT):
             raise StepFailed(_("port {port} is still held after stopping pid {pid}").format(port=self.port, pid=self.pid))
@@ -246,7 +261,7 @@ class StopTunnels(Action):
     def perform(self, ctx):
         for pid in our_tunnels(ctx, self.alias):
             kill(pid)
-        if ctx.step_name == "tunnel":
+        if ctx.step_name == "tunnel" and ctx.record:  # never make a record for a step that never ran
             ctx.remember(pid=None)
 
 

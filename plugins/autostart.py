@@ -133,7 +133,7 @@ class Autostart(Step):
         if not _ssh.is_tunnel(holder, alias):
             raise StepFailed(_("local port {port} is taken by {owner}; the agent's ssh could not bind it").format(
                 port=port, owner=holder.describe()), kept=_("Nothing was changed."))
-        return [StopProcess(holder.pid, port)]
+        return [StopProcess(holder.pid, port, alias)]
 
     # Linux ------------------------------------------------------------------------------
     def _plan_systemd(self, ctx):
@@ -171,24 +171,33 @@ class Autostart(Step):
         label = ctx.answer("label")
         if ctx.platform != "darwin":
             path = unit_path(ctx, label)
-            if not path.exists():
-                return []
-            unit = _tunnel.unit_name(label)
-            return [Run(["systemctl", "--user", "disable", "--now", unit], why=_("stop the tunnel it runs")),
-                    RemoveFile(path, backup=False), Run(["systemctl", "--user", "daemon-reload"])]
+            actions: list[Action] = []
+            if path.exists():
+                unit = _tunnel.unit_name(label)
+                actions += [Run(["systemctl", "--user", "disable", "--now", unit], why=_("stop the tunnel it runs")),
+                            _put_back_or_remove(ctx, path, unit_text(ctx, ctx.answer("alias"))),
+                            Run(["systemctl", "--user", "daemon-reload"])]
+            return actions
         path = _launchd.plist_path(ctx, label)
-        actions: list[Action] = []
+        actions = []
         if _launchd.loaded_pid(ctx, label)[0]:
             actions.append(_launchd.bootout(label))  # stops the tunnel it runs
-        job = _launchd.read(path)
-        if job is not None and job.get("Label") == label:
-            actions.append(RemoveFile(path, backup=False))  # ours: the wizard wrote it from the answers
-        elif path.exists():
-            ctx.ui.warn(_("{path} is not an agent this wizard wrote; it is left alone").format(path=path))
+        if path.exists():
+            actions.append(_put_back_or_remove(ctx, path, _launchd.render(launch_agent(ctx, label, ctx.answer("alias")))))
         log = _launchd.log_path(ctx, label)
         if log.exists():
             actions.append(RemoveFile(log, backup=False))
         return actions
+
+
+def _put_back_or_remove(ctx, path, ours: str) -> Action:
+    """The agent file goes; if it replaced one the user had (the guide's own plist), that one
+    comes back, not loaded. A file edited since setup keeps a backup."""
+    original = ctx.replaced_original(path)
+    if original is not None:
+        ctx.ui.say("  " + _("{path} is put back as it was before setup (not loaded)").format(path=path))
+        return WriteFile(path, original.read_bytes(), mode=0o644, backup=path.read_text(errors="replace") != ours)
+    return RemoveFile(path, backup=path.read_text(errors="replace") != ours)
 
 
 @hookimpl

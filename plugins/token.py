@@ -223,8 +223,9 @@ class KeyringCheck(Check):
         try:
             token = _keyring.get_token(ctx.answer("alias"))
         except StepFailed as failure:
-            return Health("fail", failure.message, advice=_("Without a keyring the token cannot be kept safely."),
-                          rerun=())
+            return Health("fail", failure.message, rerun=(),
+                          advice=_("Without a keyring the token cannot be kept safely; the message above says how "
+                                   "to get one. Then run 'openclaw-remote run token'."))
         if token:
             return Health("ok", _("stored"))
         return Health("fail", _("no token stored"), rerun=("token", "app-restart"),
@@ -243,7 +244,7 @@ class LaunchdTokenCheck(Check):
         try:
             stored = _keyring.get_token(ctx.answer("alias"))
         except StepFailed as failure:
-            return Health("fail", failure.message)
+            return Health("fail", failure.message, follows="token-keyring", rerun=())
         if not stored:
             return Health("fail", _("no token stored to compare with"), follows="token-keyring")
         current = _launchd.getenv(ctx, VARIABLE)

@@ -9,6 +9,7 @@ second ssh that could not bind. If ssh exits, its own words are reported at once
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from plugins import _common, _gateway, _keyring, _ports, _ssh, _tunnel
 from plugins._tunnel import StartTunnel, check_gateway, explain_gateway
@@ -51,7 +52,7 @@ class Tunnel(Step):
 
     def undo(self, ctx):
         alias = ctx.answer("alias")
-        if _tunnel.installed_manager(ctx) != _tunnel.DETACHED:
+        if _tunnel.agent_loaded(ctx):
             why = _("the autostart agent runs the tunnel and would start it again: undo autostart first "
                     "('openclaw-remote undo autostart tunnel')")
             if not ctx.dry_run:
@@ -111,7 +112,7 @@ class TunnelProcessCheck(Check):
                 advice=_("An ssh tunnel for {alias} left by an earlier run or started by hand holds the port, so the "
                          "agent's own ssh cannot bind it and keeps failing. The fix stops pid {pid} and has the agent "
                          "start its tunnel.").format(alias=alias, pid=holder.pid),
-                actions=(_tunnel.StopProcess(holder.pid, port),
+                actions=(_tunnel.StopProcess(holder.pid, port, alias),
                          *_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"), restart=True)),
                 rerun=())
         return Health("ok", _("pid {pid}, run by {manager}").format(pid=holder.pid, manager=manager), details)
@@ -188,7 +189,9 @@ class GatewayHandshakeCheck(Check):
                          "(without a terminal: OPENCLAW_GATEWAY_TOKEN or --token-stdin with --yes), stores it and "
                          "restarts the app."),
                 rerun=("token", "app-restart"))
-        return Health("fail", explain_gateway(result, ctx.answer("remote_port")), details, follows="gateway-http")
+        # Usually /healthz fails too and says why; a protocol mismatch shows only here.
+        return replace(_gateway_unreachable(ctx, result, ctx.answer("remote_port")), details=details,
+                       follows="gateway-http")
 
 
 @hookimpl
@@ -236,6 +239,9 @@ class TunnelCommand(Command):
                 self._wait_free(port)
         except StepFailed as failure:
             ctx.ui.error(failure.message)
+            return 1
+        except OSError as exc:  # ssh or launchctl missing, a log we cannot open
+            ctx.ui.error(str(exc))
             return 1
         ms = round((time.monotonic() - started) * 1000)
         if args.action == "stop":

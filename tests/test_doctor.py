@@ -246,3 +246,23 @@ def test_fix_without_yes_and_without_a_terminal_changes_nothing(cli, home, mac):
     dry = cli("doctor", "--fix", "--dry-run")
     assert dry.returncode == 1 and "would do:" in dry.stdout and "ssh -F" in dry.stdout
     assert ssh_processes_for(home) == []
+
+
+def test_doctor_in_a_terminal_asks_nothing_it_already_knows(cli, home, mac):
+    import pexpect
+
+    setup(cli, mac)
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", "doctor"], env=cli.env, encoding="utf-8", timeout=30)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "?" not in child.before and "nothing to repair" in child.before
+
+
+def test_a_protocol_mismatch_seen_only_by_the_handshake_is_explained(cli, home, mac):
+    setup(cli, mac)
+    mac.gateway.protocols = (9,)
+    out = diagnose(cli)
+    assert "ok    Gateway liveness (HTTP /healthz)" in out  # only the handshake sees it
+    assert "Update OpenClaw on this Mac or on the remote machine" in out
+    assert "follows from" not in out

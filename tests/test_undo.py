@@ -155,3 +155,53 @@ def test_removing_the_block_gives_back_the_users_file_byte_for_byte(lines):
         assert "also names other hosts" in str(exc)
         return
     assert ssh_config.remove_block(new, "remote-gateway") == old
+
+
+GUIDE_PLIST = b"""<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>Label</key><string>bot.molt.ssh-tunnel</string>
+  <key>ProgramArguments</key><array><string>/usr/bin/ssh</string><string>-N</string><string>remote-gateway</string></array>
+  <key>KeepAlive</key><true/>
+  <key>RunAtLoad</key><true/>
+</dict>
+</plist>
+"""
+
+
+def test_undo_touches_nothing_of_a_step_this_wizard_never_ran(cli, home, world):
+    agents = home / "Library/LaunchAgents"
+    agents.mkdir(parents=True)
+    plist(home, LABEL).write_bytes(GUIDE_PLIST)  # written by hand from the guide
+    assert world.standins.run("launchctl", "bootstrap", f"gui/{UID}", str(plist(home, LABEL))).returncode == 0
+    before = snapshot(home)
+    result = cli("undo", "autostart", "--yes")
+    assert result.returncode == 0 and "never run here" in result.stdout
+    assert snapshot(home) == before and LABEL in world.standins.loaded()
+
+
+def test_undo_puts_back_the_guides_own_agent_that_setup_replaced(cli, home, world):
+    agents = home / "Library/LaunchAgents"
+    agents.mkdir(parents=True)
+    plist(home, LABEL).write_bytes(GUIDE_PLIST)
+    run_full_setup(cli, world)
+    assert plist(home, LABEL).read_bytes() != GUIDE_PLIST
+    result = cli("undo", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "put back as it was before setup (not loaded)" in result.stdout
+    assert plist(home, LABEL).read_bytes() == GUIDE_PLIST  # byte for byte
+    assert world.standins.loaded() == {}
+    assert not (home / ".config").exists()  # its backup was redundant once it was back
+
+
+def test_a_line_written_inside_the_block_of_a_config_setup_created_survives_in_a_backup(cli, home, world):
+    run_full_setup(cli, world)
+    config = home / ".ssh/config"
+    config.write_text(config.read_text().replace("    IdentitiesOnly yes\n", "    IdentitiesOnly yes\n    ProxyJump bastion\n"))
+    result = cli("undo", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not config.exists()  # the wizard created it
+    kept = list((home / ".config/openclaw-remote/backups/.ssh").iterdir())
+    assert len(kept) == 1 and "ProxyJump bastion" in kept[0].read_text()
+    assert f"kept 1 backup(s) of files that differ now: {kept[0]}" in result.stdout

@@ -33,7 +33,6 @@ class Context:
     questions: dict[str, Question]
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     step_name: str | None = None
-    removed: list[Path] = field(default_factory=list)  # files this run removed (undo tidies their backups)
 
     @property
     def real_home(self) -> bool:
@@ -110,7 +109,7 @@ class Context:
         if self.dry_run:
             raise RuntimeError(_("internal error: a write was attempted during a dry run"))
 
-    def write_file(self, path: Path, text: str, *, mode: int = 0o600, dir_mode: int = 0o700,
+    def write_file(self, path: Path, text: str | bytes, *, mode: int = 0o600, dir_mode: int = 0o700,
                    backup: bool = True) -> None:
         self._refuse_in_dry_run()
         target = files.real_path(path)
@@ -122,10 +121,22 @@ class Context:
         self._note_created(new)
         if saved:
             self.ui.say("  " + _("backup of {path}: {backup}").format(path=path, backup=saved))
+            self._note_replaced(target, saved)
+
+    def replaced_original(self, path: Path) -> Path | None:
+        """The backup of what was at ``path`` before the wizard first replaced it (a file the user
+        had), or None: undo can put it back."""
+        saved = self.state.data.get("replaced", {}).get(str(files.real_path(path)))
+        return Path(saved) if saved and Path(saved).is_file() else None
+
+    def _note_replaced(self, target: Path, saved: Path) -> None:
+        replaced = self.state.data.setdefault("replaced", {})
+        if str(target) not in replaced and str(target) not in self.state.created:  # the user's, not ours
+            replaced[str(target)] = str(saved)
+            self.state.save()
 
     def remove_file(self, path: Path, *, backup: bool = True) -> None:
         self._refuse_in_dry_run()
-        self.removed.append(files.real_path(path))
         if backup and path.exists():
             self._note_created(files.missing_parents(self.backup_dir / "-"))
         files.remove(path, backup_dir=self.backup_dir if backup else None, root=self.home)

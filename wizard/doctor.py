@@ -27,12 +27,17 @@ def _fix_lines(check: Check, health: Health, ctx: Context) -> list[str]:
     return lines
 
 
+def _follows(health: Health, failing) -> bool:
+    """A failure that follows from another one, when that one does fail (else it stands alone)."""
+    return bool(health.follows) and any(check.name == health.follows for check, _h in failing)
+
+
 def explain(failing: list[tuple[Check, Health]], ctx: Context) -> None:
     ui = ctx.ui
     for check, health in failing:
         ui.say("")
         ui.say(f"{check.title}: {health.reason}", style="bold")
-        if health.follows:
+        if _follows(health, failing):
             ui.say("  " + _("follows from '{name}': the fix there mends this too").format(name=health.follows))
             continue
         if health.advice:
@@ -43,7 +48,7 @@ def explain(failing: list[tuple[Check, Health]], ctx: Context) -> None:
             for line in fix:
                 ui.say("    " + line)
         else:
-            ui.say("  " + _("fix: yours to make, as said above (doctor cannot do it for you)"))
+            ui.say("  " + _("fix: yours to make (doctor cannot do it for you)"))
 
 
 def _failing(found):
@@ -52,7 +57,7 @@ def _failing(found):
 
 def _next_repair(failing, tried: set[str], ctx: Context):
     for check, health in failing:
-        if check.name not in tried and not health.follows and _fix_lines(check, health, ctx):
+        if check.name not in tried and not _follows(health, failing) and _fix_lines(check, health, ctx):
             return check, health
     return None
 

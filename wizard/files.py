@@ -65,7 +65,7 @@ def missing_parents(path: Path) -> list[Path]:
     return missing[::-1]
 
 
-def write_atomic(path: Path, data: str, *, mode: int = 0o600, dir_mode: int = 0o700,
+def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: int = 0o700,
                  backup_dir: Path | None = None, root: Path | None = None) -> Path | None:
     """Replace ``path`` with ``data`` via temp file + rename. An existing file keeps its
     mode; a new one gets ``mode`` (and missing parents ``dir_mode``). Returns the backup."""
@@ -77,7 +77,7 @@ def write_atomic(path: Path, data: str, *, mode: int = 0o600, dir_mode: int = 0o
         old = path.read_bytes()
     except FileNotFoundError:
         old = None
-    new = data.encode("utf-8")
+    new = data.encode("utf-8") if isinstance(data, str) else data
     if old == new:
         return None
     saved = backup(path, backup_dir, root) if (backup_dir is not None and old is not None) else None

@@ -28,14 +28,20 @@ def _run(check: Check, ctx: Context) -> Health:
     return health if health.status in ("ok", "warn", "fail") else Health("fail", repr(health.status))
 
 
-def _settle_answers(ctx: Context) -> None:
-    """Resolve the answers once, before the threads start (the resolver is not thread-safe)."""
-    for name, question in ctx.questions.items():
-        if not (question.secret or question.confirm):
-            try:
-                ctx.answer(name)
-            except UsageError:
-                pass  # the checks that need it report it
+def settle_answers(ctx: Context) -> None:
+    """Resolve the answers once from flags, environment and the last run, never prompting: looking
+    at what is set up must not ask what was already answered (and the resolver is not thread-safe,
+    so this happens before the checks' threads start). Prompts stay on for what comes later."""
+    prompting, ctx.resolver.interactive = ctx.resolver.interactive, False
+    try:
+        for name, question in ctx.questions.items():
+            if not (question.secret or question.confirm):
+                try:
+                    ctx.answer(name)
+                except UsageError:
+                    pass  # the checks that need it report it
+    finally:
+        ctx.resolver.interactive = prompting
 
 
 STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
@@ -43,7 +49,7 @@ STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 
 def gather(checks: list[Check], ctx: Context) -> list[tuple[Check, Health]]:
     """Every check, run at once; in the checks' order."""
-    _settle_answers(ctx)
+    settle_answers(ctx)
     with ThreadPoolExecutor(max_workers=max(1, len(checks))) as pool:
         found = list(pool.map(lambda check: _run(check, ctx), checks))
     return list(zip(checks, found))

@@ -92,14 +92,14 @@ class WriteFile(Action):
     """Write ``text`` to ``path`` atomically, keeping the old file's mode and a backup."""
 
     path: Path
-    text: str
+    text: str | bytes  # bytes: written as they are (a file put back from its backup)
     mode: int = 0o600
     dir_mode: int = 0o700
     backup: bool = True  # False only where the old content is ours alone (undo taking a block out)
 
     def old_text(self) -> str:
         try:
-            return self.path.read_bytes().decode("utf-8")  # no newline translation: CRLF stays
+            return self.path.read_bytes().decode("utf-8", "replace")  # no newline translation: CRLF stays
         except FileNotFoundError:
             return ""
 
@@ -107,9 +107,10 @@ class WriteFile(Action):
         import difflib
 
         exists = self.path.exists()
+        new = self.text if isinstance(self.text, str) else self.text.decode("utf-8", "replace")
         diff = difflib.unified_diff(
             self.old_text().splitlines(keepends=True),
-            self.text.splitlines(keepends=True),
+            new.splitlines(keepends=True),
             fromfile=str(self.path) if exists else "/dev/null",
             tofile=str(self.path),
         )

@@ -15,6 +15,7 @@ from wizard.answers import UsageError
 from wizard.context import Context
 from wizard.flow import EXIT_FAILED, EXIT_OK, guarded
 from wizard.i18n import _
+from wizard.status import settle_answers
 from wizard.step import Step, StepFailed
 
 
@@ -35,23 +36,44 @@ def _confirm(steps: list[Step], ctx: Context, assume_yes: bool) -> bool:
 
 def run_undo(steps: list[Step], ctx: Context, *, assume_yes: bool) -> int:
     ui = ctx.ui
-    order = list(reversed(steps))
-    if ctx.dry_run:
-        for step in order:
-            actions = _plan(step, ctx)
-            if actions is None:
-                ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
-            elif not actions:
-                ui.ok(_("{step}: nothing to undo").format(step=step.name))
-            else:
-                ui.say(_("would do:"))
-                for action in actions:
-                    ui.block(action.describe(ctx))
-        ui.say(_("Dry run: nothing was changed."), style="bold")
+    settle_answers(ctx)  # the last run's answers: undo asks nothing but consent
+    # Only what this wizard set up: a step it never ran may still find files of the same name.
+    order = [step for step in reversed(steps) if ctx.state.step(step.name)]
+    if not order:
+        ui.ok(_("nothing to undo: these steps were never run here"))
         return EXIT_OK
-    if not _confirm(order, ctx, assume_yes):
-        ui.say(_("Nothing was changed."))
+    try:
+        if ctx.dry_run:
+            return _dry_run(order, ctx)
+        if not _confirm(order, ctx, assume_yes):
+            ui.say(_("Nothing was changed."))
+            return EXIT_FAILED
+        return _undo(order, ctx)
+    except StepFailed as failure:
+        ui.error(_("undo of {step} failed: {why}").format(step=ctx.step_name, why=failure.message))
+        if failure.kept:
+            ui.say("  " + failure.kept, err=True)
         return EXIT_FAILED
+
+
+def _dry_run(order: list[Step], ctx: Context) -> int:
+    ui = ctx.ui
+    for step in order:
+        actions = _plan(step, ctx)
+        if actions is None:
+            ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
+        elif not actions:
+            ui.ok(_("{step}: nothing to undo").format(step=step.name))
+        else:
+            ui.say(_("would do:"))
+            for action in actions:
+                ui.block(action.describe(ctx))
+    ui.say(_("Dry run: nothing was changed."), style="bold")
+    return EXIT_OK
+
+
+def _undo(order: list[Step], ctx: Context) -> int:
+    ui = ctx.ui
     undone, kept = [], []
     try:
         for step in order:
@@ -67,13 +89,10 @@ def run_undo(steps: list[Step], ctx: Context, *, assume_yes: bool) -> int:
             undone.append(step.name)
             ui.ok(_("{step}: undone").format(step=step.name) if actions else
                   _("{step}: nothing to undo").format(step=step.name))
-    except StepFailed as failure:
-        ui.error(_("undo of {step} failed: {why}").format(step=ctx.step_name, why=failure.message))
-        if failure.kept:
-            ui.say("  " + failure.kept, err=True)
+    except StepFailed:
         ui.say(_("undone: {done}; not undone: {left}").format(
             done=", ".join(undone) or "-", left=", ".join(s.name for s in order if s.name not in undone)), err=True)
-        return EXIT_FAILED
+        raise
     if not ctx.state.data["steps"]:
         tidy(ctx)
     ui.say(_("undone: {done}").format(done=", ".join(undone) or "-")
@@ -83,14 +102,14 @@ def run_undo(steps: list[Step], ctx: Context, *, assume_yes: bool) -> int:
 
 def tidy(ctx: Context) -> None:
     """Nothing is set up any more: remove the state file, the backups that hold nothing the user
-    lacks (the file is back as it was, or it was ours and undo removed it), and every directory
-    the wizard created that is empty now. Other backups are kept and named."""
+    lacks (the file is back, byte for byte, as the backup has it), and every directory the wizard
+    created that is empty now. Other backups are kept and named: they may be all that is left of
+    a file (an agent setup replaced or removed, a line written inside our block)."""
     kept = []
     if ctx.backup_dir.is_dir():
         for saved in sorted(p for p in ctx.backup_dir.rglob("*") if p.is_file()):
             origin = files.backup_origin(ctx.backup_dir, ctx.home, saved)
-            same = origin.is_file() and origin.read_bytes() == saved.read_bytes()
-            if same or origin in ctx.removed:
+            if origin.is_file() and origin.read_bytes() == saved.read_bytes():
                 saved.unlink()
             else:
                 kept.append(saved)
