@@ -83,6 +83,15 @@ class Bench:
         return command(["bash", "-c", BY_HAND, "by-hand", str(self.home), "remote-gateway", str(self.local_port),
                         self.sshd.host, str(self.sshd.port), self.sshd.user, str(self.gateway.port)], self.env())
 
+    def tunnel_start(self):
+        return command([shutil.which("openclaw-remote"), "tunnel", "start"], self.env())
+
+    def raw_tunnel(self):
+        script = (f'ssh -F "$1/.ssh/config" -o UserKnownHostsFile="$1/.ssh/known_hosts" -o BatchMode=yes -N '
+                  f'remote-gateway >/dev/null 2>&1 & echo $! > "$1/tunnel.pid"; '
+                  f'until (exec 3<>/dev/tcp/127.0.0.1/{self.local_port}) 2>/dev/null; do sleep 0.02; done')
+        return command(["bash", "-c", script, "raw", str(self.home)], self.env())
+
     def one_login(self):
         return command(["ssh", "-F", str(self.home / ".ssh/config"), "-o",
                         f"UserKnownHostsFile={self.home}/.ssh/known_hosts", "-o", "BatchMode=yes",
@@ -102,8 +111,11 @@ def run() -> list[dict]:
             bench.wizard()()
             rerun = median_seconds(bench.wizard(), RUNS)
             login = median_seconds(bench.one_login(), RUNS)
+            ready = median_seconds(bench.tunnel_start(), RUNS, setup=bench.stop_tunnel)
+            raw = median_seconds(bench.raw_tunnel(), RUNS, setup=bench.stop_tunnel)
         finally:
             bench.stop_tunnel()
     shutil.rmtree(workdir, ignore_errors=True)
     return [row("ssh-config+ssh-key+tunnel, key authorized", setup, "the same commands by hand (bash)", by_hand, 1.5),
-            row("re-run, everything in place", rerun, "one ssh -o BatchMode=yes true", login, 1.2)]
+            row("re-run, everything in place", rerun, "one ssh -o BatchMode=yes true", login, 1.2),
+            row("tunnel start: port open + handshake", ready, "raw ssh -N & + port poll (bash)", raw, 2.0)]
