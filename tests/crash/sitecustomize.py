@@ -55,8 +55,9 @@ if _LOG or _AT:
     _original_popen_init = subprocess.Popen.__init__
 
     def _popen_init(self, args, *rest, **kwargs):
-        _event("before exec " + os.path.basename(str(args[0] if isinstance(args, (list, tuple)) else args)))
+        name = os.path.basename(str(args[0] if isinstance(args, (list, tuple)) else args))
+        _event("before exec " + name)
         _original_popen_init(self, args, *rest, **kwargs)
-        _event("after exec")
+        _event("after exec " + name)
 
     subprocess.Popen.__init__ = _popen_init
