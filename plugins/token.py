@@ -73,6 +73,18 @@ class DeleteToken(Action):
         _keyring.delete_token(self.alias)
 
 
+def _stored_token(ctx, alias: str) -> str | None:
+    """The stored token. An unreadable keyring stops a real run; a dry run only warns, so that
+    the rest of the plan still shows."""
+    try:
+        return _keyring.get_token(alias)
+    except StepFailed as failure:
+        if not ctx.dry_run:
+            raise
+        ctx.ui.warn(failure.message)
+        return None
+
+
 class Token(Step):
     name = "token"
     title = _("Gateway token: keyring, and launchd on macOS")
@@ -86,13 +98,7 @@ class Token(Step):
 
     def plan(self, ctx):
         alias = ctx.answer("alias")
-        try:
-            stored = _keyring.get_token(alias)
-        except StepFailed as failure:
-            if not ctx.dry_run:
-                raise
-            ctx.ui.warn(failure.message)  # a dry run shows the rest of the plan anyway
-            stored = None
+        stored = _stored_token(ctx, alias)
         if stored:
             ctx.add_secret(stored)
         token = self._wanted(ctx, alias, stored)
@@ -151,13 +157,7 @@ class Token(Step):
 
     def undo(self, ctx):
         alias = ctx.answer("alias")
-        try:
-            stored = _keyring.get_token(alias)
-        except StepFailed as failure:
-            if not ctx.dry_run:
-                raise
-            ctx.ui.warn(failure.message)
-            stored = None
+        stored = _stored_token(ctx, alias)
         ctx.add_secret(stored or "")
         actions: list[Action] = [DeleteToken(alias)] if stored else []
         if ctx.platform != "darwin":

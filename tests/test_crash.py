@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, Cli, clean_env
+from tests.conftest import REPO, Cli
 from tests.harness import ports
 from tests.harness.fixtures import GATEWAY_TOKEN
 from tests.standins import BIN_DIR, StandIns

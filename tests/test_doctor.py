@@ -4,10 +4,7 @@ diagnosed by ``doctor`` and repaired by ``doctor --fix``."""
 
 from __future__ import annotations
 
-import os
 import plistlib
-import signal
-import socket
 import subprocess
 import sys
 

@@ -278,41 +278,45 @@ def test_dry_run_shows_plists_and_commands_with_the_token_masked(cli, home, mac)
     assert mac.standins.calls("open") == mac.standins.calls("osascript") == []
 
 
-def test_linux_systemd_unit_verifies_offline_and_its_execstart_forwards(cli, home, sshd, gateway, standins, tmp_path):
+@pytest.fixture
+def linux(cli, sshd, gateway, standins):
+    """Linux as the wizard sees it: the systemctl stand-in on PATH (it really runs the unit's
+    ExecStart); every unit process it started is killed afterwards."""
     if not sshd.supports_password:
         pytest.skip("needs root for the password user (CI runs as root)")
     sshd.revoke_all_keys()
     local_port = ports.free_port()
-    fakes = REPO / "tests" / "fakes"
     cli.env.update(OPENCLAW_REMOTE_PLATFORM="linux", STANDIN_STATE=standins.env["STANDIN_STATE"],
-                   PATH=f"{fakes}:{os.environ['PATH']}", **{SSH_PASSWORD_VAR: sshd.password})
+                   PATH=f"{REPO / 'tests' / 'fakes'}:{os.environ['PATH']}", **{SSH_PASSWORD_VAR: sshd.password})
     flags = ["--host", sshd.host, "--port", str(sshd.port), "--user", sshd.user, "--local-port", str(local_port),
              "--remote-port", str(gateway.port), "--accept-host-key"]
-    try:
-        result = cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *flags)
-        assert result.returncode == 0, result.stdout + result.stderr
-        unit = home / ".config" / "systemd" / "user" / f"{LABEL}.service"
-        runtime = tmp_path / "runtime"
-        runtime.mkdir(mode=0o700)
-        check = subprocess.run(["systemd-analyze", "verify", "--user", str(unit)], capture_output=True, text=True,
-                               env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
-        assert check.returncode == 0 and check.stderr == "", check.stderr
-        text = unit.read_text()
-        assert "Restart=always" in text and "RestartSec=30" in text
-        calls = [c for c in standins.calls("systemctl")]
-        assert ["--user", "enable", "--now", f"{LABEL}.service"] in calls
-        # The unit's ExecStart, run for real by the stand-in, is the one tunnel left:
-        assert len(ssh_processes_for(home)) == 1
-        assert _gateway.probe(local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
-        exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
-        assert shlex.split(exec_start[len("ExecStart="):])[-1] == "remote-gateway"
-    finally:
-        state = Path(standins.env["STANDIN_STATE"]) / "systemd-pids.json"
-        for pid in (json.loads(state.read_text()).values() if state.exists() else []):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+    yield type("Linux", (), {"flags": flags, "local_port": local_port})
+    state = Path(standins.env["STANDIN_STATE"]) / "systemd-pids.json"
+    for pid in (json.loads(state.read_text()).values() if state.exists() else []):
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+
+
+def test_linux_systemd_unit_verifies_offline_and_its_execstart_forwards(cli, home, standins, tmp_path, linux):
+    result = cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *linux.flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    unit = home / ".config" / "systemd" / "user" / f"{LABEL}.service"
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    check = subprocess.run(["systemd-analyze", "verify", "--user", str(unit)], capture_output=True, text=True,
+                           env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)})
+    assert check.returncode == 0 and check.stderr == "", check.stderr
+    text = unit.read_text()
+    assert "Restart=always" in text and "RestartSec=30" in text
+    calls = [c for c in standins.calls("systemctl")]
+    assert ["--user", "enable", "--now", f"{LABEL}.service"] in calls
+    # The unit's ExecStart, run for real by the stand-in, is the one tunnel left:
+    assert len(ssh_processes_for(home)) == 1
+    assert _gateway.probe(linux.local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
+    exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
+    assert shlex.split(exec_start[len("ExecStart="):])[-1] == "remote-gateway"
 
 
 def status_json(cli):

@@ -3,19 +3,14 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
-from pathlib import Path
 
 import pytest
 
-from plugins import _gateway
-from tests.conftest import REPO
-from tests.harness import ports
+from plugins import _gateway, _ports
 from tests.harness.fixtures import GATEWAY_TOKEN
 from tests.standins import wait_until
-from tests.test_mac_side import LABEL, SSH_PASSWORD_VAR, UID, mac  # noqa: F401  (mac is a fixture)
+from tests.test_mac_side import LABEL, UID, linux, mac  # noqa: F401  (linux, mac are fixtures)
 from tests.test_remote import ssh_processes_for, state_of
 
 pytestmark = pytest.mark.timeout(180)
@@ -28,12 +23,6 @@ def ok(result):
     return result.stdout
 
 
-def _accepting(port):
-    from plugins import _ports
-
-    return _ports.accepting(port)
-
-
 def test_detached_tunnel_stop_start_restart_and_logs(cli, home, mac):
     assert cli("run", "ssh-config", "ssh-key", "token", "tunnel", "--yes", *mac.flags).returncode == 0
     first = ssh_processes_for(home)
@@ -41,7 +30,7 @@ def test_detached_tunnel_stop_start_restart_and_logs(cli, home, mac):
 
     out = ok(cli("tunnel", "stop"))
     assert f"port {mac.local_port} free" in out and ssh_processes_for(home) == []
-    assert not _accepting(mac.local_port)
+    assert not _ports.accepting(mac.local_port)
 
     out = ok(cli("tunnel", "start"))
     assert "run by detached" in out
@@ -74,7 +63,7 @@ def test_launchd_tunnel_restart_is_kickstart_stop_is_bootout(cli, home, mac):
 
     out = ok(cli("tunnel", "stop"))
     assert ["bootout", f"gui/{UID}/{LABEL}"] in mac.standins.calls("launchctl")
-    assert "next login" in out and ssh_processes_for(home) == [] and not _accepting(mac.local_port)
+    assert "next login" in out and ssh_processes_for(home) == [] and not _ports.accepting(mac.local_port)
 
     out = ok(cli("tunnel", "start"))
     assert ["bootstrap", f"gui/{UID}", str(home / "Library/LaunchAgents" / f"{LABEL}.plist")] in \
@@ -103,30 +92,13 @@ def test_start_refuses_when_a_stranger_holds_the_port(cli, home, mac):
         assert stop.returncode == 1 and "still held by" in stop.stderr
 
 
-def test_systemd_unit_tunnel_stop_and_start(cli, home, sshd, gateway, standins):
-    if not sshd.supports_password:
-        pytest.skip("needs root for the password user (CI runs as root)")
-    sshd.revoke_all_keys()
-    local_port = ports.free_port()
-    fakes = REPO / "tests" / "fakes"
-    cli.env.update(OPENCLAW_REMOTE_PLATFORM="linux", STANDIN_STATE=standins.env["STANDIN_STATE"],
-                   PATH=f"{fakes}:{os.environ['PATH']}", **{SSH_PASSWORD_VAR: sshd.password})
-    flags = ["--host", sshd.host, "--port", str(sshd.port), "--user", sshd.user, "--local-port", str(local_port),
-             "--remote-port", str(gateway.port), "--accept-host-key"]
-    try:
-        assert cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *flags).returncode == 0
-        standins.clear_calls()
-        ok(cli("tunnel", "stop"))
-        assert ["--user", "stop", f"{LABEL}.service"] in standins.calls("systemctl")
-        assert ssh_processes_for(home) == []
-        out = ok(cli("tunnel", "start"))
-        assert ["--user", "start", f"{LABEL}.service"] in standins.calls("systemctl") and "run by systemd" in out
-        assert wait_until(lambda: len(ssh_processes_for(home)) == 1, timeout=5)
-        assert _gateway.probe(local_port, None).ok
-    finally:
-        state = Path(standins.env["STANDIN_STATE"]) / "systemd-pids.json"
-        for pid in (json.loads(state.read_text()).values() if state.exists() else []):
-            try:
-                os.kill(pid, 9)
-            except ProcessLookupError:
-                pass
+def test_systemd_unit_tunnel_stop_and_start(cli, home, standins, linux):
+    assert cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *linux.flags).returncode == 0
+    standins.clear_calls()
+    ok(cli("tunnel", "stop"))
+    assert ["--user", "stop", f"{LABEL}.service"] in standins.calls("systemctl")
+    assert ssh_processes_for(home) == []
+    out = ok(cli("tunnel", "start"))
+    assert ["--user", "start", f"{LABEL}.service"] in standins.calls("systemctl") and "run by systemd" in out
+    assert wait_until(lambda: len(ssh_processes_for(home)) == 1, timeout=5)
+    assert _gateway.probe(linux.local_port, None).ok
