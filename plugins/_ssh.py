@@ -3,6 +3,7 @@ wizard's home is not the one ssh would use (ssh expands ``~`` from passwd, not $
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from wizard.i18n import _
@@ -109,8 +110,39 @@ def alias_configured(ctx, alias: str) -> bool:
     return result.ok and f"\nhostname {alias.lower()}\n" not in "\n" + result.stdout
 
 
-def is_tunnel(owner, alias: str) -> bool:
-    """Is this process (an ``_ports.Owner``) an ``ssh -N … alias``, whoever started it: us,
-    launchd or systemd?"""
+def _option_values(args: tuple[str, ...], flag: str) -> list[str]:
+    """Values given to a one-letter ssh option, spelled ``-F value`` or ``-Fvalue``."""
+    values = []
+    for index, arg in enumerate(args):
+        if arg == flag and index + 1 < len(args):
+            values.append(args[index + 1])
+        elif arg.startswith(flag) and len(arg) > len(flag):
+            values.append(arg[len(flag):])
+    return values
+
+
+def _same_file(a: str, b: Path) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def forwards_alias(owner, alias: str) -> bool:
+    """Is this process an ``ssh -N … ALIAS``, whoever started it? Enough to look through it
+    (probe the Gateway), never to stop it: see ``is_tunnel``."""
     args = owner.args if owner is not None else ()
-    return bool(args) and args[0].rsplit("/", 1)[-1] == "ssh" and "-N" in args and alias in args
+    return bool(args) and args[0].rsplit("/", 1)[-1] == "ssh" and "-N" in args and args[-1] == alias
+
+
+def is_tunnel(ctx, owner, alias: str) -> bool:
+    """Is this process (an ``_ports.Owner``) a tunnel this wizard starts for this home, whoever
+    runs it (us, launchd or systemd)? Ours are ``ssh … -N -o BatchMode=yes … ALIAS`` with this
+    home's ``-F`` config (none for the real home). An ``ssh -N`` typed by hand, one with another
+    config, or one whose alias merely appears among its words is someone else's: never stopped."""
+    if not forwards_alias(owner, alias):
+        return False
+    args = owner.args
+    if "batchmode=yes" not in (value.lower() for value in _option_values(args, "-o")):
+        return False
+    configs = _option_values(args, "-F")
+    if ctx.real_home:
+        return all(_same_file(value, config_path(ctx)) for value in configs)
+    return len(configs) == 1 and _same_file(configs[0], config_path(ctx))

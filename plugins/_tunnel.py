@@ -88,7 +88,7 @@ def our_tunnels(ctx, alias: str) -> list[int]:
     pids = []
     for line in result.stdout.splitlines():
         pid, _sep, args = line.strip().partition(" ")
-        if pid.isdigit() and _ssh.is_tunnel(_ports.Owner(int(pid), "", tuple(args.split())), alias):
+        if pid.isdigit() and _ssh.is_tunnel(ctx, _ports.Owner(int(pid), "", tuple(args.split())), alias):
             pids.append(int(pid))
     return pids
 
@@ -215,7 +215,7 @@ class WaitForTunnel(Action):
     def perform(self, ctx):
         started = time.monotonic()
         token = _keyring.token_for_probe(ctx, self.alias)
-        held = lambda: _ssh.is_tunnel(_ports.owner(self.port), self.alias)  # noqa: E731
+        held = lambda: _ssh.is_tunnel(ctx, _ports.owner(self.port), self.alias)  # noqa: E731
         if not _ports.wait_for(held, AGENT_READY_TIMEOUT, interval=0.05):
             raise StepFailed(_("the agent's tunnel did not open port {port} within {s:g} s; see {log}").format(
                 port=self.port, s=AGENT_READY_TIMEOUT, log=self.log))
@@ -240,7 +240,7 @@ class StopProcess(Action):
 
     def perform(self, ctx):
         holder = _ports.owner(self.port, likely=(self.pid,))
-        if holder is None or holder.pid != self.pid or not _ssh.is_tunnel(holder, self.alias):
+        if holder is None or holder.pid != self.pid or not _ssh.is_tunnel(ctx, holder, self.alias):
             return  # gone since it was planned (the pid may even be someone else's now)
         kill(self.pid)
         if not _ports.wait_for(lambda: _ports.owner(self.port, likely=(self.pid,)) is None, STOP_TIMEOUT):

@@ -130,7 +130,7 @@ class Autostart(Step):
         holder = _ports.owner(port, likely=(manager_pid,) if manager_pid else ())
         if holder is None or holder.pid == manager_pid:
             return []
-        if not _ssh.is_tunnel(holder, alias):
+        if not _ssh.is_tunnel(ctx, holder, alias):
             raise StepFailed(_("local port {port} is taken by {owner}; the agent's ssh could not bind it").format(
                 port=port, owner=holder.describe()), kept=_("Nothing was changed."))
         return [StopProcess(holder.pid, port, alias)]

@@ -29,7 +29,7 @@ class Tunnel(Step):
         holder = _ports.owner(port, likely=(recorded,) if recorded else ())
         if holder is None:
             return [StartTunnel(alias, port, ctx.answer("remote_port"))]
-        if not _ssh.is_tunnel(holder, alias):
+        if not _ssh.is_tunnel(ctx, holder, alias):
             raise StepFailed(_("local port {port} is already taken by {owner}; stop it or choose "
                                "another --local-port").format(port=port, owner=holder.describe()),
                              kept=_("No tunnel was started."))
@@ -46,7 +46,7 @@ class Tunnel(Step):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
         started = ctx.record.get("pid")
         holder = _ports.owner(port, likely=(started,) if started else ())
-        if not _ssh.is_tunnel(holder, alias):
+        if not _ssh.is_tunnel(ctx, holder, alias):
             raise StepFailed(_("port {port} is not held by the tunnel after starting it (held by: {owner})").format(
                 port=port, owner=holder.describe() if holder else "-"))
 
@@ -75,8 +75,10 @@ def _holder(ctx):
     return _ports.owner(port, likely=(ctx.state.step("tunnel").get("pid") or 0,))
 
 
-def _ours(ctx, holder) -> bool:
-    return holder is not None and _ssh.is_tunnel(holder, ctx.answer("alias"))
+def _forwards(ctx, holder) -> bool:
+    """The port is held by an ssh tunnel for the alias (ours or the user's own): the Gateway
+    checks can look through it."""
+    return _ssh.forwards_alias(holder, ctx.answer("alias"))
 
 
 class TunnelProcessCheck(Check):
@@ -94,7 +96,12 @@ class TunnelProcessCheck(Check):
                          "machine restarted) and nothing has started it again yet. Its last words are in {log} "
                          "('openclaw-remote tunnel logs').").format(log=_tunnel.agent_log(ctx, installed)),
                 actions=tuple(_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"))), rerun=())
-        if not _ssh.is_tunnel(holder, alias):
+        if _ssh.forwards_alias(holder, alias) and not _ssh.is_tunnel(ctx, holder, alias):
+            # The user's own tunnel (typed by hand, another config): it may work; never ours to stop.
+            return Health("ok", _("pid {pid}, an ssh tunnel for {alias} that openclaw-remote did not start "
+                                  "(left alone)").format(pid=holder.pid, alias=alias),
+                          {"pid": holder.pid, "manager": "other"})
+        if not _ssh.is_tunnel(ctx, holder, alias):
             return Health(
                 "fail", _("port {port} is held by {owner}, not by the tunnel").format(port=port, owner=holder.describe()),
                 {"pid": holder.pid, "process": holder.name},
@@ -105,7 +112,7 @@ class TunnelProcessCheck(Check):
                 rerun=())
         manager = _tunnel.running_manager(ctx, holder.pid)
         details = {"pid": holder.pid, "manager": manager}
-        if manager == _tunnel.DETACHED and installed != _tunnel.DETACHED:
+        if manager == _tunnel.DETACHED and installed != _tunnel.DETACHED and _tunnel.agent_loaded(ctx):
             return Health(
                 "fail", _("port {port} is held by an orphaned ssh of ours (pid {pid}), not by the {manager} agent").format(
                     port=port, pid=holder.pid, manager=installed), details,
@@ -130,7 +137,7 @@ class PortCheck(Check):
                           follows="tunnel-process")
         details = {"port": port, "pid": holder.pid, "process": holder.name}
         reason = _("127.0.0.1:{port} held by {owner}").format(port=port, owner=holder.describe())
-        if not _ours(ctx, holder):
+        if not _forwards(ctx, holder):
             return Health("fail", reason, details, follows="tunnel-process")
         return Health("ok", reason, details)
 
@@ -158,7 +165,7 @@ class GatewayHealthCheck(Check):
         if not _ports.accepting(port):
             return Health("fail", _("no tunnel: nothing listens on 127.0.0.1:{port}").format(port=port),
                           follows="tunnel-process")
-        if not _ours(ctx, _holder(ctx)):
+        if not _forwards(ctx, _holder(ctx)):
             return Health("fail", _("127.0.0.1:{port} is not the tunnel").format(port=port), follows="tunnel-process")
         result = _gateway.probe(port, None, timeout=2.0)
         if result.ok:
@@ -175,7 +182,7 @@ class GatewayHandshakeCheck(Check):
         if not token:
             return Health("warn", _("no stored token to try (run 'openclaw-remote run token')"), follows="token-keyring")
         port = ctx.answer("local_port")
-        if not _ours(ctx, _holder(ctx)):
+        if not _forwards(ctx, _holder(ctx)):
             return Health("fail", _("no tunnel on 127.0.0.1:{port}").format(port=port), follows="tunnel-process")
         result = _gateway.probe(port, token, timeout=2.0)
         details = {"server_version": result.server_version, "protocol": result.protocol, "code": result.code}
@@ -217,7 +224,7 @@ class TunnelCommand(Command):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
         ctx.step_name = "tunnel"  # a detached ssh started here is the tunnel step's to know about
         holder = _holder(ctx)
-        if holder is not None and not _ssh.is_tunnel(holder, alias) and args.action != "stop":
+        if holder is not None and not _ssh.is_tunnel(ctx, holder, alias) and args.action != "stop":
             ctx.ui.error(_("local port {port} is taken by {owner}; stop it or choose another --local-port").format(
                 port=port, owner=holder.describe()))
             return 1

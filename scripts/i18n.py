@@ -62,6 +62,32 @@ def mo_bytes(catalog: Catalog) -> bytes:
     return buffer.getvalue()
 
 
+def po_messages(catalog: Catalog) -> dict:
+    """msgid -> translation, as gettext would look them up (the header left out)."""
+    found = {}
+    for message in catalog:
+        if not message.id or message.fuzzy:
+            continue
+        if isinstance(message.id, str):
+            found[message.id] = message.string
+        else:  # plural forms: gettext keys them (singular, n)
+            for n, string in enumerate(message.string):
+                found[(message.id[0], n)] = string
+    return found
+
+
+def compiled_messages() -> dict:
+    """What the compiled .mo holds, read back by gettext itself. Compared with the .po by
+    meaning, never by bytes: each Babel release writes its own version into the header."""
+    import gettext
+
+    if not MO.exists():
+        return {}
+    with open(MO, "rb") as handle:
+        translations = gettext.GNUTranslations(handle)
+    return {key: value for key, value in translations._catalog.items() if key != ""}
+
+
 def untranslated(catalog: Catalog) -> list[str]:
     missing = []
     for message in catalog:
@@ -80,7 +106,7 @@ def main(argv: list[str]) -> int:
         current = load()
         if sorted(str(m.id) for m in current if m.id) != sorted(str(m.id) for m in catalog if m.id):
             problems.append("the .po is out of date: run python scripts/i18n.py")
-        if not MO.exists() or MO.read_bytes() != mo_bytes(current):
+        if compiled_messages() != po_messages(current):
             problems.append("the .mo is stale: run python scripts/i18n.py")
         print("\n".join(problems) or "catalog complete")
         return 1 if problems else 0

@@ -4,8 +4,8 @@ down: no RST, no ICMP, packets just vanish, as on a sleeping laptop or a dropped
 
 The agent's tunnel, from the block the wizard writes (ServerAliveInterval 15, CountMax 3) and run
 by the launchd stand-in, must exit within 15 x (3 + 1) s plus a margin (see DETECT_BOUND) and come
-back by itself once the link returns. The guide's plain config (no keepalive) is measured beside it: its ssh stays up,
-forwarding nothing. Both figures are printed.
+back by itself once the link returns. The guide's plain config (no keepalive) is measured beside it: its ssh usually stays up,
+forwarding nothing. Both figures are printed; only ours is asserted.
 """
 
 from __future__ import annotations
@@ -175,8 +175,9 @@ def test_a_silently_dead_link_is_noticed_and_the_tunnel_comes_back(tmp_path, hom
                         else f"still running after {GUIDE_WATCH:.0f} s, forwarding nothing")
         print(f"dead link: our tunnel's ssh exited after {ours_exit:.1f} s (ServerAliveInterval {INTERVAL} x "
               f"(ServerAliveCountMax {COUNT} + 1) = {DETECT_BOUND} s); the guide's plain config: {guide_figure}")
+        # The guide's ssh is a baseline, measured and printed, never asserted: whether it exits
+        # depends on what TCP had in flight at the cut (a timing accident of a loaded machine).
         assert noticed, f"our tunnel was still up {DETECT_BOUND + MARGIN:g} s after the link died"
-        assert not guide_exited  # what the keepalive options are for
 
         remote.link(up=True)
         back = time.monotonic()

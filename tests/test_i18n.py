@@ -28,3 +28,18 @@ def test_french_help_and_messages(cli):
 def test_english_by_default(cli):
     missing = cli("run", "ssh-config", "--yes")
     assert "no answer" in missing.stderr
+
+
+def test_the_catalog_check_compares_translations_not_babels_bytes():
+    """A stale .mo is caught by what it says, so a newer Babel (which writes its own version
+    into the .mo header) cannot fail the check, while a changed translation does."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("i18n_script", REPO / "scripts" / "i18n.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    catalog = script.load()
+    assert script.compiled_messages() == script.po_messages(catalog)
+    message = next(m for m in catalog if m.id and isinstance(m.id, str))
+    message.string = message.string + " (changed)"
+    assert script.compiled_messages() != script.po_messages(catalog)
