@@ -81,12 +81,12 @@ class Autostart(Step):
     # macOS ------------------------------------------------------------------------------
     def _plan_launchd(self, ctx):
         alias, port, label = ctx.answer("alias"), ctx.answer("local_port"), ctx.answer("label")
-        actions = self._leftovers(ctx, label)
+        actions, leaving = self._leftovers(ctx, label)
         path = _launchd.plist_path(ctx, label)
         job = launch_agent(ctx, label, alias)
         changed = _launchd.existing(path) != job
         loaded, job_pid = _launchd.loaded_pid(ctx, label)
-        detached = self._detached_holder(ctx, alias, port, job_pid)
+        detached = self._detached_holder(ctx, alias, port, job_pid, leaving)
         if changed:
             actions.append(WriteFile(path, _launchd.render(job), mode=0o644, dir_mode=0o755))
         actions += detached
@@ -101,13 +101,16 @@ class Autostart(Step):
             actions.append(WaitForTunnel(alias, port, str(_launchd.log_path(ctx, label))))
         return actions
 
-    def _leftovers(self, ctx, label: str) -> list[Action]:
+    def _leftovers(self, ctx, label: str) -> tuple[list[Action], set[int]]:
+        """Unload and remove the other OpenClaw tunnel agents; also the pids of the ssh they run
+        (the guide's own tunnel among them), which their bootout stops."""
         actions: list[Action] = []
+        leaving: set[int] = set()
         for other in (LEGACY, *OTHER_AGENTS):
             if other == label:
                 continue
             other_path = _launchd.plist_path(ctx, other)
-            loaded, _pid = _launchd.loaded_pid(ctx, other)
+            loaded, pid = _launchd.loaded_pid(ctx, other)
             if not loaded and not other_path.exists():
                 continue
             if other != LEGACY and not self._may_remove(ctx, other):
@@ -116,9 +119,10 @@ class Autostart(Step):
                                  kept=_("Nothing was changed."))
             if loaded:
                 actions.append(_launchd.bootout(other))
+                leaving.update([pid] if pid else [])
             if other_path.exists():
                 actions.append(RemoveFile(other_path))
-        return actions
+        return actions, leaving
 
     @staticmethod
     def _may_remove(ctx, other: str) -> bool:
@@ -126,12 +130,14 @@ class Autostart(Step):
         return bool(ctx.answer("remove_other_agents"))
 
     @staticmethod
-    def _detached_holder(ctx, alias: str, port: int, manager_pid: int | None) -> list[Action]:
+    def _detached_holder(ctx, alias: str, port: int, manager_pid: int | None,
+                         leaving: set[int] = frozenset()) -> list[Action]:
         holder = _ports.owner(port, likely=(manager_pid,) if manager_pid else ())
-        if holder is None or holder.pid == manager_pid:
+        if holder is None or holder.pid == manager_pid or holder.pid in leaving:
             return []
         if not _ssh.is_tunnel(ctx, holder, alias):
-            raise StepFailed(_("local port {port} is taken by {owner}; the agent's ssh could not bind it").format(
+            raise StepFailed(_("local port {port} is taken by {owner}, which openclaw-remote did not start; the "
+                               "agent's ssh could not bind it: stop it, then re-run").format(
                 port=port, owner=holder.describe()), kept=_("Nothing was changed."))
         return [StopProcess(holder.pid, port, alias)]
 

@@ -29,11 +29,17 @@ class Tunnel(Step):
         holder = _ports.owner(port, likely=(recorded,) if recorded else ())
         if holder is None:
             return [StartTunnel(alias, port, ctx.answer("remote_port"))]
-        if not _ssh.is_tunnel(ctx, holder, alias):
+        if _ssh.forwards_alias(holder, alias) and not _ssh.is_tunnel(ctx, holder, alias):
+            # The guide's own tunnel, say: looked through, never stopped (autostart replaces
+            # an OpenClaw agent's; one typed by hand is the user's to stop).
+            ctx.ui.say("  " + _("an ssh tunnel for {alias} that openclaw-remote did not start holds port {port}: "
+                                "{owner}; left alone").format(alias=alias, port=port, owner=holder.describe()))
+        elif not _ssh.is_tunnel(ctx, holder, alias):
             raise StepFailed(_("local port {port} is already taken by {owner}; stop it or choose "
                                "another --local-port").format(port=port, owner=holder.describe()),
                              kept=_("No tunnel was started."))
-        ctx.ui.say("  " + _("the tunnel for {alias} already runs: {owner}").format(alias=alias, owner=holder.describe()))
+        else:
+            ctx.ui.say("  " + _("the tunnel for {alias} already runs: {owner}").format(alias=alias, owner=holder.describe()))
         if not ctx.dry_run:
             result = check_gateway(ctx, alias, port)
             if not (result.ok or result.kind == _gateway.TOKEN_REJECTED):
@@ -243,7 +249,7 @@ class TunnelCommand(Command):
                 ctx.ui.say("  " + ctx.mask(action.describe(ctx).strip()))
                 action.perform(ctx)
             if args.action == "stop":
-                self._wait_free(port)
+                self._wait_free(ctx, port, alias)
         except StepFailed as failure:
             ctx.ui.error(failure.message)
             return 1
@@ -264,11 +270,14 @@ class TunnelCommand(Command):
         return 0
 
     @staticmethod
-    def _wait_free(port: int) -> None:
-        if not _ports.wait_for(lambda: _ports.owner(port) is None, _tunnel.STOP_TIMEOUT):
-            holder = _ports.owner(port)
-            raise StepFailed(_("the tunnel is stopped, but port {port} is still held by {owner}").format(
-                port=port, owner=holder.describe() if holder else "-"))
+    def _wait_free(ctx, port: int, alias: str) -> None:
+        """Until no tunnel of ours holds the port; one that is not ours is named and left alone."""
+        if not _ports.wait_for(lambda: not _ssh.is_tunnel(ctx, _ports.owner(port), alias), _tunnel.STOP_TIMEOUT):
+            raise StepFailed(_("port {port} is still held by the tunnel after stopping it").format(port=port))
+        holder = _ports.owner(port)
+        if holder is not None:
+            raise StepFailed(_("our tunnel is stopped, but port {port} is held by {owner}, which openclaw-remote did "
+                               "not start: left alone").format(port=port, owner=holder.describe()))
 
     @staticmethod
     def _logs(ctx, lines: int) -> int:

@@ -89,7 +89,7 @@ def test_start_refuses_when_a_stranger_holds_the_port(cli, home, mac):
         assert result.returncode == 1 and f"port {mac.local_port} is taken by" in result.stderr
         assert ssh_processes_for(home) == []
         stop = cli("tunnel", "stop")
-        assert stop.returncode == 1 and "still held by" in stop.stderr
+        assert stop.returncode == 1 and "which openclaw-remote did not start: left alone" in stop.stderr
 
 
 def test_systemd_unit_tunnel_stop_and_start(cli, home, standins, linux):
