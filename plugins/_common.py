@@ -104,6 +104,15 @@ def expand(ctx, value: str) -> Path:
     return ctx.home / value[2:] if value.startswith("~/") else Path(value)
 
 
+def answer_known(ctx, name: str):
+    """An answer given in this run or saved by an earlier one, without asking for it (None if neither):
+    for a step that can use another step's answer but must not prompt for it."""
+    if name not in ctx.questions:
+        return None
+    value = ctx.resolver.values.get(name)
+    return value if value is not None else ctx.state.answers.get(name)
+
+
 def default_identity(ctx) -> str:
     for name in ("id_ed25519", "id_rsa"):
         if ctx.path(".ssh", name).exists():

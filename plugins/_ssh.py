@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from wizard import StepFailed
 from wizard.i18n import _
 
 
@@ -40,8 +41,6 @@ def effective_config(ctx, alias: str, config_file: Path | None = None) -> dict[s
         argv = ssh_command(ctx, "-G", alias)
     result = ctx.run(argv, timeout=10)
     if not result.ok:
-        from wizard import StepFailed
-
         raise StepFailed(_("ssh -G {alias} rejected the ssh config: {why}").format(
             alias=alias, why=result.stderr.strip()))
     values: dict[str, list[str]] = {}
@@ -130,6 +129,65 @@ def forwards_alias(owner, alias: str) -> bool:
     (probe the Gateway), never to stop it: see ``is_tunnel``."""
     args = owner.args if owner is not None else ()
     return bool(args) and args[0].rsplit("/", 1)[-1] == "ssh" and "-N" in args and args[-1] == alias
+
+
+REACH_TIMEOUT = 5.0  # resolving the name, then opening TCP to its ssh port: each at most this long
+
+
+def _resolve(host: str, port: int, timeout: float) -> list:
+    """getaddrinfo, bounded (it has no timeout of its own: a dead DNS server can hang it for long)."""
+    import socket
+    from concurrent.futures import ThreadPoolExecutor, TimeoutError
+
+    pool = ThreadPoolExecutor(1)
+    try:
+        return pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(timeout)
+    except TimeoutError:
+        raise OSError(_("no answer from DNS within {s:g} s").format(s=timeout)) from None
+    finally:
+        pool.shutdown(wait=False)
+
+
+def check_reachable(ctx) -> None:
+    """Before anything is written: the remote machine's name resolves and its ssh port accepts TCP,
+    each within REACH_TIMEOUT. Skipped when ssh would go through a proxy (ProxyJump/ProxyCommand):
+    then only ssh itself can tell. Raises StepFailed saying which and why."""
+    import socket
+
+    from plugins._common import answer_known
+
+    host, port = answer_known(ctx, "host"), answer_known(ctx, "port")
+    if not host or not port:
+        return
+    config = None if ctx.real_home or config_path(ctx).exists() else Path(os.devnull)  # -F of a missing file fails
+    try:
+        seen = effective_config(ctx, host, config_file=config)
+    except Exception:  # noqa: BLE001  (a config ssh cannot read is ssh-config's preflight to report)
+        return
+    if seen.get("proxyjump", ["none"]) != ["none"] or "proxycommand" in seen:
+        return
+    try:
+        addresses = _resolve(host, int(port), REACH_TIMEOUT)
+    except OSError as exc:
+        raise StepFailed(_unreachable(host, port, exc)) from None
+    last: OSError | None = None
+    for family, kind, proto, _name, address in addresses:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.settimeout(REACH_TIMEOUT)
+                sock.connect(address)
+                return
+        except OSError as exc:
+            last = exc
+    raise StepFailed(_unreachable(host, port, last or OSError("-")))
+
+
+def _unreachable(host: str, port, exc: OSError) -> str:
+    """The same plain words as for ssh's own failures (refused, DNS, no route, timed out)."""
+    words = exc.strerror or str(exc)
+    _kind, explanation = explain(words)
+    return _("{host} port {port}: {explanation} ({why})").format(host=host, port=port, explanation=explanation,
+                                                                why=words)
 
 
 def is_tunnel(ctx, owner, alias: str) -> bool:

@@ -66,6 +66,16 @@ def agent_loaded(ctx) -> bool:
     return False
 
 
+def systemd_unreachable(ctx) -> str:
+    """Why ``systemctl --user`` cannot work here ("" when it can): no systemctl, or no user
+    manager to talk to (an ssh or container session without a user bus)."""
+    result = ctx.run(["systemctl", "--user", "show-environment"], timeout=10)
+    if result.ok:
+        return ""
+    lines = (result.stderr or result.stdout).strip().splitlines()
+    return lines[-1] if lines else _("systemctl exited with {code}").format(code=result.returncode)
+
+
 def systemd_pid(ctx, unit: str) -> int | None:
     result = ctx.run(["systemctl", "--user", "show", "-p", "MainPID", "--value", unit], timeout=10)
     value = result.stdout.strip()
@@ -289,9 +299,10 @@ def start_actions(ctx, alias: str, port: int, remote_port: int, restart: bool = 
         # kickstart -k: kill the running job and start it again, ignoring ThrottleInterval.
         argv = ["launchctl", "kickstart", *(["-k"] if restart else []), f"{_launchd.domain()}/{name}"]
         return [Run(argv, why=_("restart now") if restart else _("start now")), wait]
-    if manager == SYSTEMD:
+    if manager == SYSTEMD and not systemd_unreachable(ctx):
         verb = "restart" if restart else "start"
         return [Run(["systemctl", "--user", verb, unit_name(label(ctx))]), wait]
+    # Nobody else can run it (or no user manager answers now): a detached ssh, as the tunnel step starts.
     return ([StopTunnels(alias)] if restart else []) + [StartTunnel(alias, port, remote_port)]
 
 

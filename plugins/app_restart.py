@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plugins import _launchd, _ports
-from wizard import Action, Question, Step, StepFailed, hookimpl
+from wizard import Action, Question, Step, StepFailed, UsageError, hookimpl
 from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
@@ -125,6 +125,9 @@ class AppRestart(Step):
     def applies(self, ctx):
         return None if ctx.platform == "darwin" else _("OpenClaw.app only exists on macOS")
 
+    def preflight(self, ctx):
+        self._installed_app(ctx)
+
     def plan(self, ctx):
         app = self._installed_app(ctx)
         name = app_name(app)
@@ -140,11 +143,8 @@ class AppRestart(Step):
     def _installed_app(ctx) -> str:
         app = ctx.answer("app")
         while not Path(app).is_dir():
-            if ctx.dry_run:
-                ctx.ui.warn(_("OpenClaw.app is not installed at {app}").format(app=app))
-                return app
             if not ctx.interactive:
-                raise StepFailed(_("OpenClaw.app is not installed at {app}; pass --app PATH").format(app=app))
+                raise UsageError(_("OpenClaw.app is not installed at {app}; pass --app PATH").format(app=app))
             ctx.ui.warn(_("OpenClaw.app is not installed at {app}").format(app=app))
             ctx.forget("app")
             app = ctx.answer("app")

@@ -10,6 +10,7 @@ port afterwards. Other OpenClaw tunnel agents would fight over the port: they ar
 from __future__ import annotations
 
 import shlex
+import shutil
 
 from plugins import _common, _launchd, _ports, _ssh, _tunnel
 from plugins._tunnel import StopProcess, WaitForTunnel, our_tunnels, unit_path
@@ -69,9 +70,18 @@ class Autostart(Step):
     questions = (_common.ALIAS, _common.LOCAL_PORT, LABEL, REMOVE_OTHERS)
 
     def preflight(self, ctx):
+        label = ctx.answer("label")
         if ctx.platform == "darwin":
-            label = ctx.answer("label")
             _launchd.check_ours(_launchd.plist_path(ctx, label), label)
+            if shutil.which("launchctl", path=ctx.env.get("PATH")) is None:
+                raise StepFailed(_("launchctl is not on PATH, so no LaunchAgent can be loaded"))
+            return
+        why = _tunnel.systemd_unreachable(ctx)
+        if why:
+            raise StepFailed(_("no systemd user manager to run the tunnel ({why}). Log in to a session that has one "
+                               "(or run 'loginctl enable-linger' for your user), or leave this step out: "
+                               "'openclaw-remote run ssh-config ssh-key tunnel token' keeps a tunnel running until "
+                               "you log out").format(why=why))
 
     def plan(self, ctx):
         if ctx.platform == "darwin":

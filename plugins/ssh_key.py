@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plugins import _common, _ssh
-from wizard import Action, Check, Health, Question, RemoveFile, Step, StepFailed, WriteFile, hookimpl
+from wizard import Action, Check, Health, Question, RemoveFile, Step, StepFailed, UsageError, WriteFile, hookimpl
 from wizard.i18n import _
 
 PASSWORD_TRIES = 3
@@ -220,6 +220,12 @@ class SshKey(Step):
     title = _("key login to the remote machine (ssh-copy-id)")
     after = ("ssh-config",)
     questions = (_common.ALIAS, _common.IDENTITY, PASSWORD, PASSPHRASE, ACCEPT_HOST_KEY)
+
+    def preflight(self, ctx):
+        _ssh.check_reachable(ctx)  # first: without the machine, no password helps
+        if not _key_path(ctx).exists() and not ctx.interactive and not ctx.answer_if_given("password"):
+            raise UsageError(_("a new key is copied to the remote machine with your password there, and nobody can "
+                               "be asked for it: set {env} or pass --password-stdin").format(env=PASSWORD.env_var))
 
     def plan(self, ctx):
         key = _key_path(ctx)

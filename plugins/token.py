@@ -12,11 +12,12 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from plugins import _common, _gateway, _keyring, _launchd, _ports
-from wizard import Action, Check, Command, Health, Question, RemoveFile, Run, Step, StepFailed, WriteFile, hookimpl
+from wizard import Action, Check, Command, Health, Question, RemoveFile, Run, Step, StepFailed, UsageError, WriteFile, hookimpl
 from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
 PUSH_LABEL = "openclaw-remote.token-push"  # ours, not one of OpenClaw's labels
+TOKEN_TRIES = 3
 
 
 def check_token(text: str) -> str:
@@ -88,13 +89,24 @@ def _stored_token(ctx, alias: str) -> str | None:
 class Token(Step):
     name = "token"
     title = _("Gateway token: keyring, and launchd on macOS")
-    after = ("ssh-key",)
-    before = ("tunnel",)
+    # After the tunnel: a new token is tried on the Gateway before it is stored.
+    after = ("tunnel",)
+    before = ("app-restart",)
     questions = (_common.ALIAS, TOKEN)
 
     def preflight(self, ctx):
         if ctx.platform == "darwin":
             _launchd.check_ours(_launchd.plist_path(ctx, PUSH_LABEL), PUSH_LABEL)
+        alias = ctx.answer("alias")
+        try:
+            stored = _keyring.get_token(alias)
+        except StepFailed as failure:
+            raise StepFailed(failure.message + " " + _(
+                "The other steps do not need it: 'openclaw-remote run ssh-config ssh-key tunnel autostart' sets "
+                "up the rest now, and 'openclaw-remote run token' adds the token once a keyring works.")) from None
+        if not stored and not ctx.interactive and not ctx.answer_if_given("token"):
+            raise UsageError(_("no Gateway token, and nobody can be asked for it: set {env} or pass "
+                               "--token-stdin").format(env=VARIABLE))
 
     def plan(self, ctx):
         alias = ctx.answer("alias")
@@ -102,6 +114,8 @@ class Token(Step):
         if stored:
             ctx.add_secret(stored)
         token = self._wanted(ctx, alias, stored)
+        if token != stored and not ctx.dry_run:
+            token = self._accepted(ctx, token)
         actions: list[Action] = []
         if token != stored:
             actions.append(StoreToken(alias, token))
@@ -114,13 +128,33 @@ class Token(Step):
         given = ctx.answer_if_given("token")
         if given:
             return given
-        if stored:
-            replace = ctx.confirm(_("A token is already stored for {alias}. Replace it?").format(alias=alias))
-            return ctx.answer("token") if replace else stored
-        if ctx.dry_run and not ctx.interactive:
-            ctx.ui.warn(_("no token given (OPENCLAW_GATEWAY_TOKEN or --token-stdin): a real run needs one"))
-            return "<token>"  # shown as is: it is a placeholder, not a secret
+        if stored and not ctx.confirm(_("A token is already stored for {alias}. Replace it?").format(alias=alias)):
+            return stored
+        if ctx.dry_run:
+            return "<token>"  # a dry run never asks for a secret: shown as is, a placeholder
         return ctx.answer("token")
+
+    @staticmethod
+    def _accepted(ctx, token: str) -> str:
+        """Try a new token on the Gateway before keeping it, when the tunnel is up to ask: a typed one
+        that is refused is asked again (three tries, as the password); a refused one is never stored."""
+        port = _common.answer_known(ctx, "local_port")
+        for attempt in range(1, TOKEN_TRIES + 1):
+            if not port or not _ports.accepting(port):
+                return token  # no tunnel yet: the handshake checks it later
+            result = _gateway.probe(port, token)
+            if result.kind != _gateway.TOKEN_REJECTED:
+                return token
+            typed = ctx.interactive and not ctx.answer_if_given("token")
+            if not typed or attempt == TOKEN_TRIES:
+                raise StepFailed(_("the Gateway rejected this token ({code}): copy the token from the Gateway's "
+                                   "configuration and run 'openclaw-remote run token'").format(code=result.code),
+                                 kept=_("The token was not stored."))
+            ctx.ui.warn(_("the Gateway rejected this token ({code}); please type it again ({n} of {total})").format(
+                code=result.code, n=attempt, total=TOKEN_TRIES))
+            ctx.forget("token")
+            token = ctx.answer("token")
+        return token
 
     @staticmethod
     def _launchd_actions(ctx, alias: str, token: str) -> list[Action]:
@@ -146,7 +180,7 @@ class Token(Step):
             raise StepFailed(_("the keyring does not return the token after storing it"))
         if ctx.platform == "darwin" and _launchd.getenv(ctx, VARIABLE) != token:
             raise StepFailed(_("launchd does not hold the stored token after launchctl setenv"))
-        port = ctx.answer("local_port") if "local_port" in ctx.questions else None
+        port = _common.answer_known(ctx, "local_port")
         if port and _ports.accepting(port):
             result = _gateway.probe(port, token)
             if result.kind == _gateway.TOKEN_REJECTED:

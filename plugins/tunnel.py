@@ -23,6 +23,13 @@ class Tunnel(Step):
     after = ("ssh-key",)
     questions = (_common.ALIAS, _common.LOCAL_PORT, _common.REMOTE_PORT)
 
+    def preflight(self, ctx):
+        alias, port = ctx.answer("alias"), ctx.answer("local_port")
+        holder = _ports.owner(port, likely=(ctx.record.get("pid") or 0,))
+        if holder is not None and not _ssh.forwards_alias(holder, alias):
+            raise StepFailed(_("local port {port} is already taken by {owner}; stop it or choose "
+                               "another --local-port").format(port=port, owner=holder.describe()))
+
     def plan(self, ctx):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
         recorded = ctx.record.get("pid")

@@ -28,7 +28,7 @@ def test_steps_lists_builtin_steps_with_applies_and_done(cli, home):
     result = cli("steps", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert [row["name"] for row in rows] == ["ssh-config", "ssh-key", "token", "tunnel", "app-restart", "autostart"]
+    assert [row["name"] for row in rows] == ["ssh-config", "ssh-key", "tunnel", "token", "app-restart", "autostart"]
     assert rows[0]["applies"] is True and rows[0]["done"] is False
     assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "u").returncode == 0
     assert json.loads(cli("steps", "--json").stdout)[0]["done"] is True
@@ -37,11 +37,24 @@ def test_steps_lists_builtin_steps_with_applies_and_done(cli, home):
 def test_dry_run_changes_nothing_and_shows_the_diff(cli, home):
     (home / ".ssh" / "config").write_text("Host mine\n    User me\n")
     before = snapshot(home)
-    result = cli("setup", "--dry-run", "--yes", "--host", "gw.example", "--user", "alice")
+    result = cli("run", "ssh-config", "--dry-run", "--yes", "--host", "gw.example", "--user", "alice")
     assert result.returncode == 0, result.stderr
     assert "+Host remote-gateway" in result.stdout and "+    HostName gw.example" in result.stdout
     assert " Host mine" in result.stdout  # context line of the user's own config
     assert "nothing was changed" in result.stdout.lower()
+    assert snapshot(home) == before
+
+
+def test_dry_run_with_no_remote_shows_the_whole_plan_and_says_which_step_would_stop(cli, home):
+    (home / ".ssh" / "config").write_text("Host mine\n    User me\n")
+    before = snapshot(home)
+    result = cli("setup", "--dry-run", "--yes", "--host", "gw.example.invalid", "--user", "alice",
+                 env={"OPENCLAW_GATEWAY_TOKEN": "t0ken-for-the-dry-run"})
+    assert result.returncode == 1, result.stdout + result.stderr  # a real run could not work here
+    assert "+    HostName gw.example.invalid" in result.stdout  # the plan is still shown
+    assert "A real run would stop before changing anything" in result.stderr
+    assert "ssh-key: gw.example.invalid port 22:" in result.stderr and "DNS" in result.stderr
+    assert "t0ken-for-the-dry-run" not in result.stdout + result.stderr
     assert snapshot(home) == before
 
 

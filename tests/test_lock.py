@@ -27,7 +27,7 @@ def test_a_second_wizard_refuses_while_the_first_is_asking(cli, home):
         assert second.returncode == 2
         assert "another openclaw-remote is changing" in second.stderr and "nothing was changed" in second.stderr
         assert snapshot(home) == before
-        assert cli("setup", "--dry-run", "--yes", *FLAGS).returncode == 0  # looking needs no lock
+        assert cli("run", "ssh-config", "--dry-run", "--yes", *FLAGS).returncode == 0  # looking needs no lock
         assert cli("status").returncode in (0, 1)
     finally:
         first.sendcontrol("c")

@@ -120,12 +120,17 @@ def test_guided_setup_of_six_steps_typed_in_a_real_terminal(home, mac, cli):
     child.send("y")
     child.expect("Password for your account")
     child.send(mac.sshd.password + "\r")
+    # A wrong token is tried on the Gateway through the new tunnel, refused, and asked again.
     child.expect(r"Gateway token \(hidden")  # the prompt, not the step's heading
+    child.send("a-typo-in-the-token\r")
+    child.expect(r"rejected this token \(AUTH_TOKEN_MISMATCH\); please type it again \(1 of 3\)")
+    child.expect(r"Gateway token \(hidden")
     child.send(GATEWAY_TOKEN + "\r")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
-    assert "changed: ssh-config, ssh-key, token, tunnel, app-restart, autostart" in child.before
+    assert "changed: ssh-config, ssh-key, tunnel, token, app-restart, autostart" in child.before
+    assert "a-typo-in-the-token" not in child.before
     assert GATEWAY_TOKEN not in child.before and mac.sshd.password not in child.before
     assert _gateway.probe(mac.local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
 
@@ -156,12 +161,43 @@ def test_stale_token_in_launchd_is_named_without_printing_either_value(cli, home
     assert mac.standins.launchd_env()["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
 
 
-def test_token_rejected_by_the_gateway_is_reported_plainly(cli, home, mac):
+def test_token_rejected_by_the_gateway_is_reported_plainly_and_not_stored(cli, home, mac):
     assert cli("run", "ssh-config", "ssh-key", "token", "tunnel", "--yes", *mac.flags).returncode == 0
+    launchd_before = mac.standins.launchd_env().get("OPENCLAW_GATEWAY_TOKEN")
     result = cli("run", "token", "--yes", *mac.flags, env={"OPENCLAW_GATEWAY_TOKEN": "not-the-gateway-token"})
     assert result.returncode == 1
-    assert "AUTH_TOKEN_MISMATCH" in result.stderr
+    assert "AUTH_TOKEN_MISMATCH" in result.stderr and "The token was not stored" in result.stderr
     assert "not-the-gateway-token" not in result.stdout + result.stderr
+    assert mac.standins.launchd_env().get("OPENCLAW_GATEWAY_TOKEN") == launchd_before == GATEWAY_TOKEN
+    assert "ok    Gateway handshake with the stored token" in cli("status").stdout  # the working one is kept
+
+
+def test_a_rejected_token_typed_three_times_is_never_stored(cli, home, mac):
+    assert cli("run", "ssh-config", "ssh-key", "tunnel", "--yes", *mac.flags).returncode == 0
+    env = {**cli.env}
+    del env["OPENCLAW_GATEWAY_TOKEN"]
+    # echo=False: what is typed ahead of a prompt is not echoed by the terminal itself, so that
+    # the output read here is only the wizard's.
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", "run", "token"], env=env, encoding="utf-8", timeout=30,
+                          dimensions=(40, 200), echo=False)
+    import io
+
+    child.logfile_read = seen = io.StringIO()
+    child.expect("Host alias")
+    child.send("\r")
+    for attempt in (1, 2, 3):
+        child.expect(r"Gateway token \(hidden")
+        child.send(f"wrong-token-{attempt}\r")
+    child.expect(pexpect.EOF)
+    child.close()
+    output = seen.getvalue()
+    assert child.exitstatus == 1 and "The token was not stored" in output
+    assert "please type it again (2 of 3)" in output and "wrong-token-" not in output
+    assert files_containing(home, "wrong-token-") == []
+    keyring_read = subprocess.run([sys.executable, "-c", "import keyring; print(keyring.get_password("
+                                   "'openclaw-remote:remote-gateway', 'gateway-token'))"],
+                                  env=env, capture_output=True, text=True)
+    assert keyring_read.stdout.strip() == "None", keyring_read.stdout + keyring_read.stderr
 
 
 def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, mac):
@@ -180,7 +216,7 @@ def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, ma
 
 def test_app_not_installed_is_said_and_nothing_runs(cli, home, mac):
     result = cli("run", "app-restart", "--yes", "--app", "/Applications/Nowhere/OpenClaw.app")
-    assert result.returncode == 1 and "not installed at /Applications/Nowhere/OpenClaw.app" in result.stderr
+    assert result.returncode == 2 and "not installed at /Applications/Nowhere/OpenClaw.app" in result.stderr
     assert mac.standins.calls("open") == [] and mac.standins.calls("osascript") == []
 
 
@@ -332,8 +368,8 @@ def test_status_after_setup_is_all_ok_and_follows_the_documented_schema(cli, hom
     assert set(report) == set(documented)
     assert report["schema"] == 1
     names = [check["name"] for check in report["checks"]]
-    assert names == ["ssh-config", "key-login", "token-keyring", "token-launchd", "tunnel-process", "local-port",
-                     "gateway-http", "gateway-handshake", "autostart-agent", "other-agents"]
+    assert names == ["ssh-config", "key-login", "tunnel-process", "local-port", "gateway-http", "gateway-handshake",
+                     "token-keyring", "token-launchd", "autostart-agent", "other-agents"]
     for check in report["checks"]:
         assert set(check) == set(documented["checks"][0]) and check["status"] == "ok"
     by_name = {check["name"]: check for check in report["checks"]}

@@ -12,7 +12,7 @@ import pexpect
 import pytest
 
 from plugins import _gateway
-from tests.conftest import clean_env
+from tests.conftest import snapshot, clean_env
 from tests.harness import ports
 from tests.harness.fixtures import GATEWAY_TOKEN
 
@@ -143,11 +143,12 @@ def test_wrong_password_noninteractive_fails_at_once(cli, home, remote):
 
 def test_no_password_and_no_key_login_names_the_options(cli, home, remote):
     del cli.env["OPENCLAW_REMOTE_SSH_PASSWORD"]
+    before = snapshot(home)
     result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
-    # ssh-config already changed the file: a step failure (exit 1) with the summary, not exit 2
-    assert result.returncode == 1
+    # A new key needs the password: known before the first write, so nothing changes (exit 2).
+    assert result.returncode == 2
     assert "--password-stdin" in result.stderr and "OPENCLAW_REMOTE_SSH_PASSWORD" in result.stderr
-    assert "changed: ssh-config; failed: ssh-key" in result.stderr
+    assert "Nothing was changed" in result.stderr and snapshot(home) == before
 
 
 def test_password_from_stdin(cli, home, remote):
@@ -182,20 +183,23 @@ def test_changed_host_key_stops_and_never_edits_known_hosts(cli, home, remote):
 
 def test_sshd_not_running_says_connection_refused(cli, home, remote):
     remote.sshd.stop()
+    before = snapshot(home)
     try:
         result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
     finally:
         remote.sshd.start()
     assert result.returncode == 1
-    assert "refused the connection" in result.stderr
+    assert "refused the connection" in result.stderr and "Nothing was changed" in result.stderr
+    assert snapshot(home) == before  # found out before the first write
 
 
 def test_unresolvable_host_gets_its_own_message(cli, home, remote):
     flags = list(remote.flags)
     flags[flags.index("--host") + 1] = "no-such-host.invalid"
+    before = snapshot(home)
     result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *flags)
     assert result.returncode == 1
-    assert "DNS" in result.stderr
+    assert "DNS" in result.stderr and snapshot(home) == before
 
 
 def test_local_port_held_by_a_stranger_is_named(cli, home, remote):
@@ -203,6 +207,7 @@ def test_local_port_held_by_a_stranger_is_named(cli, home, remote):
     squatter = socket.socket()
     squatter.bind(("127.0.0.1", remote.local_port))
     squatter.listen()
+    before = snapshot(home)
     try:
         result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
     finally:
@@ -210,7 +215,7 @@ def test_local_port_held_by_a_stranger_is_named(cli, home, remote):
     assert result.returncode == 1
     assert f"port {remote.local_port} is already taken by python" in result.stderr
     assert f"pid {os.getpid()}" in result.stderr
-    assert ssh_processes_for(home) == []
+    assert ssh_processes_for(home) == [] and snapshot(home) == before  # seen before the first write
 
 
 def test_ssh_that_exits_at_once_is_reported_with_its_own_words(cli, home, remote):

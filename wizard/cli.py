@@ -125,7 +125,11 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
     state = State.load(home)
     stdin_names = [name for name, q in questions.items() if q.secret and getattr(args, name + "_stdin", False)]
     if len(stdin_names) > 1:
-        raise UsageError(_("only one --…-stdin option can read standard input"))
+        first, *others = (questions[name] for name in stdin_names)
+        raise UsageError(_("{flags} all read standard input, and it can hold only one secret: keep {first}, and "
+                           "give the other in its variable ({variables})").format(
+            flags=", ".join(questions[name].flag + "-stdin" for name in stdin_names), first=first.flag + "-stdin",
+            variables=", ".join(q.env_var for q in others)))
     stdin_secret = (stdin_names[0], read_stdin_secret()) if stdin_names else None
     flags = {name: getattr(args, name, None) for name in questions}
     resolver = Resolver(

@@ -16,15 +16,16 @@ class Outcome:
         self.unchanged: list[str] = []
         self.skipped: list[str] = []
         self.planned: list[str] = []
+        self.stopped: list[str] = []  # a dry run: their preflight says a real run would stop
         self.failed: str | None = None
 
     def summary(self, all_steps: list[Step]) -> str:
-        touched = set(self.done + self.unchanged + self.skipped + self.planned)
+        touched = set(self.done + self.unchanged + self.skipped + self.planned + self.stopped)
         not_run = [s.name for s in all_steps if s.name not in touched and s.name != self.failed]
         parts = []
         for label, names in [
             (_("changed"), self.done), (_("already done"), self.unchanged),
-            (_("would change"), self.planned), (_("skipped"), self.skipped),
+            (_("would change"), self.planned), (_("would stop"), self.stopped), (_("skipped"), self.skipped),
             (_("failed"), [self.failed] if self.failed else []), (_("not run"), not_run),
         ]:
             if names:
@@ -63,10 +64,15 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
             else:
                 applicable.append(step)
         ask_upfront(applicable, ctx)  # bad answers stop here: exit 2, nothing changed
-        for step in applicable:  # and so do files a step could not handle
-            ctx.step_name = step.name
-            guarded(step.preflight, ctx)
+        problems = preflight(applicable, ctx)  # and so does what would stop a step later
+        if problems and not ctx.dry_run:
+            return _report_problems(problems, ctx, _("Nothing was changed:"))
         for number, step in enumerate(applicable, 1):
+            if step.name in problems:  # a dry run shows the rest of the plan
+                ui.heading(f"[{number}/{len(applicable)}] {step.title} ({step.name})")
+                ui.warn(_("{step}: a real run would stop before this step (why: at the end)").format(step=step.name))
+                outcome.stopped.append(step.name)
+                continue
             try:
                 _run_one(step, ctx, outcome, f"[{number}/{len(applicable)}]")
             except UsageError as exc:
@@ -89,7 +95,33 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
     if ctx.dry_run:
         ui.say(_("Dry run: nothing was changed."), style="bold")
     ui.say(outcome.summary(steps))
+    if ctx.dry_run and problems:
+        return _report_problems(problems, ctx, _("A real run would stop before changing anything:"))
     return EXIT_OK
+
+
+def preflight(steps: list[Step], ctx: Context) -> dict[str, tuple[int, str]]:
+    """Every step's ``preflight``, all of them, before anything changes: step name -> (exit code,
+    why). A ``UsageError`` is an answer to correct (exit 2); a ``StepFailed``, a machine that
+    cannot do the step as it is (exit 1)."""
+    problems: dict[str, tuple[int, str]] = {}
+    for step in steps:
+        ctx.step_name = step.name
+        try:
+            guarded(step.preflight, ctx)
+        except UsageError as exc:
+            problems[step.name] = (EXIT_USAGE, str(exc))
+        except StepFailed as failure:
+            problems[step.name] = (EXIT_FAILED, failure.message)
+    ctx.step_name = None
+    return problems
+
+
+def _report_problems(problems: dict[str, tuple[int, str]], ctx: Context, heading: str) -> int:
+    ctx.ui.error(heading)
+    for name, (_code, why) in problems.items():
+        ctx.ui.say("  " + _("{step}: {why}").format(step=name, why=why), err=True)
+    return EXIT_USAGE if any(code == EXIT_USAGE for code, _why in problems.values()) else EXIT_FAILED
 
 
 def guarded(method, ctx: Context):
