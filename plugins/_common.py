@@ -104,6 +104,22 @@ def expand(ctx, value: str) -> Path:
     return ctx.home / value[2:] if value.startswith("~/") else Path(value)
 
 
+def check_editable(*paths: Path) -> None:
+    """Before the first write: each file a step will write or replace is absent or a regular file
+    (through a symlink, its target), and its folder is a folder. Anything else is refused now
+    (UsageError) rather than half-way through the run."""
+    from wizard import UsageError
+
+    for path in paths:
+        target = path.resolve() if path.is_symlink() else path
+        if target.exists() and not target.is_file():
+            raise UsageError(_("{path} is not a regular file (a directory, device or socket?); move it away "
+                               "first").format(path=path))
+        folder = next((p for p in target.parents if p.exists()), None)
+        if folder is not None and not folder.is_dir():
+            raise UsageError(_("{path} cannot be created: {folder} is not a directory").format(path=path, folder=folder))
+
+
 def answer_known(ctx, name: str):
     """An answer given in this run or saved by an earlier one, without asking for it (None if neither):
     for a step that can use another step's answer but must not prompt for it."""

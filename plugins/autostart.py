@@ -72,10 +72,12 @@ class Autostart(Step):
     def preflight(self, ctx):
         label = ctx.answer("label")
         if ctx.platform == "darwin":
+            _common.check_editable(_launchd.plist_path(ctx, label))
             _launchd.check_ours(_launchd.plist_path(ctx, label), label)
             if shutil.which("launchctl", path=ctx.env.get("PATH")) is None:
                 raise StepFailed(_("launchctl is not on PATH, so no LaunchAgent can be loaded"))
             return
+        _common.check_editable(unit_path(ctx, label))
         why = _tunnel.systemd_unreachable(ctx)
         if why:
             raise StepFailed(_("no systemd user manager to run the tunnel ({why}). Log in to a session that has one "

@@ -207,6 +207,7 @@ class SshConfig(Step):
 
     def preflight(self, ctx):
         path = _ssh.config_path(ctx)
+        _common.check_editable(path)
         if not path.exists():
             return
         find_managed(_read(path).splitlines(), ctx.answer("alias"))  # damaged markers: stop now

@@ -222,7 +222,9 @@ class SshKey(Step):
     questions = (_common.ALIAS, _common.IDENTITY, PASSWORD, PASSPHRASE, ACCEPT_HOST_KEY)
 
     def preflight(self, ctx):
-        _ssh.check_reachable(ctx)  # first: without the machine, no password helps
+        key = _key_path(ctx)
+        _common.check_editable(key, Path(f"{key}.pub"), known_hosts(ctx))
+        _ssh.check_reachable(ctx)  # then: without the machine, no password helps
         if not _key_path(ctx).exists() and not ctx.interactive and not ctx.answer_if_given("password"):
             raise UsageError(_("a new key is copied to the remote machine with your password there, and nobody can "
                                "be asked for it: set {env} or pass --password-stdin").format(env=PASSWORD.env_var))

@@ -96,6 +96,7 @@ class Token(Step):
 
     def preflight(self, ctx):
         if ctx.platform == "darwin":
+            _common.check_editable(_launchd.plist_path(ctx, PUSH_LABEL))
             _launchd.check_ours(_launchd.plist_path(ctx, PUSH_LABEL), PUSH_LABEL)
         alias = ctx.answer("alias")
         try:

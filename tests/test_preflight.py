@@ -107,3 +107,12 @@ def test_a_dry_run_asks_for_no_secret(home, mac, cli):
     assert index == 2, "a dry run asked for a secret: " + child.before[-300:] + child.after
     child.close()
     assert "Dry run: nothing was changed." in child.before
+
+
+@pytest.mark.parametrize("where", [".ssh/config", ".ssh/id_ed25519", "Library/LaunchAgents/bot.molt.ssh-tunnel.plist",
+                                   "Library/LaunchAgents/openclaw-remote.token-push.plist"])
+def test_a_directory_where_a_step_writes_a_file_is_named_before_anything(cli, home, mac, where):
+    (home / where).mkdir(parents=True)
+    before = snapshot(home)
+    refused(cli("setup", "--yes", *mac.flags), 2, f"{home / where} is not a regular file", "Nothing was changed")
+    assert snapshot(home) == before and mac.standins.calls("launchctl") == []
