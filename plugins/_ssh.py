@@ -135,17 +135,28 @@ REACH_TIMEOUT = 5.0  # resolving the name, then opening TCP to its ssh port: eac
 
 
 def _resolve(host: str, port: int, timeout: float) -> list:
-    """getaddrinfo, bounded (it has no timeout of its own: a dead DNS server can hang it for long)."""
+    """getaddrinfo, bounded: it has no timeout of its own, and a dead DNS server can hang it for
+    long. A daemon thread, so that a lookup still hanging never holds up the wizard's exit."""
     import socket
-    from concurrent.futures import ThreadPoolExecutor, TimeoutError
+    import threading
 
-    pool = ThreadPoolExecutor(1)
-    try:
-        return pool.submit(socket.getaddrinfo, host, port, type=socket.SOCK_STREAM).result(timeout)
-    except TimeoutError:
-        raise OSError(_("no answer from DNS within {s:g} s").format(s=timeout)) from None
-    finally:
-        pool.shutdown(wait=False)
+    found: list = []
+    failed: list[OSError] = []
+
+    def lookup() -> None:
+        try:
+            found.extend(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM))
+        except OSError as exc:
+            failed.append(exc)
+
+    worker = threading.Thread(target=lookup, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if failed:
+        raise failed[0]
+    if worker.is_alive():
+        raise OSError(_("no answer from DNS within {s:g} s").format(s=timeout))
+    return found
 
 
 def check_reachable(ctx) -> None:

@@ -225,7 +225,7 @@ class SshKey(Step):
         key = _key_path(ctx)
         _common.check_editable(key, Path(f"{key}.pub"), known_hosts(ctx))
         _ssh.check_reachable(ctx)  # then: without the machine, no password helps
-        if not _key_path(ctx).exists() and not ctx.interactive and not ctx.answer_if_given("password"):
+        if not key.exists() and not ctx.interactive and not ctx.answer_if_given("password"):
             raise UsageError(_("a new key is copied to the remote machine with your password there, and nobody can "
                                "be asked for it: set {env} or pass --password-stdin").format(env=PASSWORD.env_var))
 
