@@ -16,6 +16,7 @@ from wizard import Question
 from wizard.i18n import _
 
 MAX_LENGTH = 255
+MAX_PATH, MAX_NAME = 1024, 255  # macOS's PATH_MAX and NAME_MAX (Linux allows more): what every Mac can open
 
 
 def _check_word(text: str, what: str) -> str:
@@ -90,12 +91,16 @@ def path(text: str) -> str:
     for char in text:
         if unicodedata.category(char).startswith("C"):
             raise ValueError(_("path contains a control character"))
-        if char.isspace() or char in "\"'`#\\%":
-            raise ValueError(_("path contains {char!r}; choose a path without spaces, quotes, '#', '%' or '\\'").format(char=char))
+        if char.isspace() or char in "\"'`#\\%$":
+            raise ValueError(_("path contains {char!r}; choose a path without spaces, quotes, '#', '%', '$' or "
+                               "'\\' (ssh reads those itself)").format(char=char))
     if not (text.startswith("/") or text.startswith("~/")):
-        raise ValueError(_("path must be absolute or start with ~/"))
+        raise ValueError(_("path must be absolute or start with ~/ (ssh reads ~user itself)"))
     if ".." in Path(text).parts:
         raise ValueError(_("path must not contain '..'"))
+    if len(text.encode("utf-8")) > MAX_PATH or any(len(part.encode("utf-8")) > MAX_NAME for part in Path(text).parts):
+        raise ValueError(_("path is longer than {n} bytes, or one of its names longer than {m}").format(
+            n=MAX_PATH, m=MAX_NAME))
     return text
 
 
@@ -130,10 +135,12 @@ def answer_known(ctx, name: str):
 
 
 def default_identity(ctx) -> str:
+    """``~/.ssh/…``: the home's own path is not the user's answer, so it is not held to the
+    answer's rules (it is quoted wherever it is written instead)."""
     for name in ("id_ed25519", "id_rsa"):
         if ctx.path(".ssh", name).exists():
-            return str(ctx.path(".ssh", name))
-    return str(ctx.path(".ssh", "id_ed25519"))
+            return f"~/.ssh/{name}"
+    return "~/.ssh/id_ed25519"
 
 
 ALIAS = Question("alias", _("Name for this gateway in your ssh config (Host alias)"), default="remote-gateway",

@@ -14,12 +14,33 @@ def config_path(ctx) -> Path:
     return ctx.path(".ssh", "config")
 
 
+def config_arg(value: str) -> str:
+    """``value`` as one argument in ssh_config (a config line, or ``-o KEY=VALUE``), which ssh
+    reads back as exactly ``value``: ``%`` doubled (ssh expands ``%d``, ``%u``… in paths), quoted
+    with ``\\``-escapes when it holds a blank, a quote, ``#`` or a backslash. What ssh cannot be
+    told literally is refused (UsageError): ``${`` (ssh expands environment variables and has no
+    escape for them) and control characters (a newline would start a new option)."""
+    from wizard import UsageError
+
+    if "${" in value:
+        raise UsageError(_("{value!r} cannot go into an ssh option: ssh would expand '${{…}}' in it, and has no "
+                           "way to escape it").format(value=value))
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise UsageError(_("{value!r} cannot go into an ssh option: it contains a control character").format(
+            value=value))
+    value = value.replace("%", "%%")
+    if value and not any(char in value for char in " \t\"'\\#"):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def isolation_options(ctx) -> list[str]:
-    """``-F`` and known-hosts options, only when the home is not ssh's own."""
+    """``-F`` and known-hosts options, only when the home is not ssh's own. ``-F`` takes a plain
+    path; an ``-o`` value is parsed like a config line, so it is quoted like one."""
     if ctx.real_home:
         return []
     return ["-F", str(config_path(ctx)),
-            "-o", f"UserKnownHostsFile={ctx.path('.ssh', 'known_hosts')}"]
+            "-o", f"UserKnownHostsFile={config_arg(str(ctx.path('.ssh', 'known_hosts')))}"]
 
 
 def ssh_command(ctx, *args: str) -> list[str]:
@@ -214,4 +235,9 @@ def is_tunnel(ctx, owner, alias: str) -> bool:
     configs = _option_values(args, "-F")
     if ctx.real_home:
         return all(_same_file(value, config_path(ctx)) for value in configs)
-    return len(configs) == 1 and _same_file(configs[0], config_path(ctx))
+    if len(configs) == 1 and _same_file(configs[0], config_path(ctx)):
+        return True
+    # macOS's ps joins the arguments with blanks, so a home with a blank comes back in pieces:
+    # then this home's "-F CONFIG" must stand in the joined line, once.
+    line = " " + " ".join(args) + " "
+    return line.count(" -F") == 1 and f" -F {config_path(ctx)} " in line

@@ -98,7 +98,10 @@ def our_tunnels(ctx, alias: str) -> list[int]:
     pids = []
     for line in result.stdout.splitlines():
         pid, _sep, args = line.strip().partition(" ")
-        if pid.isdigit() and _ssh.is_tunnel(ctx, _ports.Owner(int(pid), "", tuple(args.split())), alias):
+        if not pid.isdigit() or alias not in args.split():
+            continue
+        exact = _ports.process_args(int(pid)) if os.path.exists("/proc") else ()  # ps joins args with blanks
+        if _ssh.is_tunnel(ctx, _ports.Owner(int(pid), "", exact or tuple(args.split())), alias):
             pids.append(int(pid))
     return pids
 

@@ -9,7 +9,6 @@ port afterwards. Other OpenClaw tunnel agents would fight over the port: they ar
 
 from __future__ import annotations
 
-import shlex
 import shutil
 
 from plugins import _common, _launchd, _ports, _ssh, _tunnel
@@ -46,6 +45,13 @@ def launch_agent(ctx, label: str, alias: str) -> dict:
     }
 
 
+def systemd_quote(arg: str) -> str:
+    """One ExecStart argument as systemd reads it back: double-quoted with C escapes, ``%%`` for
+    a literal ``%`` (systemd's specifiers) and ``$$`` for a literal ``$`` (its variables)."""
+    escaped = arg.replace("\\", "\\\\").replace('"', '\\"').replace("%", "%%").replace("$", "$$")
+    return escaped if escaped == arg and arg and not any(c.isspace() or c in "'\\;" for c in arg) else f'"{escaped}"'
+
+
 def unit_text(ctx, alias: str) -> str:
     return (
         "[Unit]\n"
@@ -54,7 +60,7 @@ def unit_text(ctx, alias: str) -> str:
         "Wants=network-online.target\n"
         "\n"
         "[Service]\n"
-        f"ExecStart={shlex.join(tunnel_program(ctx, alias))}\n"
+        f"ExecStart={' '.join(map(systemd_quote, tunnel_program(ctx, alias)))}\n"
         "Restart=always\n"
         f"RestartSec={THROTTLE_SECONDS}\n"
         "\n"
@@ -73,11 +79,13 @@ class Autostart(Step):
         label = ctx.answer("label")
         if ctx.platform == "darwin":
             _common.check_editable(_launchd.plist_path(ctx, label))
+            launch_agent(ctx, label, ctx.answer("alias"))  # a home that ssh could not be told: refused now
             _launchd.check_ours(_launchd.plist_path(ctx, label), label)
             if shutil.which("launchctl", path=ctx.env.get("PATH")) is None:
                 raise StepFailed(_("launchctl is not on PATH, so no LaunchAgent can be loaded"))
             return
         _common.check_editable(unit_path(ctx, label))
+        unit_text(ctx, ctx.answer("alias"))  # a home that ssh or systemd could not be told: refused now
         why = _tunnel.systemd_unreachable(ctx)
         if why:
             raise StepFailed(_("no systemd user manager to run the tunnel ({why}). Log in to a session that has one "

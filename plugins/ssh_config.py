@@ -44,7 +44,7 @@ def render_block(v: dict, newline: str = "\n", explicit_port: bool = False) -> s
     if v["port"] != 22 or explicit_port:
         lines.append(f"    Port {v['port']}")
     lines += [
-        f"    IdentityFile {v['identity']}",
+        f"    IdentityFile {_ssh.config_arg(v['identity'])}",
         "    IdentitiesOnly yes",
         f"    LocalForward 127.0.0.1:{v['local_port']} 127.0.0.1:{v['remote_port']}",
         "    ExitOnForwardFailure yes",
@@ -208,6 +208,7 @@ class SshConfig(Step):
     def preflight(self, ctx):
         path = _ssh.config_path(ctx)
         _common.check_editable(path)
+        render_block(_values(ctx))  # a path ssh could not be told (the home's among them): refused now
         if not path.exists():
             return
         find_managed(_read(path).splitlines(), ctx.answer("alias"))  # damaged markers: stop now
@@ -307,7 +308,8 @@ class SshConfig(Step):
         if same_port != [forward]:
             wrong.append(f"localforward {' / '.join(same_port) or '-'} ≠ {forward}")
         identities = got.get("identityfile", [])
-        if not identities or _common.expand(ctx, identities[0]) != _common.expand(ctx, v["identity"]):
+        # ssh -G prints it unquoted, but with its %-tokens not yet expanded (so %% as written)
+        if not identities or _common.expand(ctx, identities[0]) != _common.expand(ctx, v["identity"].replace("%", "%%")):
             wrong.append(f"identityfile {identities[0] if identities else '-'} ≠ {v['identity']}")
         if wrong:
             raise StepFailed(

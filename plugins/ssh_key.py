@@ -17,6 +17,7 @@ from wizard import Action, Check, Health, Question, RemoveFile, Step, StepFailed
 from wizard.i18n import _
 
 PASSWORD_TRIES = 3
+SHELL_EVALUATED = '"$`\\'  # what ssh-copy-id's eval'd strings cannot hold
 
 PASSWORD = Question("password", _("Password for your account on the remote machine (asked once, not stored)"),
                     secret=True, env="OPENCLAW_REMOTE_SSH_PASSWORD", upfront=False)
@@ -223,7 +224,14 @@ class SshKey(Step):
 
     def preflight(self, ctx):
         key = _key_path(ctx)
+        for path in (ctx.home, key):  # ssh-copy-id pastes both into shell code it evals (rm -rf "…" among it)
+            unsafe = sorted({char for char in str(path) if char in SHELL_EVALUATED})
+            if unsafe:
+                raise UsageError(_("{path} contains {chars}: ssh-copy-id would read that as shell code, so the key "
+                                   "cannot be copied from there; use a home and --identity without them").format(
+                    path=path, chars=" ".join(unsafe)))
         _common.check_editable(key, Path(f"{key}.pub"), known_hosts(ctx))
+        _ssh.isolation_options(ctx)  # a home ssh could not be told about: refused now
         _ssh.check_reachable(ctx)  # then: without the machine, no password helps
         if not key.exists() and not ctx.interactive and not ctx.answer_if_given("password"):
             raise UsageError(_("a new key is copied to the remote machine with your password there, and nobody can "

@@ -107,3 +107,13 @@ def test_an_unrelated_tunnel_for_the_same_alias_does_not_disturb_a_setup(cli, ho
         finally:
             theirs.kill()
             theirs.wait()
+
+
+def test_a_home_with_blanks_is_recognised_in_ps_output_that_joins_the_arguments(tmp_path):
+    home = tmp_path / "ho me"
+    config = home / ".ssh" / "config"
+    joined = f"/usr/bin/ssh -F {config} -N -o BatchMode=yes gw"  # what macOS's ps prints
+    assert _ssh.is_tunnel(Ctx(home), owner(*joined.split()), "gw")
+    other = f"/usr/bin/ssh -F {tmp_path / 'ho'} -F {config} -N -o BatchMode=yes gw"
+    assert not _ssh.is_tunnel(Ctx(home), owner(*other.split()), "gw")
+    assert not _ssh.is_tunnel(Ctx(home), owner(*f"/usr/bin/ssh -F {config}x -N -o BatchMode=yes gw".split()), "gw")
