@@ -11,6 +11,11 @@ from wizard import Run
 from wizard.i18n import _
 
 TOKEN_VARIABLE = "OPENCLAW_GATEWAY_TOKEN"  # what OpenClaw.app reads from launchd's environment
+TOKEN_PUSH_LABEL = "openclaw-remote.token-push"  # our login agent, not one of OpenClaw's labels
+# Labels of OpenClaw itself (field notes): the app, and its own local gateway agent (ai.openclaw.<profile>
+# for named profiles). A tunnel agent under one of these would replace OpenClaw's.
+OPENCLAW_LABELS = ("ai.openclaw.mac", "bot.molt.mac", "ai.openclaw.gateway", "com.clawdbot.gateway")
+MAX_LABEL = 128  # <label>.plist and <label>.service stay well inside NAME_MAX (255)
 NOT_LOADED = (3, 113)  # bootout's "No such process" / "Could not find service": already gone is fine
 
 

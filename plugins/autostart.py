@@ -20,8 +20,21 @@ LEGACY = "com.openclaw.ssh-tunnel"  # removed without asking, as the guide says
 OTHER_AGENTS = ("ai.openclaw.ssh-tunnel", "bot.molt.ssh-tunnel")  # removed after asking
 THROTTLE_SECONDS = 30  # one restart per 30 s while the remote is down: no restart storm
 
+def tunnel_label(text: str) -> str:
+    """A label for the tunnel agent (also the systemd unit's name): reverse-DNS characters, a sane
+    length, and none that is already someone else's job (our token agent, OpenClaw's own agents)."""
+    value = _common.label(text)
+    if len(value) > _launchd.MAX_LABEL:
+        raise ValueError(_("label is longer than {n} characters").format(n=_launchd.MAX_LABEL))
+    taken = value in (_launchd.TOKEN_PUSH_LABEL, *_launchd.OPENCLAW_LABELS)
+    if taken or (value.startswith("ai.openclaw.") and value not in OTHER_AGENTS):
+        raise ValueError(_("label {value} belongs to another agent (openclaw-remote's token agent, or OpenClaw's "
+                           "app or gateway): choose another, like bot.molt.ssh-tunnel").format(value=value))
+    return value
+
+
 LABEL = Question("label", _("Name (launchd label) of the tunnel agent"), default="bot.molt.ssh-tunnel",
-                 validate=_common.label)
+                 validate=tunnel_label)
 REMOVE_OTHERS = Question("remove_other_agents", _("Remove the other OpenClaw tunnel agents (they fight over the port)?"),
                          confirm=True, upfront=False,
                          help=_("with --yes: remove other OpenClaw tunnel agents than --label"))

@@ -16,7 +16,7 @@ from wizard import Action, Check, Command, Health, Question, RemoveFile, Run, St
 from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
-PUSH_LABEL = "openclaw-remote.token-push"  # ours, not one of OpenClaw's labels
+PUSH_LABEL = _launchd.TOKEN_PUSH_LABEL
 TOKEN_TRIES = 3
 
 
