@@ -16,6 +16,7 @@ from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
 QUIT_TIMEOUT = 15.0
+QUIT_SCRIPT = ("-e", "on run argv", "-e", "tell application (item 1 of argv) to quit", "-e", "end run")
 OPEN_TIMEOUT = 15.0
 
 
@@ -80,7 +81,9 @@ class QuitApp(Action):
     executable: str
 
     def argv(self) -> list[str]:
-        return ["osascript", "-e", f'quit app "{self.name}"']
+        # The name is the script's argument, never part of its text: nothing the user typed is
+        # ever parsed as AppleScript (typographic quotes included).
+        return ["osascript", *QUIT_SCRIPT, self.name]
 
     def describe(self, ctx):
         import shlex

@@ -205,7 +205,9 @@ def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, ma
     assert cli("run", "token", "--yes", *mac.flags).returncode == 0
     result = cli("run", "app-restart", "--yes", *mac.flags)
     assert result.returncode == 0, result.stderr
-    assert mac.standins.calls("osascript") == [["-e", 'quit app "OpenClaw"']]
+    from plugins.app_restart import QUIT_SCRIPT
+
+    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, "OpenClaw"]]  # the name is an argument
     assert mac.standins.calls("open") == [[str(mac.app)]]
     new_pid = mac.standins.app_pid()
     assert new_pid != old_pid
