@@ -44,3 +44,39 @@ def test_no_secret_leaks_through_setup_status_doctor_and_undo(cli, home, mac):
     assert with_secret, "the token must reach launchd somehow"
     assert all(call[:3] == ["launchctl", "setenv", "OPENCLAW_GATEWAY_TOKEN"] for call in with_secret), with_secret
     assert ssh_processes_for(home) == []
+
+
+SPIED = ("ssh", "ssh-keygen", "ssh-copy-id", "lsof", "ps", "pgrep", "launchctl", "osascript", "open")
+
+
+def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_path):
+    """Every program the wizard starts, however it starts it (the runner, pexpect, a detached
+    ssh, a stand-in), is a spy here that writes down its environment, then runs the real one."""
+    import shutil
+
+    spies, seen = tmp_path / "spies", tmp_path / "seen"
+    spies.mkdir()
+    seen.mkdir()
+    path = cli.env["PATH"]
+    for tool in SPIED:
+        real = shutil.which(tool, path=path)
+        if real is None:
+            continue
+        spy = spies / tool
+        spy.write_text(f'#!/bin/sh\nenv > "{seen}/{tool}.$$.env"\nexec "{real}" "$@"\n')
+        spy.chmod(0o755)
+    cli.env["PATH"] = f"{spies}:{path}"
+    done = cli("setup", "--yes", *mac.flags)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert cli("status").returncode == 0
+    # A second key with a passphrase: ssh-keygen runs under pexpect, the passphrase typed at its
+    # prompt. (The step then stops: a background tunnel cannot use that key without an agent.)
+    passphrase = "key-passphrase-secret-PPP"
+    cli("run", "ssh-key", "--yes", "--identity", "~/.ssh/with_passphrase",
+        env={"OPENCLAW_REMOTE_KEY_PASSPHRASE": passphrase})
+    assert (home / ".ssh" / "with_passphrase").exists()
+    recorded = sorted(seen.iterdir())
+    assert {path.name.split(".")[0] for path in recorded} >= {"ssh", "ssh-keygen", "ssh-copy-id", "launchctl"}
+    for secret in (GATEWAY_TOKEN, mac.sshd.password, passphrase):
+        leaked = [path.name for path in recorded if secret in path.read_text(errors="replace")]
+        assert leaked == [], (secret[:4] + "…", leaked)

@@ -133,7 +133,7 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
     stdin_secret = (stdin_names[0], read_stdin_secret()) if stdin_names else None
     flags = {name: getattr(args, name, None) for name in questions}
     resolver = Resolver(
-        flags=flags, env=os.environ, saved=state.answers, interactive=interactive, stdin_secret=stdin_secret,
+        flags=flags, env=dict(os.environ), saved=state.answers, interactive=interactive, stdin_secret=stdin_secret,
         file_answers=load_answers_file(args.answers) if getattr(args, "answers", None) else {},
     )
     ui = UI()
@@ -145,8 +145,10 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
         ui.warn(_("ignoring unreadable state file: {why}").format(why=state.problem))
     # Children (a long-lived ssh -N among them) must not inherit a token or password that was
     # handed to us in the environment: `ps eww` would show it to any process of the user.
-    child_env = {key: value for key, value in os.environ.items()
-                 if key not in {q.env_var for q in questions.values() if q.secret}}
+    secret_vars = {q.env_var for q in questions.values() if q.secret}
+    child_env = {key: value for key, value in os.environ.items() if key not in secret_vars}
+    for name in secret_vars:  # the resolver keeps its copy; no child started any way inherits one
+        os.environ.pop(name, None)
     return Context(home=home, platform=current_platform(), interactive=interactive, dry_run=dry_run,
                    ui=ui, state=state, resolver=resolver, questions=questions, env=child_env)
 
