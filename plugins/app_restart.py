@@ -24,8 +24,11 @@ def check_app(text: str) -> str:
     text = text.strip().rstrip("/")
     if not text.startswith("/") or not text.endswith(".app"):
         raise ValueError(_("the app path must be absolute and end with .app, like /Applications/OpenClaw.app"))
+    if len(text.encode("utf-8")) > 1024:
+        raise ValueError(_("the app path is longer than 1024 bytes"))
     if ".." in Path(text).parts or any(ord(char) < 32 or char in '"\\' for char in text):
-        # The name goes inside an AppleScript string: a quote or backslash could end it.
+        # (The name reaches osascript as an argument, never as script text; these stay refused
+        # so that the path prints and logs plainly.)
         raise ValueError(_("the app path must not contain '..', quotes, backslashes or control characters"))
     return text
 

@@ -55,6 +55,7 @@ FLAG_CASES = [
     ("label-openclaw-profile", {"--label": "ai.openclaw.work"}, "--label"),
     ("label-openclaw-app", {"--label": "ai.openclaw.mac"}, "--label"),
     ("label-too-long", {"--label": "a" * 250}, "--label"),
+    ("app-too-long", {"--app": "/Applications/" + "x/" * 600 + "OpenClaw.app"}, "--app"),
     ("identity-env-variable", {"--identity": "~/.ssh/${USER}_key"}, "--identity"),
     ("identity-tilde-user", {"--identity": "~root/.ssh/id_ed25519"}, "--identity"),
     ("identity-too-long", {"--identity": "/" + "k" * 2000}, "--identity"),
