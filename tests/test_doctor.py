@@ -143,7 +143,7 @@ def test_stale_token_in_launchd_is_pushed_again_and_the_app_restarted(cli, home,
     setup(cli, mac)
     mac.standins.setenv("OPENCLAW_GATEWAY_TOKEN", "stale-token-from-last-year")
     # the app was (re)opened since, so it runs with the stale value
-    assert mac.standins.run("osascript", "-e", 'quit app "OpenClaw"').returncode == 0
+    assert mac.standins.run("osascript", "-e", f'quit app "{mac.app_name}"').returncode == 0
     assert wait_until(lambda: mac.standins.app_pid() is None, timeout=10)
     assert mac.standins.run("open", str(mac.app)).returncode == 0
     app_before = wait_until(mac.standins.app_pid, timeout=10)

@@ -39,7 +39,8 @@ def mac(home, cli, standins, secret_service, sshd, gateway):
     # What a login session's launchd would have (on a real Mac the platform is detected):
     for name, value in {**secret_service, "OPENCLAW_REMOTE_PLATFORM": "darwin"}.items():
         standins.setenv(name, value)
-    app = standins.install_app("OpenClaw")
+    app_name = f"OpenClaw{os.getpid() % 10**7}"  # pgrep -x is machine-wide: another test run's app is not ours
+    app = standins.install_app(app_name)
     local_port = ports.free_port()
     cli.env.update({**standins.env, **secret_service, "OPENCLAW_REMOTE_PLATFORM": "darwin",
                     "STANDIN_LAUNCHD_PATH": f"{BIN_DIR}:/usr/bin:/bin"})
@@ -47,7 +48,8 @@ def mac(home, cli, standins, secret_service, sshd, gateway):
     cli.env["OPENCLAW_GATEWAY_TOKEN"] = GATEWAY_TOKEN
     flags = ["--host", sshd.host, "--port", str(sshd.port), "--user", sshd.user, "--local-port", str(local_port),
              "--remote-port", str(gateway.port), "--app", str(app), "--accept-host-key"]
-    world = type("Mac", (), {"flags": flags, "app": app, "local_port": local_port, "standins": standins,
+    world = type("Mac", (), {"flags": flags, "app": app, "app_name": app_name, "local_port": local_port,
+                             "standins": standins,
                              "sshd": sshd, "gateway": gateway, "keyring": secret_service})
     yield world
     standins.cleanup()
@@ -201,13 +203,13 @@ def test_a_rejected_token_typed_three_times_is_never_stored(cli, home, mac):
 
 
 def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, mac):
-    old_pid = mac.standins.start_app("OpenClaw", mac.app)  # opened before the token existed
+    old_pid = mac.standins.start_app(mac.app_name, mac.app)  # opened before the token existed
     assert cli("run", "token", "--yes", *mac.flags).returncode == 0
     result = cli("run", "app-restart", "--yes", *mac.flags)
     assert result.returncode == 0, result.stderr
     from plugins.app_restart import QUIT_SCRIPT
 
-    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, "OpenClaw"]]  # the name is an argument
+    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, mac.app_name]]  # the name is an argument
     assert mac.standins.calls("open") == [[str(mac.app)]]
     new_pid = mac.standins.app_pid()
     assert new_pid != old_pid

@@ -115,9 +115,9 @@ class StandIns:
             return record["pid"]
         return None
 
-    def app_pid(self, name: str = "OpenClaw") -> int | None:
-        """The pid of the running fake app ``name``, or None."""
-        return lib.running_app(self.state, name)
+    def app_pid(self, name: str | None = None) -> int | None:
+        """The pid of the running fake app ``name`` (default: the last one installed), or None."""
+        return lib.running_app(self.state, name or getattr(self, "app_name", "OpenClaw"))
 
     @staticmethod
     def process_env(pid: int) -> dict[str, str]:
@@ -137,6 +137,7 @@ class StandIns:
         the kernel's limit for what ``pgrep -x`` matches), e.g. ``f"OpenClaw{os.getpid()}"``."""
         if not name or "/" in name or len(name.encode()) > 15:
             raise ValueError(f"an app name has 1 to 15 bytes and no '/' (pgrep -x matches 15): {name!r}")
+        self.app_name = name
         app = Path(folder or self.state / "Applications") / f"{name}.app"
         (app / "Contents" / "MacOS").mkdir(parents=True, exist_ok=True)
         info = {"CFBundleExecutable": name, "CFBundleIdentifier": bundle_id, "CFBundleName": name,
