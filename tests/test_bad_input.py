@@ -88,6 +88,7 @@ def refused(cli, home, *args, expect: str, case: str, env: dict | None = None):
     assert snapshot(home) == before, case
     assert not (home / ".config").exists()  # not even a state file
     PASSED.append(case)
+    return result.stderr
 
 
 @pytest.mark.parametrize("case,overrides,expect", FLAG_CASES, ids=[c[0] for c in FLAG_CASES])
@@ -111,11 +112,32 @@ def test_hostile_environment_variable_is_refused(cli, mac_home, case, variable, 
     ("answers-nul-in-host", 'host = "gw\\u0000x"\nuser = "alice"\n', "host"),
     ("answers-port-out-of-range", 'host = "gw.example"\nuser = "alice"\nport = 70000\n', "port"),
     ("answers-host-is-a-table", 'user = "alice"\n[host]\nname = "x"\n', "host"),
+    ("answers-token-in-file", 'host = "gw.example"\nuser = "alice"\ntoken = "t0k"\n', "never read from a file"),
+    ("answers-password-in-file", 'host = "gw.example"\nuser = "alice"\npassword = "pw"\n', "--password-stdin"),
+    ("answers-escape-in-key", '"\\u001b[31mred" = 1\nhost = "gw.example"\n', "'\\x1b[31mred' is not an answer"),
+    ("answers-huge-key", f'"{"k" * 100_000}" = 1\n', "larger than 64 KiB"),
+    ("answers-deep-nesting", "x = " + "[" * 5000 + "]" * 5000 + "\n", "not valid TOML"),
 ])
 def test_hostile_answers_file_is_refused(cli, mac_home, tmp_path, case, text, expect):
     answers = tmp_path / "answers.toml"
     answers.write_bytes(text.encode("utf-8", "surrogateescape"))
     refused(cli, mac_home, "setup", "--yes", "--answers", str(answers), expect=expect, case=case)
+
+
+@pytest.mark.parametrize("case,special", [("answers-dev-zero", "/dev/zero"), ("answers-fifo", "fifo"),
+                                          ("answers-directory", "dir")])
+def test_answers_file_that_is_not_a_regular_file_is_refused_without_reading_it(cli, mac_home, tmp_path, case, special):
+    import os
+
+    path = tmp_path / "answers"
+    if special == "fifo":
+        os.mkfifo(path)  # opening it would wait for a writer forever
+    elif special == "dir":
+        path.mkdir()
+    else:
+        path = special
+    refused(cli, mac_home, "setup", "--yes", *_flags({}), "--answers", str(path), expect="not a regular file",
+            case=case)
 
 
 def test_answers_file_with_dotdot_path_is_refused(cli, mac_home):

@@ -4,6 +4,9 @@ is the first of those found."""
 
 from __future__ import annotations
 
+import os
+import re
+import stat
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -23,19 +26,41 @@ TRUE_WORDS = {"1", "true", "yes", "y", "on"}
 FALSE_WORDS = {"0", "false", "no", "n", "off", ""}
 
 
-def load_answers_file(path: Path) -> dict:
+ANSWERS_FILE_LIMIT = 64 * 1024  # a page of answers; /dev/zero or a log file named by mistake is not one
+KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+
+
+def load_answers_file(path: Path, secrets: set[str] = frozenset()) -> dict:
+    """The answers in a TOML file: a regular file of at most ANSWERS_FILE_LIMIT bytes (never a
+    FIFO or device, which could hang or never end), keys that are answer names, and no secret
+    (those come only from a hidden prompt, a variable or ``--NAME-stdin``)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
     try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(_("answers file {path} is not a regular file").format(path=path))
+        if info.st_size > ANSWERS_FILE_LIMIT:
+            raise UsageError(_("answers file {path} is larger than {n} KiB").format(path=path, n=ANSWERS_FILE_LIMIT // 1024))
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            data = tomllib.loads(handle.read(ANSWERS_FILE_LIMIT + 1).decode("utf-8"))
     except OSError as exc:
         raise UsageError(_("cannot read answers file {path}: {why}").format(path=path, why=exc.strerror)) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise UsageError(_("answers file {path} is not valid TOML: {why}").format(path=path, why=exc)) from None
-    return {key.replace("-", "_"): value for key, value in data.items()}
+    answers = {}
+    for key, value in data.items():
+        if not KEY_RE.match(key):
+            raise UsageError(_("answers file {path}: {key} is not an answer name").format(path=path, key=repr(key[:40])))
+        name = key.replace("-", "_")
+        if name in secrets:
+            raise UsageError(_("answers file {path}: {key} is a secret, never read from a file (it would sit there in "
+                               "plain text): use its variable or --{flag}-stdin").format(
+                path=path, key=key, flag=name.replace("_", "-")))
+        answers[name] = value
+    return answers
 
 
 def _parse_bool(text: Any, source: str) -> bool:

@@ -134,7 +134,8 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
     flags = {name: getattr(args, name, None) for name in questions}
     resolver = Resolver(
         flags=flags, env=dict(os.environ), saved=state.answers, interactive=interactive, stdin_secret=stdin_secret,
-        file_answers=load_answers_file(args.answers) if getattr(args, "answers", None) else {},
+        file_answers=load_answers_file(args.answers, {n for n, q in questions.items() if q.secret})
+        if getattr(args, "answers", None) else {},
     )
     ui = UI()
     unknown = sorted(set(resolver.file_answers) - set(questions))
