@@ -173,8 +173,9 @@ class StartTunnel(Action):
             stop_process(process)
             ctx.remember(pid=None)
             raise
+        # The probe's own words ("gateway 2026.1 accepted the token"), never its internal code.
         ctx.ui.say("  " + _("tunnel ready in {ms} ms (pid {pid}): {what}").format(
-            ms=round((time.monotonic() - started) * 1000), pid=process.pid, what=result.kind))
+            ms=round((time.monotonic() - started) * 1000), pid=process.pid, what=ctx.mask(result.detail)))
 
     def _wait_ready(self, ctx, process, log, offset) -> _gateway.GatewayResult:
         deadline = time.monotonic() + READY_TIMEOUT

@@ -20,7 +20,7 @@ LEGACY = "com.openclaw.ssh-tunnel"  # removed without asking, as the guide says
 OTHER_AGENTS = ("ai.openclaw.ssh-tunnel", "bot.molt.ssh-tunnel")  # removed after asking
 THROTTLE_SECONDS = 30  # one restart per 30 s while the remote is down: no restart storm
 
-LABEL = Question("label", _("Name (launchd label) of the tunnel agent"), default="bot.molt.ssh-tunnel",
+LABEL = Question("label", _("Name of the tunnel agent (launchd label on macOS, systemd unit on Linux)"), default="bot.molt.ssh-tunnel",
                  validate=_common.label)
 REMOVE_OTHERS = Question("remove_other_agents", _("Remove the other OpenClaw tunnel agents (they fight over the port)?"),
                          confirm=True, upfront=False,

@@ -87,7 +87,7 @@ def _stored_token(ctx, alias: str) -> str | None:
 
 class Token(Step):
     name = "token"
-    title = _("Gateway token: keyring, and launchd on macOS")
+    title = _("the Gateway token, in your keyring (and launchd on macOS)")
     after = ("ssh-key",)
     before = ("tunnel",)
     questions = (_common.ALIAS, TOKEN)

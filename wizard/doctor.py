@@ -36,7 +36,7 @@ def explain(failing: list[tuple[Check, Health]], ctx: Context) -> None:
     ui = ctx.ui
     for check, health in failing:
         ui.say("")
-        ui.say(f"{check.title}: {health.reason}", style="bold")
+        ui.say(_("{title}: {reason}").format(title=check.title, reason=health.reason), style="bold")
         if _follows(health, failing):
             ui.say("  " + _("follows from '{name}': the fix there mends this too").format(name=health.follows))
             continue

@@ -28,7 +28,7 @@ class Outcome:
             (_("failed"), [self.failed] if self.failed else []), (_("not run"), not_run),
         ]:
             if names:
-                parts.append(f"{label}: {', '.join(names)}")
+                parts.append(_("{label}: {names}").format(label=label, names=", ".join(names)))  # French: " : "
         return "; ".join(parts)
 
 
@@ -116,7 +116,7 @@ def _record(ctx: Context, status: str, **details) -> None:
 def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
     ui = ctx.ui
     ctx.step_name = step.name
-    ui.heading(f"{counter} {step.title} ({step.name})")
+    ui.heading(f"{counter} {step.name}: {step.title}")  # titles have parentheses of their own
     actions = guarded(step.plan, ctx)
     if not actions:
         ui.ok(_("{step}: already done, nothing to change").format(step=step.name))

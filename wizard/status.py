@@ -57,7 +57,8 @@ def gather(checks: list[Check], ctx: Context) -> list[tuple[Check, Health]]:
 
 def say_lines(found: list[tuple[Check, Health]], ctx: Context) -> None:
     for check, health in found:
-        ctx.ui.say(f"{health.status:<4}  {check.title}: {health.reason}", style=STYLE[health.status])
+        line = _("{title}: {reason}").format(title=check.title, reason=health.reason)  # French: " : "
+        ctx.ui.say(f"{health.status:<4}  {line}", style=STYLE[health.status])
 
 
 def run_status(checks: list[Check], ctx: Context, as_json: bool) -> int:
