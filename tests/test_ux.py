@@ -63,3 +63,53 @@ def test_french_summary_and_status_lines_put_a_space_before_the_colon(cli, monke
     outcome = Outcome()
     outcome.done.append("ssh-config")
     assert outcome.summary([]) == "changed : ssh-config"
+
+
+# --home ------------------------------------------------------------------------------------
+
+FLAGS = ["--yes", "--host", "gw.example", "--user", "alice"]
+
+
+def test_home_before_the_command_is_the_home_used(cli, home, tmp_path):
+    other = tmp_path / "other"
+    (other / ".ssh").mkdir(parents=True)
+    result = cli("--home", str(other), "run", "ssh-config", *FLAGS)  # OPENCLAW_REMOTE_HOME names `home`
+    assert result.returncode == 0, result.stderr
+    assert (other / ".ssh" / "config").exists() and not (home / ".ssh" / "config").exists()
+
+
+def test_home_after_the_command_wins_over_one_before_it(cli, home, tmp_path):
+    result = cli("--home", str(tmp_path / "missing"), "run", "ssh-config", "--home", str(home), *FLAGS)
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_missing_home_is_named_with_the_fix_and_not_created(cli, tmp_path):
+    missing = tmp_path / "no such"
+    result = cli("--home", str(missing), "status")
+    assert result.returncode == 2
+    assert f"no such directory; create it first (mkdir -p '{missing}')" in result.stderr
+    assert not missing.exists()
+
+
+def test_an_empty_home_is_refused_never_the_current_directory(cli, tmp_path):
+    import subprocess
+    import sys
+
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    from tests.conftest import REPO
+
+    for args, env in [(["--home", "", "run", "ssh-config", *FLAGS], {}),
+                      (["run", "ssh-config", "--home", "", *FLAGS], {}),
+                      (["run", "ssh-config", *FLAGS], {"OPENCLAW_REMOTE_HOME": ""})]:
+        result = subprocess.run([sys.executable, "-m", "wizard", *args], cwd=cwd, capture_output=True, text=True,
+                                env={**cli.env, **env, "PYTHONPATH": str(REPO)}, stdin=subprocess.DEVNULL)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "empty" in result.stderr
+        assert list(cwd.iterdir()) == []
+
+
+def test_home_alone_is_no_command(cli, home):
+    result = cli("--home", str(home))
+    assert result.returncode == 2 and "COMMAND" in result.stdout
+    assert not (home / ".config").exists()

@@ -37,8 +37,19 @@ def _common_options(parser: argparse.ArgumentParser, questions, secrets: bool = 
                                help=question.help or question.prompt)
 
 
-def _home_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--home", metavar="DIR", type=Path,
+HOME_ENV = "OPENCLAW_REMOTE_HOME"
+
+
+def _home_argument(text: str) -> Path:
+    if not text.strip():  # Path("") is ".": an empty value must never mean the current directory
+        raise argparse.ArgumentTypeError(_("empty; give a directory"))
+    return Path(text)
+
+
+def _home_option(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    # Accepted before and after the command; SUPPRESS keeps the command's parser from resetting
+    # a --home given before it to None.
+    parser.add_argument("--home", metavar="DIR", type=_home_argument, default=None if top else argparse.SUPPRESS,
                         help=_("treat DIR as your home directory (default: $OPENCLAW_REMOTE_HOME or ~)"))
 
 
@@ -50,6 +61,7 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help=_("show program's version number and exit"))
+    _home_option(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar=_("COMMAND"))
 
     steps = commands.add_parser("steps", help=_("list the steps in order: applies here? done?"))
@@ -89,12 +101,21 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
 
 
 def _home(args) -> Path:
+    import shlex
+
     from wizard.answers import UsageError
 
-    raw = args.home or os.environ.get("OPENCLAW_REMOTE_HOME") or Path.home()
-    home = Path(raw).expanduser().absolute()
+    given = getattr(args, "home", None)
+    source = "--home" if given is not None else HOME_ENV
+    raw = given if given is not None else os.environ.get(HOME_ENV)
+    if raw is not None and not str(raw).strip():
+        raise UsageError(_("{env} is set but empty; unset it or give a directory").format(env=HOME_ENV))
+    home = Path(raw if raw is not None else Path.home()).expanduser().absolute()
     if not home.is_dir():
-        raise UsageError(_("--home {path}: no such directory").format(path=home))
+        # Not created for you: a typo would otherwise become a new, empty home.
+        raise UsageError(_("{source} {path}: no such directory; create it first (mkdir -p {quoted}) or give "
+                           "another one").format(source=source if raw is not None else "~", path=home,
+                                                 quoted=shlex.quote(str(home))))
     return home
 
 
@@ -262,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     except PluginError as exc:
         ui.error(str(exc))
         return 2
-    args = build_parser(questions.values(), stepset.commands.values()).parse_args(argv)
+    parser = build_parser(questions.values(), stepset.commands.values())
+    args = parser.parse_args(argv)
+    if args.command is None:  # `openclaw-remote --home DIR` alone: no command, not a setup
+        parser.print_help()
+        return 2
     try:
         if args.command == "steps":
             return _cmd_steps(args, stepset, questions)
