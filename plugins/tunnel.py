@@ -211,6 +211,9 @@ class TunnelCommand(Command):
         parser.add_argument("-n", "--lines", type=int, default=40, help=_("logs: how many lines (default 40)"))
         parser.add_argument("--alias", help=_common.ALIAS.prompt)
 
+    def changes(self, args) -> bool:
+        return args.action != "logs"  # logs only reads: it works while a setup runs
+
     def run(self, ctx, args) -> int:
         if args.action == "logs":
             return self._logs(ctx, args.lines)

@@ -113,3 +113,30 @@ def test_home_alone_is_no_command(cli, home):
     result = cli("--home", str(home))
     assert result.returncode == 2 and "COMMAND" in result.stdout
     assert not (home / ".config").exists()
+
+
+# plugin commands and the home's lock --------------------------------------------------------
+
+def test_plugin_commands_that_change_things_wait_for_no_one(cli, home):
+    import sys
+
+    import pexpect
+
+    from tests.conftest import snapshot
+
+    assert cli("run", "ssh-config", *FLAGS).returncode == 0
+    first = pexpect.spawn(sys.executable, ["-m", "wizard", "setup"], env=cli.env, encoding="utf-8", timeout=30)
+    try:
+        first.expect("Use these answers|Host alias")  # the first holds the lock and waits for its user
+        before = snapshot(home)
+        for command in (["tunnel", "stop"], ["tunnel", "start"], ["tunnel", "restart"], ["token", "push"]):
+            refused = cli(*command)
+            assert refused.returncode == 2, (command, refused.stdout, refused.stderr)
+            assert "another openclaw-remote is changing" in refused.stderr
+        assert snapshot(home) == before
+        assert cli("tunnel", "logs").returncode == 0  # only reads: no lock needed
+    finally:
+        first.sendcontrol("c")
+        first.expect(pexpect.EOF)
+        first.close()
+    assert cli("tunnel", "stop").returncode == 0  # the lock went with the first wizard

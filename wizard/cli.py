@@ -301,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "undo":
             return _cmd_undo(args, stepset, questions)
         if args.command in stepset.commands:
-            ctx = _make_context(args, questions, dry_run=False, interactive=False)
-            return stepset.commands[args.command].run(ctx, args)
+            command = stepset.commands[args.command]
+            with _locked(args, not command.changes(args)):
+                ctx = _make_context(args, questions, dry_run=False, interactive=False)
+                return command.run(ctx, args)
         return _cmd_steps_run(args, stepset, questions)
     except UsageError as exc:
         ui.error(str(exc))
