@@ -140,3 +140,38 @@ def test_plugin_commands_that_change_things_wait_for_no_one(cli, home):
         first.expect(pexpect.EOF)
         first.close()
     assert cli("tunnel", "stop").returncode == 0  # the lock went with the first wizard
+
+
+# nothing set up ------------------------------------------------------------------------------
+
+NOT_SET_UP = "nothing is set up in {home} yet: run 'openclaw-remote setup'"
+
+
+def test_status_and_doctor_on_a_home_where_nothing_was_set_up_say_so_in_one_line(cli, home):
+    from tests.conftest import snapshot
+
+    before = snapshot(home)
+    for command in (["status"], ["doctor"], ["doctor", "--fix", "--yes"]):
+        result = cli(*command)
+        assert result.returncode == 1, command
+        assert result.stdout == "" and result.stderr.splitlines() == [
+            f"✗ {NOT_SET_UP.format(home=home)} (or 'openclaw-remote setup --dry-run' to see what it would do)"]
+    assert snapshot(home) == before
+
+
+def test_status_json_on_a_home_where_nothing_was_set_up_keeps_schema_1(cli, home):
+    result = cli("status", "--json")
+    report = json.loads(result.stdout)
+    assert result.returncode == 1
+    assert report["schema"] == 1 and report["ok"] is False
+    assert [(check["name"], check["status"]) for check in report["checks"]] == [("setup", "fail")]
+    assert NOT_SET_UP.format(home=home) in report["checks"][0]["reason"]
+
+
+def test_status_checks_every_layer_once_something_was_set_up(cli, home):
+    assert cli("run", "ssh-config", *FLAGS).returncode == 0
+    result = cli("status", "--json")
+    names = [check["name"] for check in json.loads(result.stdout)["checks"]]
+    assert "ssh-config" in names and "setup" not in names
+    ok = {check["name"]: check["status"] for check in json.loads(result.stdout)["checks"]}
+    assert ok["ssh-config"] == "ok"
