@@ -92,11 +92,20 @@ def explain(output: str) -> tuple[str, str]:
     return "other", lines[-1] if lines else _("ssh failed without a message")
 
 
+LOGIN_GRACE = 5.0  # after connecting: the key exchange and running `true`
+
+
+def key_login_bound(timeout: float = 10.0) -> float:
+    """How long ``key_login(ctx, alias, timeout)`` can take at most."""
+    return timeout + LOGIN_GRACE
+
+
 def key_login(ctx, alias: str, timeout: float = 10.0) -> tuple[bool, str, str]:
-    """Does key login work without any prompt? (ok, kind, explanation)."""
+    """Does key login work without any prompt? (ok, kind, explanation). ``timeout`` bounds the
+    connection; the whole probe ends within ``key_login_bound(timeout)``."""
     argv = ssh_command(ctx, *NO_FORWARDS, *NO_HOSTKEY_UPDATES, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}",
                        alias, "true")
-    result = ctx.run(argv, timeout=timeout + 5, env=child_env(ctx))
+    result = ctx.run(argv, timeout=key_login_bound(timeout), env=child_env(ctx))
     if result.ok:
         return True, "ok", ""
     kind, text = explain(result.stderr)

@@ -18,6 +18,7 @@ from wizard.i18n import _
 from wizard.runner import spawn_detached
 
 LAUNCHD, SYSTEMD, DETACHED = "launchd", "systemd", "detached"
+KILL_GRACE = 1.0  # SIGTERM, then SIGKILL after this long
 READY_TIMEOUT = 20.0  # a detached ssh on a normal network is ready in well under a second
 AGENT_READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
@@ -127,7 +128,7 @@ def kill(pid: int) -> None:
     """SIGTERM, then SIGKILL after a second (ssh can sleep through SIGTERM)."""
     try:
         os.kill(pid, signal.SIGTERM)
-        if not _ports.wait_for(lambda: not _alive(pid), 1.0):
+        if not _ports.wait_for(lambda: not _alive(pid), KILL_GRACE):
             os.kill(pid, signal.SIGKILL)
         _ports.wait_for(lambda: not _alive(pid), STOP_TIMEOUT)
     except ProcessLookupError:
@@ -158,7 +159,8 @@ class StartTunnel(Action):
 
     def describe(self, ctx):
         return ("$ " + shlex.join(tunnel_argv(ctx, self.alias)) + " &    # "
-                + _("then waits until port {port} answers and the Gateway responds").format(port=self.local_port) + "\n")
+                + _("then waits (up to {s:g} s) until port {port} answers and the Gateway responds").format(
+                    s=READY_TIMEOUT, port=self.local_port) + "\n")
 
     def perform(self, ctx):
         log = detached_log(ctx)
@@ -168,7 +170,9 @@ class StartTunnel(Action):
         process = spawn_detached(tunnel_argv(ctx, self.alias), log_path=log, env=_ssh.child_env(ctx))
         ctx.remember(pid=process.pid, log=str(log))
         try:
-            result = self._wait_ready(ctx, process, log, offset)
+            with ctx.ui.waiting(_("waiting for the tunnel on 127.0.0.1:{port} and the Gateway behind it "
+                                  "(up to {s:g} s)…").format(port=self.local_port, s=READY_TIMEOUT)):
+                result = self._wait_ready(ctx, process, log, offset)
         except BaseException:
             stop_process(process)
             ctx.remember(pid=None)
@@ -211,16 +215,21 @@ class WaitForTunnel(Action):
     log: str
 
     def describe(self, ctx):
-        return _("wait until port {port} answers through the agent's ssh").format(port=self.port) + "\n"
+        return _("wait (up to {s:g} s) until port {port} answers through the agent's ssh").format(
+            s=AGENT_READY_TIMEOUT, port=self.port) + "\n"
 
     def perform(self, ctx):
         started = time.monotonic()
         token = _keyring.token_for_probe(ctx, self.alias)
         held = lambda: _ssh.is_tunnel(_ports.owner(self.port), self.alias)  # noqa: E731
-        if not _ports.wait_for(held, AGENT_READY_TIMEOUT, interval=0.05):
-            raise StepFailed(_("the agent's tunnel did not open port {port} within {s:g} s; see {log}").format(
-                port=self.port, s=AGENT_READY_TIMEOUT, log=self.log))
-        result = _gateway.probe(self.port, token)
+        with ctx.ui.waiting(_("waiting for the service manager's tunnel on port {port} (up to {s:g} s)…").format(
+                port=self.port, s=AGENT_READY_TIMEOUT)):
+            if not _ports.wait_for(held, AGENT_READY_TIMEOUT, interval=0.05):
+                raise StepFailed(_("the agent's tunnel did not open port {port} within {s:g} s; see {log}").format(
+                    port=self.port, s=AGENT_READY_TIMEOUT, log=self.log))
+            # What is left of the bound, so that the whole wait stays within what was shown.
+            left = max(0.5, AGENT_READY_TIMEOUT - (time.monotonic() - started))
+            result = _gateway.probe(self.port, token, timeout=min(3.0, left))
         if not (result.ok or result.kind == _gateway.TOKEN_REJECTED):
             raise StepFailed(_("the agent's tunnel is up but the Gateway does not answer: {detail}").format(
                 detail=result.detail))
@@ -260,8 +269,12 @@ class StopTunnels(Action):
             alias=self.alias, pids=", ".join(map(str, pids)) or _("none")) + "\n"
 
     def perform(self, ctx):
-        for pid in our_tunnels(ctx, self.alias):
-            kill(pid)
+        pids = our_tunnels(ctx, self.alias)
+        if pids:
+            with ctx.ui.waiting(_("stopping the ssh tunnel {pids} (up to {s:g} s)…").format(
+                    pids=", ".join(map(str, pids)), s=len(pids) * (KILL_GRACE + STOP_TIMEOUT))):
+                for pid in pids:
+                    kill(pid)
         if ctx.step_name == "tunnel" and ctx.record:  # never make a record for a step that never ran
             ctx.remember(pid=None)
 

@@ -239,7 +239,7 @@ class TunnelCommand(Command):
                 ctx.ui.say("  " + ctx.mask(action.describe(ctx).strip()))
                 action.perform(ctx)
             if args.action == "stop":
-                self._wait_free(port)
+                self._wait_free(ctx, port)
         except StepFailed as failure:
             ctx.ui.error(failure.message)
             return 1
@@ -260,8 +260,11 @@ class TunnelCommand(Command):
         return 0
 
     @staticmethod
-    def _wait_free(port: int) -> None:
-        if not _ports.wait_for(lambda: _ports.owner(port) is None, _tunnel.STOP_TIMEOUT):
+    def _wait_free(ctx, port: int) -> None:
+        with ctx.ui.waiting(_("waiting for port {port} to be free (up to {s:g} s)…").format(
+                port=port, s=_tunnel.STOP_TIMEOUT)):
+            free = _ports.wait_for(lambda: _ports.owner(port) is None, _tunnel.STOP_TIMEOUT)
+        if not free:
             holder = _ports.owner(port)
             raise StepFailed(_("the tunnel is stopped, but port {port} is still held by {owner}").format(
                 port=port, owner=holder.describe() if holder else "-"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.conftest import REPO
+from tests.conftest import REPO, clean_env
 
 
 def _readme_table_rows() -> list[str]:
@@ -175,3 +175,143 @@ def test_status_checks_every_layer_once_something_was_set_up(cli, home):
     assert "ssh-config" in names and "setup" not in names
     ok = {check["name"]: check["status"] for check in json.loads(result.stdout)["checks"]}
     assert ok["ssh-config"] == "ok"
+
+
+# waits say what they wait for, and for how long --------------------------------------------
+
+SPINNER_SCRIPT = """
+import questionary
+from wizard import prompts, ui as ui_module
+
+shown = []
+real_confirm = questionary.confirm
+
+
+def spying_confirm(*args, **kwargs):  # what the terminal shows at the moment the prompt is drawn
+    shown.append(ui_module._spinner is not None and ui_module._spinner._live.is_started)
+    return real_confirm(*args, **kwargs)
+
+
+questionary.confirm = spying_confirm
+ui = ui_module.UI({"hunter2-secret"})
+with ui.waiting("waiting for the remote hunter2-secret (up to 15 s)…"):
+    answer = prompts.confirm("Trust this host key?")
+    turning_again = ui_module._spinner._live.is_started
+print("SPINNER WHILE PROMPTING", shown, "TURNING AGAIN", turning_again, "ANSWER", answer)
+"""
+
+
+def test_a_prompt_stops_the_spinner_while_it_is_shown_then_the_spinner_goes_on(tmp_path):
+    import sys
+
+    import pexpect
+
+    script = tmp_path / "spin.py"
+    script.write_text(SPINNER_SCRIPT)
+    child = pexpect.spawn(sys.executable, [str(script)], env=clean_env(tmp_path, PYTHONPATH=str(REPO)),
+                          encoding="utf-8", timeout=15, dimensions=(40, 200))
+    child.expect(r"waiting for the remote \*\*\*\* \(up to 15 s\)…")  # a spinner, the secret masked
+    child.expect("Trust this host key")
+    child.send("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert "SPINNER WHILE PROMPTING [False] TURNING AGAIN True ANSWER True" in child.before
+    assert "hunter2-secret" not in child.before
+
+
+def test_a_wait_without_a_terminal_is_one_plain_line_on_stderr(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("from wizard.ui import UI\nui = UI()\nwith ui.waiting('waiting for x (up to 5 s)…'):\n"
+            "    with ui.waiting('inner'):\n        pass\nimport sys\nprint('out', 'rich' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          stdin=subprocess.DEVNULL)
+    assert done.stderr == "  waiting for x (up to 5 s)…\n"  # the inner wait says nothing: the outer one does
+    assert done.stdout == "out False\n"  # no spinner, so no rich to import
+
+
+def test_key_login_probe_says_what_it_waits_for(cli, home, free_port):
+    import subprocess
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / ".ssh/id_ed25519")], check=True)
+    result = cli("run", "ssh-config", "ssh-key", "--yes", "--host", "127.0.0.1", "--port", str(free_port),
+                 "--user", "alice")
+    assert result.returncode == 1  # nothing listens there
+    assert "  checking that key login to remote-gateway works (up to 15 s)…\n" in result.stderr
+    assert "refused the connection" in result.stderr
+
+
+def _bounds(text: str) -> list[str]:
+    return re.findall(r"up to (\d+) s", text)
+
+
+def test_ssh_copy_id_and_tunnel_waits_show_the_bounds_the_plan_shows(cli, home, remote):
+    from tests.test_remote import REMOTE_STEPS, needs_password
+
+    needs_password(remote.sshd)
+    plan = cli(*REMOTE_STEPS, "--dry-run", "--yes", "--accept-host-key", *remote.flags)
+    assert "-o ConnectTimeout=15 " in plan.stdout and "waits up to 15 s for each answer" in plan.stdout
+    assert "then waits (up to 20 s) until port" in plan.stdout
+    result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    waits = [line for line in result.stderr.splitlines() if line.endswith("…")]
+    assert waits == [
+        f"  connecting to {remote.sshd.host}:{remote.sshd.port} (up to 15 s)…",
+        "  logging in and copying the key (up to 15 s)…",
+        "  checking that key login to remote-gateway works (up to 15 s)…",  # verify
+        f"  waiting for the tunnel on 127.0.0.1:{remote.local_port} and the Gateway behind it (up to 20 s)…"]
+    ready = next(line for line in result.stdout.splitlines() if "tunnel ready in" in line)
+    assert ready.endswith(": the gateway answers /healthz")  # words, not HEALTHY / HELLO_OK
+    assert remote.sshd.password not in result.stdout + result.stderr
+
+
+def test_spinner_in_a_terminal_through_the_ssh_copy_id_dialog(home, remote):
+    import sys
+
+    import pexpect
+
+    from tests.test_remote import REMOTE_STEPS, needs_password
+
+    needs_password(remote.sshd)
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", *REMOTE_STEPS, "--alias", "remote-gateway",
+                                           "--identity", str(home / ".ssh/id_ed25519"), *remote.flags],
+                          env=clean_env(home), encoding="utf-8", timeout=30, dimensions=(40, 200))
+    child.expect("Passphrase for the new ssh key")
+    child.send("\r")
+    child.expect(re.escape(f"connecting to {remote.sshd.host}:{remote.sshd.port} (up to 15 s)…"))
+    child.expect("fingerprint")
+    child.expect("Trust this host key")
+    child.send("y")
+    child.expect("Password for your account")
+    child.send(remote.sshd.password + "\r")
+    child.expect(re.escape("logging in and copying the key (up to 15 s)…"))
+    child.expect(re.escape(f"waiting for the tunnel on 127.0.0.1:{remote.local_port}"))
+    child.expect("tunnel ready")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert remote.sshd.password not in child.before
+from tests.test_remote import remote  # noqa: E402,F401  (the real-sshd fixture)
+
+
+def test_app_quit_and_open_waits_show_their_bounds(cli, home, mac):
+    import os
+
+    # Names of our own: other test runs on this machine have their OpenClaw and remote-gateway.
+    name = f"OpenClaw{os.getpid()}"[:15]
+    app = mac.standins.install_app(name)
+    flags = [*mac.flags, "--app", str(app), "--alias", f"ux-gw-{os.getpid()}"]
+    plan = cli("setup", "--dry-run", "--yes", *flags)
+    assert f"$ open {app}    # then waits until it runs (up to 15 s)" in plan.stdout
+    done = cli("setup", "--yes", *flags)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"  waiting for {name} to start (up to 15 s)…\n" in done.stderr
+    mac.standins.setenv("OPENCLAW_GATEWAY_TOKEN", "another-token")  # the app must restart to read it
+    again = cli("run", "app-restart", "--yes", *flags)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"  waiting for {name} to quit (up to 15 s)…\n" in again.stderr
+    assert "another-token" not in again.stdout + again.stderr
+
+
+from tests.test_mac_side import mac  # noqa: E402,F401  (the macOS stand-ins fixture)
