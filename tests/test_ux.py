@@ -315,3 +315,76 @@ def test_app_quit_and_open_waits_show_their_bounds(cli, home, mac):
 
 
 from tests.test_mac_side import mac  # noqa: E402,F401  (the macOS stand-ins fixture)
+
+
+# --help lists every command, loading no plugin ------------------------------------------------
+
+def _dist_info(root, distribution: str, groups: dict[str, dict[str, str]]):
+    """Packaging metadata as pip installs it, without installing anything."""
+    folder = root / f"{distribution.replace('-', '_')}-0.1.0.dist-info"
+    folder.mkdir(parents=True)
+    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1.0\n")
+    (folder / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in entries.items()) + "\n"
+        for group, entries in groups.items()))
+    return root
+
+
+def _worktree_metadata(tmp_path):
+    """This tree's pyproject entry points as a fresh install would have them (the installed copy
+    may predate them: `pip install -e .` brings it up to date)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:
+        import tomli as tomllib
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return _dist_info(tmp_path / "meta", "openclaw-remote-wizard", project["entry-points"])
+
+
+def _help(cli, pythonpath=None, **env):
+    extra = {"PYTHONPATH": str(pythonpath)} if pythonpath else {}
+    return cli("--help", env={**extra, **env})
+
+
+def test_help_lists_every_command_the_plugins_register(cli, tmp_path):
+    from wizard.host import collect_steps
+
+    result = _help(cli, _worktree_metadata(tmp_path))
+    assert result.returncode == 0
+    listed = re.findall(r"^    (\S+) ", result.stdout, flags=re.M)
+    assert set(collect_steps().commands) <= set(listed), listed  # token and tunnel, today
+    assert "token     see 'openclaw-remote token --help'" in result.stdout
+
+
+def test_help_with_the_installed_metadata_lists_the_plugin_commands(cli):
+    from importlib.metadata import entry_points
+
+    if not entry_points(group="openclaw_remote.commands"):
+        import pytest
+
+        pytest.skip("the installed metadata predates openclaw_remote.commands: run `pip install -e .`")
+    listed = re.findall(r"^    (\S+) ", _help(cli).stdout, flags=re.M)
+    assert "token" in listed and "tunnel" in listed
+
+
+def test_help_lists_a_third_party_command_without_importing_its_plugin(cli, tmp_path):
+    root = _dist_info(tmp_path / "meta", "openclaw-remote-greeter", {
+        "openclaw_remote": {"greeter": "greeter_plugin"}, "openclaw_remote.commands": {"greet": "greeter_plugin"}})
+    (root / "greeter_plugin.py").write_text("raise SystemExit('the plugin was imported')\n")
+    result = _help(cli, root)
+    assert result.returncode == 0, result.stderr
+    assert "greet     from plugin openclaw-remote-greeter; see 'openclaw-remote greet --help'" in result.stdout
+    assert "greet" not in _help(cli, root, OPENCLAW_REMOTE_PLUGINS="").stdout  # not allowed: not listed
+
+
+def test_help_stays_fast_importing_neither_plugins_nor_importlib_metadata(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom wizard.cli import main\n"
+            "try: main(['--help'])\nexcept SystemExit: pass\n"
+            "print('LOADED', [m for m in ('importlib.metadata', 'pluggy', 'plugins', 'rich', 'email')"
+            " if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
+                          env={"PYTHONPATH": str(_worktree_metadata(tmp_path)), "PATH": "/usr/bin:/bin"})
+    assert "LOADED []" in done.stdout, done.stdout + done.stderr

@@ -257,11 +257,33 @@ def _cmd_undo(args, stepset, questions) -> int:
         return run_undo(selected, ctx, assume_yes=args.yes)
 
 
+class _ListedCommand:
+    """A plugin command as ``--help`` lists it: its name from the packaging metadata, no plugin loaded."""
+
+    def __init__(self, name: str, distribution: str):
+        from wizard.plugin_index import BUILTIN_DISTRIBUTION
+
+        self.name = name
+        more = _("see '{prog} {name} --help'").format(prog=PROG, name=name)
+        self.help = more if distribution == BUILTIN_DISTRIBUTION else _("from plugin {plugin}; {more}").format(
+            plugin=distribution, more=more)
+
+    def add_arguments(self, parser) -> None:
+        pass
+
+
+def _listed_commands() -> list[_ListedCommand]:
+    from wizard.plugin_index import HOST_COMMANDS, indexed_commands
+
+    return [_ListedCommand(name, distribution) for name, distribution in indexed_commands()
+            if name not in HOST_COMMANDS]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     translate_argparse()
     if not argv or argv[0] in ("-h", "--help", "--version"):
-        parser = build_parser()
+        parser = build_parser(plugin_commands=_listed_commands())
         parser.parse_args(argv)  # prints and exits for --help/--version
         parser.print_help()
         return 2
