@@ -388,3 +388,87 @@ def test_help_stays_fast_importing_neither_plugins_nor_importlib_metadata(tmp_pa
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
                           env={"PYTHONPATH": str(_worktree_metadata(tmp_path)), "PATH": "/usr/bin:/bin"})
     assert "LOADED []" in done.stdout, done.stdout + done.stderr
+
+
+# a re-run offers the saved answers; every bad flag at once -----------------------------------
+
+def _terminal(home, *args, **env):
+    import sys
+
+    import pexpect
+
+    return pexpect.spawn(sys.executable, ["-m", "wizard", *args], env=clean_env(home, **env), encoding="utf-8",
+                         timeout=20, dimensions=(40, 200))
+
+
+def test_a_rerun_in_a_terminal_offers_the_saved_answers_with_one_confirmation(cli, home):
+    import pexpect
+
+    assert cli("run", "ssh-config", "--yes", "--host", "gw.example.net", "--user", "alice").returncode == 0
+    child = _terminal(home, "run", "ssh-config")
+    child.expect("Answers from the last run:")
+    child.expect(re.escape("Remote machine running the Gateway (host name or IP): gw.example.net"))
+    child.expect(re.escape("Your user name on the remote machine: alice"))
+    child.expect(r"Use these answers\?")
+    child.send("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "already done" in child.before
+    asked_after = [prompt for prompt in ("Host alias", "Remote machine", "user name", "ssh port", "ssh key to use",
+                                         "Local port", "Gateway port") if prompt in child.before]
+    assert asked_after == []  # child.before: everything after "Use these answers?"
+
+
+def test_a_flag_given_on_a_rerun_is_not_offered_and_wins(cli, home):
+    import pexpect
+
+    assert cli("run", "ssh-config", "--yes", "--host", "gw.example.net", "--user", "alice").returncode == 0
+    child = _terminal(home, "run", "ssh-config", "--port", "2222")
+    child.expect(r"Use these answers\?")
+    assert "ssh port on the remote machine" not in child.before
+    child.send("y")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "Port 2222" in (home / ".ssh/config").read_text()
+
+
+def test_a_first_run_has_nothing_to_offer_and_asks(home):
+    child = _terminal(home, "run", "ssh-config")
+    child.expect("Host alias")
+    assert "Use these answers" not in child.before
+    child.sendintr()
+    child.expect("interrupted")
+
+
+def test_every_bad_flag_is_reported_at_once_and_nothing_is_written(cli, home):
+    from tests.conftest import snapshot
+
+    before = snapshot(home)
+    result = cli("run", "ssh-config", "--yes", "--host", "gw example", "--user", "alice", "--port", "abc",
+                 "--local-port", "0")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "✗ --host: host contains whitespace (it would split the ssh option)",
+        "✗ --port: port 'abc' is not a number",
+        "✗ --local-port: port 0 is outside 1-65535"]
+    assert snapshot(home) == before and not (home / ".config").exists()
+
+
+def test_every_missing_answer_is_reported_at_once_without_a_terminal(cli, home):
+    result = cli("run", "ssh-config", "--yes")
+    assert result.returncode == 2
+    assert "pass --host" in result.stderr and "pass --user" in result.stderr
+    assert len(result.stderr.splitlines()) == 2
+
+
+def test_bad_flags_in_a_terminal_are_reported_before_any_prompt(home):
+    import pexpect
+
+    child = _terminal(home, "run", "ssh-config", "--port", "abc", "--local-port", "0")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 2
+    assert "--port: port 'abc' is not a number" in child.before and "--local-port: port 0" in child.before
+    assert "Host alias" not in child.before and not (home / ".config").exists()

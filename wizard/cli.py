@@ -329,7 +329,8 @@ def main(argv: list[str] | None = None) -> int:
                 return command.run(ctx, args)
         return _cmd_steps_run(args, stepset, questions)
     except UsageError as exc:
-        ui.error(str(exc))
+        for problem in exc.problems:  # every bad flag at once, one line each
+            ui.error(problem)
         return 2
     except (KeyboardInterrupt, EOFError):
         ui.error(_("interrupted"))

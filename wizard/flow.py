@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wizard.answers import UsageError
+from wizard.answers import UsageError, resolve_upfront
 from wizard.context import Context
 from wizard.i18n import _
 from wizard.step import Step, StepFailed
@@ -33,12 +33,14 @@ class Outcome:
 
 
 def ask_upfront(steps: list[Step], ctx: Context) -> None:
-    """Every answer the applicable steps declare, validated before anything changes."""
+    """Every answer the applicable steps declare, validated before anything changes (every bad
+    one reported at once; saved ones offered in a terminal)."""
+    questions = {}
     for step in steps:
-        ctx.step_name = step.name
         for question in step.questions:
             if question.upfront:
-                ctx.answer(question.name)
+                questions.setdefault(question.name, ctx.questions.get(question.name, question))
+    resolve_upfront(list(questions.values()), ctx)
     ctx.step_name = None
 
 
