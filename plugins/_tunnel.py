@@ -252,8 +252,11 @@ class StopProcess(Action):
         holder = _ports.owner(self.port, likely=(self.pid,))
         if holder is None or holder.pid != self.pid or not _ssh.is_tunnel(holder, self.alias):
             return  # gone since it was planned (the pid may even be someone else's now)
-        kill(self.pid)
-        if not _ports.wait_for(lambda: _ports.owner(self.port, likely=(self.pid,)) is None, STOP_TIMEOUT):
+        with ctx.ui.waiting(_("stopping the ssh tunnel {pids} (up to {s:g} s)…").format(
+                pids=self.pid, s=KILL_GRACE + 2 * STOP_TIMEOUT)):
+            kill(self.pid)
+            freed = _ports.wait_for(lambda: _ports.owner(self.port, likely=(self.pid,)) is None, STOP_TIMEOUT)
+        if not freed:
             raise StepFailed(_("port {port} is still held after stopping pid {pid}").format(port=self.port, pid=self.pid))
 
 

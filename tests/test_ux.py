@@ -472,3 +472,32 @@ def test_bad_flags_in_a_terminal_are_reported_before_any_prompt(home):
     assert child.exitstatus == 2
     assert "--port: port 'abc' is not a number" in child.before and "--local-port: port 0" in child.before
     assert "Host alias" not in child.before and not (home / ".config").exists()
+
+
+def test_bootstrap_retries_say_what_they_wait_for(home, standins, capsys):
+    """launchd answering 5 (the old job still going away) is retried within the bound it shows."""
+    import os
+    import plistlib
+
+    import pytest
+
+    from plugins import _launchd
+    from wizard import StepFailed
+    from wizard.answers import Resolver
+    from wizard.context import Context
+    from wizard.state import State
+    from wizard.ui import UI
+
+    plist = home / "Library/LaunchAgents/ux.test.plist"
+    plist.parent.mkdir(parents=True)
+    plist.write_bytes(plistlib.dumps({"Label": "ux.test", "ProgramArguments": ["/bin/sleep", "300"]}))
+    ctx = Context(home=home, platform="darwin", interactive=False, dry_run=False, ui=UI(), state=State.load(home),
+                  resolver=Resolver(flags={}, env={}, file_answers={}, saved={}, interactive=False), questions={},
+                  env={**os.environ, **standins.env})
+    _launchd.bootstrap(plist).perform(ctx)  # loads it
+    capsys.readouterr()
+    with pytest.raises(StepFailed, match="exit 5"):
+        _launchd.bootstrap(plist).perform(ctx)  # already loaded: 5 every time, until the bound
+    assert capsys.readouterr().err == (
+        f"  launchd is still unloading the old job; trying again (up to {_launchd.BOOTSTRAP_RETRY_SECONDS:g} s)…\n")
+    assert len([call for call in standins.calls("launchctl") if call[0] == "bootstrap"]) > 2
