@@ -83,6 +83,11 @@ def running_manager(ctx, pid: int) -> str:
     return DETACHED
 
 
+def manager_words(manager: str) -> str:
+    """Who runs the tunnel, for people: launchd and systemd are names they know; DETACHED is ours."""
+    return _("a detached ssh") if manager == DETACHED else manager
+
+
 def our_tunnels(ctx, alias: str) -> list[int]:
     """Pids of every ``ssh -N … alias`` of this user, whoever started them."""
     result = ctx.run(["ps", "-ww", "-U", str(os.getuid()), "-o", "pid=,args="], timeout=5)  # -ww: never cut args

@@ -115,7 +115,8 @@ class TunnelProcessCheck(Check):
                 actions=(_tunnel.StopProcess(holder.pid, port, alias),
                          *_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"), restart=True)),
                 rerun=())
-        return Health("ok", _("pid {pid}, run by {manager}").format(pid=holder.pid, manager=manager), details)
+        return Health("ok", _("pid {pid}, run by {manager}").format(
+            pid=holder.pid, manager=_tunnel.manager_words(manager)), details)
 
 
 class PortCheck(Check):
@@ -226,7 +227,7 @@ class TunnelCommand(Command):
             return 1
         if args.action == "start" and holder is not None:
             ctx.ui.ok(_("the tunnel already runs: {owner}, run by {manager}").format(
-                owner=holder.describe(), manager=_tunnel.running_manager(ctx, holder.pid)))
+                owner=holder.describe(), manager=_tunnel.manager_words(_tunnel.running_manager(ctx, holder.pid))))
             return 0
         if args.action == "stop":
             actions = _tunnel.stop_actions(ctx, alias)
@@ -256,7 +257,7 @@ class TunnelCommand(Command):
         holder = _holder(ctx)
         ctx.ui.ok(_("tunnel {done} in {ms} ms: pid {pid}, run by {manager}").format(
             done=_("restarted") if args.action == "restart" else _("started"), ms=ms, pid=holder.pid if holder else "-",
-            manager=_tunnel.running_manager(ctx, holder.pid) if holder else "-"))
+            manager=_tunnel.manager_words(_tunnel.running_manager(ctx, holder.pid)) if holder else "-"))
         return 0
 
     @staticmethod
