@@ -124,7 +124,10 @@ def test_plugin_commands_that_change_things_wait_for_no_one(cli, home):
 
     from tests.conftest import snapshot
 
-    assert cli("run", "ssh-config", *FLAGS).returncode == 0
+    import os
+
+    # An alias of our own: `tunnel stop` stops every tunnel for the alias, other test runs' too.
+    assert cli("run", "ssh-config", *FLAGS, "--alias", f"ux-lock-{os.getpid()}").returncode == 0
     first = pexpect.spawn(sys.executable, ["-m", "wizard", "setup"], env=cli.env, encoding="utf-8", timeout=30)
     try:
         first.expect("Use these answers|Host alias")  # the first holds the lock and waits for its user
