@@ -504,3 +504,15 @@ def test_bootstrap_retries_say_what_they_wait_for(home, standins, capsys):
     assert capsys.readouterr().err == (
         f"  launchd is still unloading the old job; trying again (up to {_launchd.BOOTSTRAP_RETRY_SECONDS:g} s)…\n")
     assert len([call for call in standins.calls("launchctl") if call[0] == "bootstrap"]) > 2
+
+
+def test_a_dumb_terminal_gets_the_plain_line(tmp_path):
+    import sys
+
+    import pexpect
+
+    code = "from wizard.ui import UI\nwith UI().waiting('connecting to gw:22 (up to 15 s)…'):\n    pass\n"
+    child = pexpect.spawn(sys.executable, ["-c", code], env=clean_env(tmp_path, PYTHONPATH=str(REPO), TERM="dumb"),
+                          encoding="utf-8", timeout=15)
+    child.expect(pexpect.EOF)
+    assert "  connecting to gw:22 (up to 15 s)…" in child.before

@@ -55,7 +55,7 @@ class UI:
             yield Wait(self, None, quiet=True)
             return
         status = None
-        if _is_terminal(sys.stderr):
+        if _is_terminal(sys.stderr) and not self._console(err=True).is_dumb_terminal:  # TERM=dumb: rich draws nothing
             status = self._console(err=True).status(self.mask(text), spinner="dots")
         _depth += 1
         try:
