@@ -1,12 +1,24 @@
-"""Saying what is happening: headings, messages in plain words, the README's step table, French
-typography of the lines the host composes."""
+"""Saying what is happening (issue 10): waits that say what and how long (a spinner in a real
+terminal, a plain line without one), a home where nothing was set up, --help listing plugin
+commands without loading them, --home before the command, saved answers offered once and every
+bad flag at once, plugin commands under the home's lock, and the small things (headings,
+messages in words, the README's step table, French typography of the lines the host composes)."""
 
 from __future__ import annotations
 
 import json
+import os
+import plistlib
 import re
+import subprocess
+import sys
 
-from tests.conftest import REPO, clean_env
+import pexpect
+import pytest
+
+from tests.conftest import REPO, clean_env, snapshot
+from tests.test_mac_side import mac  # noqa: F401  (the macOS stand-ins fixture)
+from tests.test_remote import REMOTE_STEPS, needs_password, remote  # noqa: F401  (the real-sshd fixture)
 
 
 def _readme_table_rows() -> list[str]:
@@ -36,7 +48,8 @@ def test_step_heading_names_the_step_once_without_doubled_parentheses(cli):
     result = cli("setup", "--dry-run", "--yes", "--host", "gw.example", "--user", "alice",
                  env={"OPENCLAW_GATEWAY_TOKEN": "t0k3n"})
     headings = [line for line in result.stdout.splitlines() if re.match(r"\[\d+/\d+\] ", line)]
-    assert "[2/5] ssh-key: key login to the remote machine (ssh-copy-id)" in headings
+    assert any(re.fullmatch(r"\[2/\d\] ssh-key: key login to the remote machine \(ssh-copy-id\)", line)
+               for line in headings), headings
     assert not any(line.endswith(") (ssh-key)") or "))" in line for line in headings)
 
 
@@ -52,7 +65,7 @@ def test_dns_hint_fits_a_host_typed_at_a_prompt_too():
     assert kind == "dns" and "the host you gave" in text
 
 
-def test_french_summary_and_status_lines_put_a_space_before_the_colon(cli, monkeypatch):
+def test_french_summary_and_status_lines_put_a_space_before_the_colon(monkeypatch):
     from wizard import i18n
 
     # The composed lines go through the catalog, so the translator can write " : ".
@@ -92,12 +105,8 @@ def test_a_missing_home_is_named_with_the_fix_and_not_created(cli, tmp_path):
 
 
 def test_an_empty_home_is_refused_never_the_current_directory(cli, tmp_path):
-    import subprocess
-    import sys
-
     cwd = tmp_path / "cwd"
     cwd.mkdir()
-    from tests.conftest import REPO
 
     for args, env in [(["--home", "", "run", "ssh-config", *FLAGS], {}),
                       (["run", "ssh-config", "--home", "", *FLAGS], {}),
@@ -118,14 +127,6 @@ def test_home_alone_is_no_command(cli, home):
 # plugin commands and the home's lock --------------------------------------------------------
 
 def test_plugin_commands_that_change_things_wait_for_no_one(cli, home):
-    import sys
-
-    import pexpect
-
-    from tests.conftest import snapshot
-
-    import os
-
     # An alias of our own: `tunnel stop` stops every tunnel for the alias, other test runs' too.
     assert cli("run", "ssh-config", *FLAGS, "--alias", f"ux-lock-{os.getpid()}").returncode == 0
     first = pexpect.spawn(sys.executable, ["-m", "wizard", "setup"], env=cli.env, encoding="utf-8", timeout=30)
@@ -151,8 +152,6 @@ NOT_SET_UP = "nothing is set up in {home} yet: run 'openclaw-remote setup'"
 
 
 def test_status_and_doctor_on_a_home_where_nothing_was_set_up_say_so_in_one_line(cli, home):
-    from tests.conftest import snapshot
-
     before = snapshot(home)
     for command in (["status"], ["doctor"], ["doctor", "--fix", "--yes"]):
         result = cli(*command)
@@ -205,10 +204,6 @@ print("SPINNER WHILE PROMPTING", shown, "TURNING AGAIN", turning_again, "ANSWER"
 
 
 def test_a_prompt_stops_the_spinner_while_it_is_shown_then_the_spinner_goes_on(tmp_path):
-    import sys
-
-    import pexpect
-
     script = tmp_path / "spin.py"
     script.write_text(SPINNER_SCRIPT)
     child = pexpect.spawn(sys.executable, [str(script)], env=clean_env(tmp_path, PYTHONPATH=str(REPO)),
@@ -223,9 +218,6 @@ def test_a_prompt_stops_the_spinner_while_it_is_shown_then_the_spinner_goes_on(t
 
 
 def test_a_wait_without_a_terminal_is_one_plain_line_on_stderr(tmp_path):
-    import subprocess
-    import sys
-
     code = ("from wizard.ui import UI\nui = UI()\nwith ui.waiting('waiting for x (up to 5 s)…'):\n"
             "    with ui.waiting('inner'):\n        pass\nimport sys\nprint('out', 'rich' in sys.modules)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO,
@@ -235,8 +227,6 @@ def test_a_wait_without_a_terminal_is_one_plain_line_on_stderr(tmp_path):
 
 
 def test_key_login_probe_says_what_it_waits_for(cli, home, free_port):
-    import subprocess
-
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / ".ssh/id_ed25519")], check=True)
     result = cli("run", "ssh-config", "ssh-key", "--yes", "--host", "127.0.0.1", "--port", str(free_port),
                  "--user", "alice")
@@ -250,8 +240,6 @@ def _bounds(text: str) -> list[str]:
 
 
 def test_ssh_copy_id_and_tunnel_waits_show_the_bounds_the_plan_shows(cli, home, remote):
-    from tests.test_remote import REMOTE_STEPS, needs_password
-
     needs_password(remote.sshd)
     plan = cli(*REMOTE_STEPS, "--dry-run", "--yes", "--accept-host-key", *remote.flags)
     assert "-o ConnectTimeout=15 " in plan.stdout and "waits up to 15 s for each answer" in plan.stdout
@@ -270,12 +258,6 @@ def test_ssh_copy_id_and_tunnel_waits_show_the_bounds_the_plan_shows(cli, home, 
 
 
 def test_spinner_in_a_terminal_through_the_ssh_copy_id_dialog(home, remote):
-    import sys
-
-    import pexpect
-
-    from tests.test_remote import REMOTE_STEPS, needs_password
-
     needs_password(remote.sshd)
     child = pexpect.spawn(sys.executable, ["-m", "wizard", *REMOTE_STEPS, "--alias", "remote-gateway",
                                            "--identity", str(home / ".ssh/id_ed25519"), *remote.flags],
@@ -295,12 +277,9 @@ def test_spinner_in_a_terminal_through_the_ssh_copy_id_dialog(home, remote):
     child.close()
     assert child.exitstatus == 0, child.before
     assert remote.sshd.password not in child.before
-from tests.test_remote import remote  # noqa: E402,F401  (the real-sshd fixture)
 
 
 def test_app_quit_and_open_waits_show_their_bounds(cli, home, mac):
-    import os
-
     # Names of our own: other test runs on this machine have their OpenClaw and remote-gateway.
     name = f"OpenClaw{os.getpid()}"[:15]
     app = mac.standins.install_app(name)
@@ -315,9 +294,6 @@ def test_app_quit_and_open_waits_show_their_bounds(cli, home, mac):
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"  waiting for {name} to quit (up to 15 s)…\n" in again.stderr
     assert "another-token" not in again.stdout + again.stderr
-
-
-from tests.test_mac_side import mac  # noqa: E402,F401  (the macOS stand-ins fixture)
 
 
 # --help lists every command, loading no plugin ------------------------------------------------
@@ -363,8 +339,7 @@ def test_help_with_the_installed_metadata_lists_the_plugin_commands(cli):
     from importlib.metadata import entry_points
 
     if not entry_points(group="openclaw_remote.commands"):
-        import pytest
-
+    
         pytest.skip("the installed metadata predates openclaw_remote.commands: run `pip install -e .`")
     listed = re.findall(r"^    (\S+) ", _help(cli).stdout, flags=re.M)
     assert "token" in listed and "tunnel" in listed
@@ -381,9 +356,6 @@ def test_help_lists_a_third_party_command_without_importing_its_plugin(cli, tmp_
 
 
 def test_help_stays_fast_importing_neither_plugins_nor_importlib_metadata(tmp_path):
-    import subprocess
-    import sys
-
     code = ("import sys\nfrom wizard.cli import main\n"
             "try: main(['--help'])\nexcept SystemExit: pass\n"
             "print('LOADED', [m for m in ('importlib.metadata', 'pluggy', 'plugins', 'rich', 'email')"
@@ -396,17 +368,11 @@ def test_help_stays_fast_importing_neither_plugins_nor_importlib_metadata(tmp_pa
 # a re-run offers the saved answers; every bad flag at once -----------------------------------
 
 def _terminal(home, *args, **env):
-    import sys
-
-    import pexpect
-
     return pexpect.spawn(sys.executable, ["-m", "wizard", *args], env=clean_env(home, **env), encoding="utf-8",
                          timeout=20, dimensions=(40, 200))
 
 
 def test_a_rerun_in_a_terminal_offers_the_saved_answers_with_one_confirmation(cli, home):
-    import pexpect
-
     assert cli("run", "ssh-config", "--yes", "--host", "gw.example.net", "--user", "alice").returncode == 0
     child = _terminal(home, "run", "ssh-config")
     child.expect("Answers from the last run:")
@@ -424,8 +390,6 @@ def test_a_rerun_in_a_terminal_offers_the_saved_answers_with_one_confirmation(cl
 
 
 def test_a_flag_given_on_a_rerun_is_not_offered_and_wins(cli, home):
-    import pexpect
-
     assert cli("run", "ssh-config", "--yes", "--host", "gw.example.net", "--user", "alice").returncode == 0
     child = _terminal(home, "run", "ssh-config", "--port", "2222")
     child.expect(r"Use these answers\?")
@@ -446,8 +410,6 @@ def test_a_first_run_has_nothing_to_offer_and_asks(home):
 
 
 def test_every_bad_flag_is_reported_at_once_and_nothing_is_written(cli, home):
-    from tests.conftest import snapshot
-
     before = snapshot(home)
     result = cli("run", "ssh-config", "--yes", "--host", "gw example", "--user", "alice", "--port", "abc",
                  "--local-port", "0")
@@ -467,8 +429,6 @@ def test_every_missing_answer_is_reported_at_once_without_a_terminal(cli, home):
 
 
 def test_bad_flags_in_a_terminal_are_reported_before_any_prompt(home):
-    import pexpect
-
     child = _terminal(home, "run", "ssh-config", "--port", "abc", "--local-port", "0")
     child.expect(pexpect.EOF)
     child.close()
@@ -479,11 +439,6 @@ def test_bad_flags_in_a_terminal_are_reported_before_any_prompt(home):
 
 def test_bootstrap_retries_say_what_they_wait_for(home, standins, capsys):
     """launchd answering 5 (the old job still going away) is retried within the bound it shows."""
-    import os
-    import plistlib
-
-    import pytest
-
     from plugins import _launchd
     from wizard import StepFailed
     from wizard.answers import Resolver
@@ -507,10 +462,6 @@ def test_bootstrap_retries_say_what_they_wait_for(home, standins, capsys):
 
 
 def test_a_dumb_terminal_gets_the_plain_line(tmp_path):
-    import sys
-
-    import pexpect
-
     code = "from wizard.ui import UI\nwith UI().waiting('connecting to gw:22 (up to 15 s)…'):\n    pass\n"
     child = pexpect.spawn(sys.executable, ["-c", code], env=clean_env(tmp_path, PYTHONPATH=str(REPO), TERM="dumb"),
                           encoding="utf-8", timeout=15)
