@@ -305,9 +305,11 @@ def register_steps(register):
 class KeyLoginCheck(Check):
     name, step = "key-login", "ssh-key"
     title = _("key login (BatchMode)")
+    CONNECT_TIMEOUT = 3
+    bound = _ssh.key_login_bound(CONNECT_TIMEOUT)
 
     def run(self, ctx):
-        ok, kind, why = _ssh.key_login(ctx, ctx.answer("alias"), timeout=3)
+        ok, kind, why = _ssh.key_login(ctx, ctx.answer("alias"), timeout=self.CONNECT_TIMEOUT)
         if ok:
             return Health("ok", _("works without a password"))
         if kind == "denied":

@@ -467,3 +467,13 @@ def test_a_dumb_terminal_gets_the_plain_line(tmp_path):
                           encoding="utf-8", timeout=15)
     child.expect(pexpect.EOF)
     assert "  connecting to gw:22 (up to 15 s)…" in child.before
+
+
+def test_status_says_what_it_waits_for_and_its_bound(cli, home):
+    from wizard.host import collect_steps
+
+    checks = collect_steps().checks
+    assert cli("run", "ssh-config", *FLAGS).returncode == 0
+    result = cli("status", "--json")
+    assert result.stderr == f"  checking {len(checks)} layers (up to {max(c.bound for c in checks):g} s)…\n"
+    json.loads(result.stdout)  # stdout stays pure JSON

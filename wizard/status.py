@@ -50,7 +50,9 @@ STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}
 def gather(checks: list[Check], ctx: Context) -> list[tuple[Check, Health]]:
     """Every check, run at once; in the checks' order."""
     settle_answers(ctx)
-    with ThreadPoolExecutor(max_workers=max(1, len(checks))) as pool:
+    bound = max((check.bound for check in checks), default=0.0)
+    with ctx.ui.waiting(_("checking {n} layers (up to {s:g} s)…").format(n=len(checks), s=bound)), \
+            ThreadPoolExecutor(max_workers=max(1, len(checks))) as pool:
         found = list(pool.map(lambda check: _run(check, ctx), checks))
     return list(zip(checks, found))
 

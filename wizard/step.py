@@ -249,6 +249,7 @@ class Check:
     name: str = ""
     title: str = ""
     step: str = ""  # the step that sets this layer up (also where doctor will look for the fix)
+    bound: float = 10.0  # at most how long run() takes, in seconds: status shows the longest while it waits
 
     def run(self, ctx: Context) -> Health:
         """Look, never change anything; stay within a few seconds even when the remote is gone."""
