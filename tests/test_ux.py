@@ -477,3 +477,14 @@ def test_status_says_what_it_waits_for_and_its_bound(cli, home):
     result = cli("status", "--json")
     assert result.stderr == f"  checking {len(checks)} layers (up to {max(c.bound for c in checks):g} s)…\n"
     json.loads(result.stdout)  # stdout stays pure JSON
+
+
+def test_a_line_printed_while_a_prompt_is_shown_does_not_bring_the_spinner_back(tmp_path):
+    code = ("from wizard import ui as u\nui = u.UI()\nwith ui.waiting('w (up to 5 s)…'):\n"
+            "    with u.spinner_paused():\n        ui.say('a line')\n"
+            "        inner = u._spinner._live.is_started\n"
+            "    outer = u._spinner._live.is_started\nprint('INNER', inner, 'AFTER', outer)\n")
+    child = pexpect.spawn(sys.executable, ["-c", code], env=clean_env(tmp_path, PYTHONPATH=str(REPO)),
+                          encoding="utf-8", timeout=15)
+    child.expect(pexpect.EOF)
+    assert "INNER False AFTER True" in child.before

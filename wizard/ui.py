@@ -13,6 +13,7 @@ from wizard.step import MASK
 _spinner = None
 _spinner_lock = threading.Lock()
 _depth = 0  # waits under way (the outer one speaks)
+_pauses = 0  # prompts and lines being shown over the spinner
 
 
 class UI:
@@ -124,17 +125,21 @@ class Wait:
 
 @contextmanager
 def spinner_paused():
-    """Hide the spinner (if one turns) while the block prints or prompts; it turns again after."""
+    """Hide the spinner (if one turns) while the block prints or prompts; it turns again after
+    (after the outermost pause: a line printed during a prompt must not bring it back)."""
+    global _pauses
     with _spinner_lock:
         status = _spinner
-    if status is None:
-        yield
-        return
-    status.stop()
+        _pauses += 1
+    if status is not None and _pauses == 1:
+        status.stop()
     try:
         yield
     finally:
-        if _spinner is status:  # still the same wait: it goes on
+        with _spinner_lock:
+            _pauses -= 1
+            resume = status is not None and _pauses == 0 and _spinner is status  # still the same wait
+        if resume:
             status.start()
 
 
