@@ -126,7 +126,7 @@ def test_home_alone_is_no_command(cli, home):
 
 # plugin commands and the home's lock --------------------------------------------------------
 
-def test_plugin_commands_that_change_things_wait_for_no_one(cli, home):
+def test_plugin_commands_that_change_things_are_refused_while_another_wizard_holds_the_lock(cli, home):
     # An alias of our own: `tunnel stop` stops every tunnel for the alias, other test runs' too.
     assert cli("run", "ssh-config", *FLAGS, "--alias", f"ux-lock-{os.getpid()}").returncode == 0
     first = pexpect.spawn(sys.executable, ["-m", "wizard", "setup"], env=cli.env, encoding="utf-8", timeout=30)
