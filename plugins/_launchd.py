@@ -85,23 +85,34 @@ def bootout(label: str) -> Run:
     return Run(["launchctl", "bootout", f"{domain()}/{label}"], why=_("unload"), ok_codes=(0, *NOT_LOADED))
 
 
+BOOTSTRAP_RETRY_SECONDS = 5.0
+
+
 class Bootstrap(Run):
     """``launchctl bootstrap``, retried briefly: right after a ``bootout`` launchd can still
     answer "5: Input/output error" while the old job is going away."""
 
     def perform(self, ctx) -> None:
-        import time
-
-        for _attempt in range(20):
-            result = ctx.run(self.argv, timeout=self.timeout)
-            if result.returncode != 5:
-                break
-            time.sleep(0.25)
+        result = ctx.run(self.argv, timeout=self.timeout)
+        if result.returncode == 5:
+            with ctx.ui.waiting(_("launchd is still unloading the old job; trying again (up to {s:g} s)…").format(
+                    s=BOOTSTRAP_RETRY_SECONDS)):
+                result = self._retry(ctx)
         if result.returncode != 0:
             from wizard import StepFailed
 
             raise StepFailed(_("{command} failed (exit {code}): {stderr}").format(
                 command=" ".join(self.argv), code=result.returncode, stderr=result.stderr.strip() or "-"))
+
+    def _retry(self, ctx):
+        import time
+
+        deadline = time.monotonic() + BOOTSTRAP_RETRY_SECONDS
+        while True:
+            time.sleep(0.25)
+            result = ctx.run(self.argv, timeout=self.timeout)
+            if result.returncode != 5 or time.monotonic() >= deadline:
+                return result
 
 
 def bootstrap(path: Path) -> Run:

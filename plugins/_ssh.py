@@ -89,11 +89,11 @@ FAILURES = [
      _("the remote host's key is not known yet (it is confirmed when the key is copied)")),
     ("Connection refused", "refused",
      _("the remote machine refused the connection: no ssh server listens on that port "
-       "(check --host and --port, and that sshd runs there)")),
+       "(check the host and ssh port you gave, --host and --port, and that sshd runs there)")),
     ("Could not resolve hostname", "dns",
-     _("the host name could not be resolved (DNS): check the spelling of --host")),
+     _("the host name could not be resolved (DNS): check the spelling of the host you gave (--host)")),
     ("Name or service not known", "dns",
-     _("the host name could not be resolved (DNS): check the spelling of --host")),
+     _("the host name could not be resolved (DNS): check the spelling of the host you gave (--host)")),
     ("No route to host", "no-route",
      _("no route to the remote machine: is it on, and on a network you can reach (VPN)?")),
     ("Network is unreachable", "no-route",
@@ -113,11 +113,20 @@ def explain(output: str) -> tuple[str, str]:
     return "other", lines[-1] if lines else _("ssh failed without a message")
 
 
+LOGIN_GRACE = 5.0  # after connecting: the key exchange and running `true`
+
+
+def key_login_bound(timeout: float = 10.0) -> float:
+    """How long ``key_login(ctx, alias, timeout)`` can take at most."""
+    return timeout + LOGIN_GRACE
+
+
 def key_login(ctx, alias: str, timeout: float = 10.0) -> tuple[bool, str, str]:
-    """Does key login work without any prompt? (ok, kind, explanation)."""
+    """Does key login work without any prompt? (ok, kind, explanation). ``timeout`` bounds the
+    connection; the whole probe ends within ``key_login_bound(timeout)``."""
     argv = ssh_command(ctx, *NO_FORWARDS, *NO_HOSTKEY_UPDATES, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}",
                        alias, "true")
-    result = ctx.run(argv, timeout=timeout + 5, env=child_env(ctx))
+    result = ctx.run(argv, timeout=key_login_bound(timeout), env=child_env(ctx))
     if result.ok:
         return True, "ok", ""
     kind, text = explain(result.stderr)

@@ -18,9 +18,11 @@ from wizard.i18n import _
 from wizard.runner import spawn_detached
 
 LAUNCHD, SYSTEMD, DETACHED = "launchd", "systemd", "detached"
+KILL_GRACE = 1.0  # SIGTERM, then SIGKILL after this long
 READY_TIMEOUT = 20.0  # a detached ssh on a normal network is ready in well under a second
 AGENT_READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
+PROBE_RETRY = 3.0  # how long a fresh agent tunnel's first Gateway answer is waited for
 
 
 def tunnel_argv(ctx, alias: str) -> list[str]:
@@ -92,6 +94,11 @@ def running_manager(ctx, pid: int) -> str:
     return DETACHED
 
 
+def manager_words(manager: str) -> str:
+    """Who runs the tunnel, for people: launchd and systemd are names they know; DETACHED is ours."""
+    return _("a detached ssh") if manager == DETACHED else manager
+
+
 def our_tunnels(ctx, alias: str) -> list[int]:
     """Pids of every ``ssh -N … alias`` of this user, whoever started them."""
     result = ctx.run(["ps", "-ww", "-U", str(os.getuid()), "-o", "pid=,args="], timeout=5)  # -ww: never cut args
@@ -140,7 +147,7 @@ def kill(pid: int) -> None:
     """SIGTERM, then SIGKILL after a second (ssh can sleep through SIGTERM)."""
     try:
         os.kill(pid, signal.SIGTERM)
-        if not _ports.wait_for(lambda: not _alive(pid), 1.0):
+        if not _ports.wait_for(lambda: not _alive(pid), KILL_GRACE):
             os.kill(pid, signal.SIGKILL)
         _ports.wait_for(lambda: not _alive(pid), STOP_TIMEOUT)
     except ProcessLookupError:
@@ -171,7 +178,8 @@ class StartTunnel(Action):
 
     def describe(self, ctx):
         return ("$ " + shlex.join(tunnel_argv(ctx, self.alias)) + " &    # "
-                + _("then waits until port {port} answers and the Gateway responds").format(port=self.local_port) + "\n")
+                + _("then waits (up to {s:g} s) until port {port} answers and the Gateway responds").format(
+                    s=READY_TIMEOUT, port=self.local_port) + "\n")
 
     def perform(self, ctx):
         log = detached_log(ctx)
@@ -181,13 +189,16 @@ class StartTunnel(Action):
         process = spawn_detached(tunnel_argv(ctx, self.alias), log_path=log, env=_ssh.child_env(ctx))
         ctx.remember(pid=process.pid, log=str(log))
         try:
-            result = self._wait_ready(ctx, process, log, offset)
+            with ctx.ui.waiting(_("waiting for the tunnel on 127.0.0.1:{port} and the Gateway behind it "
+                                  "(up to {s:g} s)…").format(port=self.local_port, s=READY_TIMEOUT)):
+                result = self._wait_ready(ctx, process, log, offset)
         except BaseException:
             stop_process(process)
             ctx.remember(pid=None)
             raise
+        # The probe's own words ("gateway 2026.1 accepted the token"), never its internal code.
         ctx.ui.say("  " + _("tunnel ready in {ms} ms (pid {pid}): {what}").format(
-            ms=round((time.monotonic() - started) * 1000), pid=process.pid, what=result.kind))
+            ms=round((time.monotonic() - started) * 1000), pid=process.pid, what=ctx.mask(result.detail)))
 
     def _wait_ready(self, ctx, process, log, offset) -> _gateway.GatewayResult:
         deadline = time.monotonic() + READY_TIMEOUT
@@ -223,21 +234,35 @@ class WaitForTunnel(Action):
     log: str
 
     def describe(self, ctx):
-        return _("wait until port {port} answers through the agent's ssh").format(port=self.port) + "\n"
+        return _("wait (up to {s:g} s) until port {port} answers through the agent's ssh").format(
+            s=AGENT_READY_TIMEOUT, port=self.port) + "\n"
 
     def perform(self, ctx):
         started = time.monotonic()
         token = _keyring.token_for_probe(ctx, self.alias)
         held = lambda: _ssh.is_tunnel(ctx, _ports.owner(self.port), self.alias)  # noqa: E731
-        if not _ports.wait_for(held, AGENT_READY_TIMEOUT, interval=0.05):
-            raise StepFailed(_("the agent's tunnel did not open port {port} within {s:g} s; see {log}").format(
-                port=self.port, s=AGENT_READY_TIMEOUT, log=self.log))
-        result = _gateway.probe(self.port, token)
+        with ctx.ui.waiting(_("waiting for the service manager's tunnel on port {port} (up to {s:g} s)…").format(
+                port=self.port, s=AGENT_READY_TIMEOUT)):
+            if not _ports.wait_for(held, AGENT_READY_TIMEOUT, interval=0.05):
+                raise StepFailed(_("the agent's tunnel did not open port {port} within {s:g} s; see {log}").format(
+                    port=self.port, s=AGENT_READY_TIMEOUT, log=self.log))
+            result = self._probe(token, started)
         if not (result.ok or result.kind == _gateway.TOKEN_REJECTED):
             raise StepFailed(_("the agent's tunnel is up but the Gateway does not answer: {detail}").format(
                 detail=result.detail))
         ctx.ui.say("  " + _("the service manager's tunnel answers ({ms} ms)").format(
             ms=round((time.monotonic() - started) * 1000)))
+
+    def _probe(self, token, started: float) -> _gateway.GatewayResult:
+        """The Gateway through the new tunnel, tried for a few seconds (a loaded machine's fresh ssh
+        may hold the port a moment before its forward answers), within what is left of the bound."""
+        deadline = started + AGENT_READY_TIMEOUT
+        retry_until = min(deadline, time.monotonic() + PROBE_RETRY)
+        while True:
+            result = _gateway.probe(self.port, token, timeout=min(3.0, max(0.5, deadline - time.monotonic())))
+            if result.ok or result.kind == _gateway.TOKEN_REJECTED or time.monotonic() >= retry_until:
+                return result
+            time.sleep(0.2)
 
 
 @dataclass
@@ -255,8 +280,11 @@ class StopProcess(Action):
         holder = _ports.owner(self.port, likely=(self.pid,))
         if holder is None or holder.pid != self.pid or not _ssh.is_tunnel(ctx, holder, self.alias):
             return  # gone since it was planned (the pid may even be someone else's now)
-        kill(self.pid)
-        if not _ports.wait_for(lambda: _ports.owner(self.port, likely=(self.pid,)) is None, STOP_TIMEOUT):
+        with ctx.ui.waiting(_("stopping the ssh tunnel {pids} (up to {s:g} s)…").format(
+                pids=self.pid, s=KILL_GRACE + 2 * STOP_TIMEOUT)):
+            kill(self.pid)
+            freed = _ports.wait_for(lambda: _ports.owner(self.port, likely=(self.pid,)) is None, STOP_TIMEOUT)
+        if not freed:
             raise StepFailed(_("port {port} is still held after stopping pid {pid}").format(port=self.port, pid=self.pid))
 
 
@@ -272,8 +300,12 @@ class StopTunnels(Action):
             alias=self.alias, pids=", ".join(map(str, pids)) or _("none")) + "\n"
 
     def perform(self, ctx):
-        for pid in our_tunnels(ctx, self.alias):
-            kill(pid)
+        pids = our_tunnels(ctx, self.alias)
+        if pids:
+            with ctx.ui.waiting(_("stopping the ssh tunnel {pids} (up to {s:g} s)…").format(
+                    pids=", ".join(map(str, pids)), s=len(pids) * (KILL_GRACE + STOP_TIMEOUT))):
+                for pid in pids:
+                    kill(pid)
         if ctx.step_name == "tunnel" and ctx.record:  # never make a record for a step that never ran
             ctx.remember(pid=None)
 

@@ -15,9 +15,14 @@ from wizard import Action, Question, Step, StepFailed, UsageError, hookimpl
 from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
+# Each bounds the whole action (the command, then the wait for the process), as the plan says.
 QUIT_TIMEOUT = 15.0
 QUIT_SCRIPT = ("-e", "on run argv", "-e", "tell application (item 1 of argv) to quit", "-e", "end run")
 OPEN_TIMEOUT = 15.0
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
 
 
 def check_app(text: str) -> str:
@@ -91,13 +96,18 @@ class QuitApp(Action):
     def describe(self, ctx):
         import shlex
 
-        return "$ " + shlex.join(self.argv()) + "    # " + _("then waits until it has quit") + "\n"
+        return ("$ " + shlex.join(self.argv()) + "    # "
+                + _("then waits until it has quit (up to {s:g} s)").format(s=QUIT_TIMEOUT) + "\n")
 
     def perform(self, ctx):
-        result = ctx.run(self.argv(), timeout=QUIT_TIMEOUT)
-        if not result.ok:
-            raise StepFailed(_("osascript could not quit {name}: {why}").format(name=self.name, why=result.stderr.strip()))
-        if not _ports.wait_for(lambda: app_pid(ctx, self.executable) is None, QUIT_TIMEOUT, interval=0.1):
+        deadline = time.monotonic() + QUIT_TIMEOUT
+        with ctx.ui.waiting(_("waiting for {name} to quit (up to {s:g} s)…").format(name=self.name, s=QUIT_TIMEOUT)):
+            result = ctx.run(self.argv(), timeout=QUIT_TIMEOUT)
+            if not result.ok:
+                raise StepFailed(_("osascript could not quit {name}: {why}").format(
+                    name=self.name, why=result.stderr.strip()))
+            gone = _ports.wait_for(lambda: app_pid(ctx, self.executable) is None, _left(deadline), interval=0.1)
+        if not gone:
             raise StepFailed(_("{name} did not quit within {s:g} s (an unsaved document or a dialog?)").format(
                 name=self.name, s=QUIT_TIMEOUT), kept=_("The app is still running; quit it yourself, then re-run."))
 
@@ -109,14 +119,20 @@ class OpenApp(Action):
     def describe(self, ctx):
         import shlex
 
-        return "$ " + shlex.join(["open", self.app]) + "\n"
+        return ("$ " + shlex.join(["open", self.app]) + "    # "
+                + _("then waits until it runs (up to {s:g} s)").format(s=OPEN_TIMEOUT) + "\n")
 
     def perform(self, ctx):
         started = time.monotonic()
-        result = ctx.run(["open", self.app], timeout=OPEN_TIMEOUT)
-        if not result.ok:
-            raise StepFailed(_("open {app} failed: {why}").format(app=self.app, why=result.stderr.strip()))
-        if not _ports.wait_for(lambda: app_pid(ctx, app_executable(self.app)) is not None, OPEN_TIMEOUT, interval=0.1):
+        deadline = started + OPEN_TIMEOUT
+        with ctx.ui.waiting(_("waiting for {name} to start (up to {s:g} s)…").format(
+                name=app_name(self.app), s=OPEN_TIMEOUT)):
+            result = ctx.run(["open", self.app], timeout=OPEN_TIMEOUT)
+            if not result.ok:
+                raise StepFailed(_("open {app} failed: {why}").format(app=self.app, why=result.stderr.strip()))
+            running = _ports.wait_for(lambda: app_pid(ctx, app_executable(self.app)) is not None, _left(deadline),
+                                      interval=0.1)
+        if not running:
             raise StepFailed(_("{app} did not start within {s:g} s").format(app=self.app, s=OPEN_TIMEOUT))
         ctx.ui.say("  " + _("{name} is running again ({ms} ms)").format(
             name=app_name(self.app), ms=round((time.monotonic() - started) * 1000)))

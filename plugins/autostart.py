@@ -33,7 +33,8 @@ def tunnel_label(text: str) -> str:
     return value
 
 
-LABEL = Question("label", _("Name (launchd label) of the tunnel agent"), default="bot.molt.ssh-tunnel",
+LABEL = Question("label", _("Name of the tunnel agent (launchd label on macOS, systemd unit on Linux)"),
+                 default="bot.molt.ssh-tunnel",
                  validate=tunnel_label)
 REMOVE_OTHERS = Question("remove_other_agents", _("Remove the other OpenClaw tunnel agents (they fight over the port)?"),
                          confirm=True, upfront=False,

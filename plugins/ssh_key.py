@@ -18,6 +18,9 @@ from wizard.i18n import _
 
 PASSWORD_TRIES = 3
 SHELL_EVALUATED = '"$`\\'  # what ssh-copy-id's eval'd strings cannot hold
+# ssh-copy-id's bound, in the plan and in the run alike: ssh's ConnectTimeout, and how long we
+# wait for each thing it says (a prompt, the result) before giving up on it.
+COPY_TIMEOUT = 15
 
 PASSWORD = Question("password", _("Password for your account on the remote machine (asked once, not stored)"),
                     secret=True, env="OPENCLAW_REMOTE_SSH_PASSWORD", upfront=False)
@@ -49,7 +52,23 @@ def _key_path(ctx) -> Path:
 
 def _copy_argv(ctx, key: Path, alias: str) -> list[str]:
     return ["ssh-copy-id", "-i", str(key) + ".pub", *_ssh.isolation_options(ctx), *_ssh.NO_FORWARDS,
-            "-o", "ConnectTimeout=15", alias]
+            "-o", f"ConnectTimeout={COPY_TIMEOUT}", alias]
+
+
+def _destination(ctx, alias: str) -> str:
+    """host:port as ssh will dial them (what the user recognises, rather than the alias)."""
+    try:
+        config = _ssh.effective_config(ctx, alias)
+    except StepFailed:
+        return alias
+    return f"{config.get('hostname', [alias])[0]}:{config.get('port', ['22'])[0]}"
+
+
+def probe_key_login(ctx, alias: str) -> tuple[bool, str, str]:
+    """_ssh.key_login, saying what it waits for: an unreachable remote takes the whole bound."""
+    with ctx.ui.waiting(_("checking that key login to {alias} works (up to {s:g} s)…").format(
+            alias=alias, s=_ssh.key_login_bound())):
+        return _ssh.key_login(ctx, alias)
 
 
 @dataclass
@@ -123,18 +142,22 @@ class CopyKey(Action):
 
     def describe(self, ctx):
         return ("$ " + shlex.join(_copy_argv(ctx, self.path, self.alias)) + "    # "
-                + _("asks for your password on the remote machine once") + "\n")
+                + _("asks for your password on the remote machine once; waits up to {s} s for each answer").format(
+                    s=COPY_TIMEOUT) + "\n")
 
     def perform(self, ctx):
         import pexpect
 
         argv = _copy_argv(ctx, self.path, self.alias)
-        child = pexpect.spawn(argv[0], argv[1:], env=_ssh.child_env(ctx), encoding="utf-8", timeout=30,
+        connecting = _("connecting to {where} (up to {s} s)…").format(
+            where=_destination(ctx, self.alias), s=COPY_TIMEOUT)
+        child = pexpect.spawn(argv[0], argv[1:], env=_ssh.child_env(ctx), encoding="utf-8", timeout=COPY_TIMEOUT,
                               dimensions=(24, 200))
         known = known_hosts(ctx)
         before = known.read_text(errors="replace").splitlines() if known.exists() else None
         try:
-            self._dialog(ctx, child)
+            with ctx.ui.waiting(connecting) as wait:  # prompts inside hide its spinner while shown
+                self._dialog(ctx, child, wait)
         finally:
             child.close(force=True)
             self._remember_new_host_keys(ctx, known, before)
@@ -149,15 +172,17 @@ class CopyKey(Action):
             ctx.remember(known_hosts_added=[*record.get("known_hosts_added", []), *added],
                          known_hosts_created=record.get("known_hosts_created", before is None))
 
-    def _dialog(self, ctx, child) -> None:
+    def _dialog(self, ctx, child, wait) -> None:
         import pexpect
 
+        copying = _("logging in and copying the key (up to {s} s)…").format(s=COPY_TIMEOUT)
         passwords_sent = 0
         while True:
             index = child.expect([HOST_KEY_PROMPT, CHANGED, PASSPHRASE_PROMPT, RETRY, PASSWORD_PROMPT,
                                   SKIPPED, ADDED, FINAL_DENIED, ERRORS, pexpect.EOF, pexpect.TIMEOUT])
             if index == 0:
                 self._confirm_host_key(ctx, child)
+                wait.update(copying)
             elif index == 1:
                 raise StepFailed(_ssh.explain(CHANGED)[1], kept=_("known_hosts was not touched."))
             elif index == 2:
@@ -176,6 +201,7 @@ class CopyKey(Action):
                                      kept=_("No key was copied."))
                 child.sendline(ctx.answer("password"))
                 passwords_sent += 1
+                wait.update(copying)
             elif index in (5, 6):
                 child.expect(pexpect.EOF)
                 return
@@ -189,7 +215,8 @@ class CopyKey(Action):
                 raise StepFailed(_("ssh-copy-id stopped: {why}").format(why=_ssh.explain(child.before)[1]),
                                  kept=_("No key was copied."))
             else:
-                raise StepFailed(_("ssh-copy-id did not answer within 30 s"), kept=_("No key was copied."))
+                raise StepFailed(_("ssh-copy-id did not answer within {s} s").format(s=COPY_TIMEOUT),
+                                 kept=_("No key was copied."))
 
     @staticmethod
     def _rest(child) -> str:
@@ -244,7 +271,7 @@ class SshKey(Step):
         if not key.exists():
             actions.append(CreateKey(key))
         elif not (ctx.dry_run and not _ssh.alias_configured(ctx, alias)):
-            ok, kind, why = _ssh.key_login(ctx, alias)
+            ok, kind, why = probe_key_login(ctx, alias)
             if ok:
                 return []
             if kind not in ("denied", "hostkey-unknown"):
@@ -258,7 +285,7 @@ class SshKey(Step):
         return actions
 
     def verify(self, ctx):
-        ok, _kind, why = _ssh.key_login(ctx, ctx.answer("alias"))
+        ok, _kind, why = probe_key_login(ctx, ctx.answer("alias"))
         if not ok:
             raise StepFailed(_("key login still does not work after copying the key: {why}").format(why=why))
 
@@ -294,9 +321,11 @@ def register_steps(register):
 class KeyLoginCheck(Check):
     name, step = "key-login", "ssh-key"
     title = _("key login (BatchMode)")
+    CONNECT_TIMEOUT = 3
+    bound = _ssh.key_login_bound(CONNECT_TIMEOUT)
 
     def run(self, ctx):
-        ok, kind, why = _ssh.key_login(ctx, ctx.answer("alias"), timeout=3)
+        ok, kind, why = _ssh.key_login(ctx, ctx.answer("alias"), timeout=self.CONNECT_TIMEOUT)
         if ok:
             return Health("ok", _("works without a password"))
         if kind == "denied":

@@ -88,7 +88,7 @@ def _stored_token(ctx, alias: str) -> str | None:
 
 class Token(Step):
     name = "token"
-    title = _("Gateway token: keyring, and launchd on macOS")
+    title = _("the Gateway token, in your keyring (and launchd on macOS)")
     # After the tunnel: a new token is tried on the Gateway before it is stored.
     after = ("tunnel",)
     before = ("app-restart",)

@@ -136,7 +136,8 @@ class TunnelProcessCheck(Check):
                 actions=(_tunnel.StopProcess(holder.pid, port, alias),
                          *_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"), restart=True)),
                 rerun=())
-        return Health("ok", _("pid {pid}, run by {manager}").format(pid=holder.pid, manager=manager), details)
+        return Health("ok", _("pid {pid}, run by {manager}").format(
+            pid=holder.pid, manager=_tunnel.manager_words(manager)), details)
 
 
 class PortCheck(Check):
@@ -232,6 +233,9 @@ class TunnelCommand(Command):
         parser.add_argument("-n", "--lines", type=int, default=40, help=_("logs: how many lines (default 40)"))
         parser.add_argument("--alias", help=_common.ALIAS.prompt)
 
+    def changes(self, args) -> bool:
+        return args.action != "logs"  # logs only reads: it works while a setup runs
+
     def run(self, ctx, args) -> int:
         if args.action == "logs":
             return self._logs(ctx, args.lines)
@@ -244,7 +248,7 @@ class TunnelCommand(Command):
             return 1
         if args.action == "start" and holder is not None:
             ctx.ui.ok(_("the tunnel already runs: {owner}, run by {manager}").format(
-                owner=holder.describe(), manager=_tunnel.running_manager(ctx, holder.pid)))
+                owner=holder.describe(), manager=_tunnel.manager_words(_tunnel.running_manager(ctx, holder.pid))))
             return 0
         if args.action == "stop":
             actions = _tunnel.stop_actions(ctx, alias)
@@ -274,13 +278,16 @@ class TunnelCommand(Command):
         holder = _holder(ctx)
         ctx.ui.ok(_("tunnel {done} in {ms} ms: pid {pid}, run by {manager}").format(
             done=_("restarted") if args.action == "restart" else _("started"), ms=ms, pid=holder.pid if holder else "-",
-            manager=_tunnel.running_manager(ctx, holder.pid) if holder else "-"))
+            manager=_tunnel.manager_words(_tunnel.running_manager(ctx, holder.pid)) if holder else "-"))
         return 0
 
     @staticmethod
     def _wait_free(ctx, port: int, alias: str) -> None:
         """Until no tunnel of ours holds the port; one that is not ours is named and left alone."""
-        if not _ports.wait_for(lambda: not _ssh.is_tunnel(ctx, _ports.owner(port), alias), _tunnel.STOP_TIMEOUT):
+        with ctx.ui.waiting(_("waiting for port {port} to be free (up to {s:g} s)…").format(
+                port=port, s=_tunnel.STOP_TIMEOUT)):
+            freed = _ports.wait_for(lambda: not _ssh.is_tunnel(ctx, _ports.owner(port), alias), _tunnel.STOP_TIMEOUT)
+        if not freed:
             raise StepFailed(_("port {port} is still held by the tunnel after stopping it").format(port=port))
         holder = _ports.owner(port)
         if holder is not None:

@@ -49,6 +49,8 @@ def test_rerun_of_one_step_offers_saved_answers_as_defaults(home):
     child = spawn(home, "run", "ssh-config", "--yes", "--host", "gw.example.net", "--user", "alice")
     child.expect(pexpect.EOF)
     child = spawn(home, "run", "ssh-config")
+    child.expect("Use these answers")
+    child.send("n")  # then each is asked, the saved value proposed
     for prompt in ("Host alias", "Remote machine", "user name", "ssh port", "ssh key", "Local port", "Gateway port"):
         answer(child, prompt)  # Enter keeps every saved default
     child.expect("already done")

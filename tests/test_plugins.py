@@ -281,6 +281,8 @@ def test_register_checks_adds_a_layer_to_status_in_step_order(monkeypatch, home,
             register(Broken())
 
     monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
+    (home / ".config/openclaw-remote").mkdir(parents=True)  # set up once: else status says only that
+    (home / ".config/openclaw-remote/state.json").write_text('{"answers": {"alias": "remote-gateway"}}')
     pm = get_plugin_manager()
     pm.register(CheckPlugin(), name="check-plugin")
     try:

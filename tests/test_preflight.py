@@ -81,7 +81,7 @@ def test_doctor_starts_a_detached_tunnel_when_no_user_manager_can(cli, home, lin
     no_bus = {"STANDIN_SYSTEMD_NO_BUS": "1"}  # the next login has no user manager
     fixed = cli("doctor", "--fix", "--yes", env=no_bus)
     out = fixed.stdout + fixed.stderr
-    assert "ok    tunnel process: pid" in out and "run by detached" in out, out
+    assert "ok    tunnel process: pid" in out and "run by a detached ssh" in out, out
     assert len(ssh_processes_for(home)) == 1
     # the working detached tunnel is not reported as a failure for lack of the agent
     status = cli("status", env=no_bus).stdout

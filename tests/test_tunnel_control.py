@@ -33,7 +33,7 @@ def test_detached_tunnel_stop_start_restart_and_logs(cli, home, mac):
     assert not _ports.accepting(mac.local_port)
 
     out = ok(cli("tunnel", "start"))
-    assert "run by detached" in out
+    assert "run by a detached ssh" in out
     started = ssh_processes_for(home)
     assert len(started) == 1 and started != first and state_of(home)["steps"]["tunnel"]["pid"] == started[0]
     assert _gateway.probe(mac.local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK

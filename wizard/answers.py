@@ -19,7 +19,17 @@ if TYPE_CHECKING:
 
 
 class UsageError(Exception):
-    """Bad usage or bad input: exit 2, nothing changed."""
+    """Bad usage or bad input: exit 2, nothing changed. ``problems``: each one, when several
+    were found at once (every bad flag of a command line), else just this message."""
+
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or [message]
+
+    @classmethod
+    def of(cls, errors: list[UsageError]) -> UsageError:
+        problems = [problem for error in errors for problem in error.problems]
+        return cls("\n".join(problems), problems)
 
 
 TRUE_WORDS = {"1", "true", "yes", "y", "on"}
@@ -180,6 +190,62 @@ class Resolver:
             return question.parse(raw if isinstance(raw, str) else str(raw))
         except ValueError as exc:
             raise UsageError(f"{source}: {exc}") from None
+
+
+def resolve_upfront(questions: list[Question], ctx: Context) -> None:
+    """Every up-front answer, before anything changes. Every bad value handed to us (flag,
+    variable, answers file) is reported at once, before any prompt; without a terminal, so is
+    every answer still missing. In a terminal, saved answers are offered with one confirmation."""
+    errors = []
+    for question in questions:
+        try:
+            ctx.resolver.given(question)
+        except UsageError as error:
+            errors.append(error)
+    if errors:
+        raise UsageError.of(errors)
+    if ctx.interactive:
+        offer_saved(questions, ctx)
+    for question in questions:
+        try:
+            ctx.answer(question.name)
+        except UsageError as error:
+            if ctx.interactive:
+                raise
+            errors.append(error)
+    if errors:
+        raise UsageError.of(errors)
+
+
+def _reusable(question: Question, ctx: Context) -> tuple[bool, Any]:
+    """(True, value) when the last run's answer would be the prompt's default and still holds."""
+    resolver = ctx.resolver
+    if (not question.saved or question.name in resolver.values or question.name not in resolver.saved
+            or resolver.flags.get(question.name) is not None or question.env_var in resolver.env
+            or question.name in resolver.file_answers):
+        return False, None
+    try:
+        return True, question.parse(str(resolver.saved[question.name]))
+    except ValueError:
+        return False, None  # asked again, with the reason
+
+
+def offer_saved(questions: list[Question], ctx: Context) -> None:
+    """Show the last run's answers and ask once whether to use them: yes, and those questions are
+    not asked again; no, and each is asked with its saved value as the default."""
+    offered = {}
+    for question in questions:
+        reusable, value = _reusable(question, ctx)
+        if reusable:
+            offered[question] = value
+    if not offered:
+        return
+    ctx.ui.say(_("Answers from the last run:"))
+    for question, value in offered.items():
+        ctx.ui.say("  " + _("{question}: {answer}").format(question=question.prompt, answer=value))
+    if ctx.confirm(_("Use these answers?"), default=True):
+        for question, value in offered.items():
+            ctx.resolver.values[question.name] = value
 
 
 def read_stdin_secret() -> str:

@@ -37,8 +37,19 @@ def _common_options(parser: argparse.ArgumentParser, questions, secrets: bool = 
                                help=question.help or question.prompt)
 
 
-def _home_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--home", metavar="DIR", type=Path,
+HOME_ENV = "OPENCLAW_REMOTE_HOME"
+
+
+def _home_argument(text: str) -> Path:
+    if not text.strip():  # Path("") is ".": an empty value must never mean the current directory
+        raise argparse.ArgumentTypeError(_("empty; give a directory"))
+    return Path(text)
+
+
+def _home_option(parser: argparse.ArgumentParser, top: bool = False) -> None:
+    # Accepted before and after the command; SUPPRESS keeps the command's parser from resetting
+    # a --home given before it to None.
+    parser.add_argument("--home", metavar="DIR", type=_home_argument, default=None if top else argparse.SUPPRESS,
                         help=_("treat DIR as your home directory (default: $OPENCLAW_REMOTE_HOME or ~)"))
 
 
@@ -50,6 +61,7 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help=_("show program's version number and exit"))
+    _home_option(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar=_("COMMAND"))
 
     steps = commands.add_parser("steps", help=_("list the steps in order: applies here? done?"))
@@ -89,12 +101,21 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
 
 
 def _home(args) -> Path:
+    import shlex
+
     from wizard.answers import UsageError
 
-    raw = args.home or os.environ.get("OPENCLAW_REMOTE_HOME") or Path.home()
-    home = Path(raw).expanduser().absolute()
+    given = getattr(args, "home", None)
+    source = "--home" if given is not None else HOME_ENV
+    raw = given if given is not None else os.environ.get(HOME_ENV)
+    if raw is not None and not str(raw).strip():
+        raise UsageError(_("{env} is set but empty; unset it or give a directory").format(env=HOME_ENV))
+    home = Path(raw if raw is not None else Path.home()).expanduser().absolute()
     if not home.is_dir():
-        raise UsageError(_("--home {path}: no such directory").format(path=home))
+        # Not created for you: a typo would otherwise become a new, empty home.
+        raise UsageError(_("{source} {path}: no such directory; create it first (mkdir -p {quoted}) or give "
+                           "another one").format(source=source if raw is not None else "~", path=home,
+                                                 quoted=shlex.quote(str(home))))
     return home
 
 
@@ -243,11 +264,33 @@ def _cmd_undo(args, stepset, questions) -> int:
         return run_undo(selected, ctx, assume_yes=args.yes)
 
 
+class _ListedCommand:
+    """A plugin command as ``--help`` lists it: its name from the packaging metadata, no plugin loaded."""
+
+    def __init__(self, name: str, distribution: str):
+        from wizard.plugin_index import BUILTIN_DISTRIBUTION
+
+        self.name = name
+        more = _("see '{prog} {name} --help'").format(prog=PROG, name=name)
+        self.help = more if distribution == BUILTIN_DISTRIBUTION else _("from plugin {plugin}; {more}").format(
+            plugin=distribution, more=more)
+
+    def add_arguments(self, parser) -> None:
+        pass
+
+
+def _listed_commands() -> list[_ListedCommand]:
+    from wizard.plugin_index import HOST_COMMANDS, indexed_commands
+
+    return [_ListedCommand(name, distribution) for name, distribution in indexed_commands()
+            if name not in HOST_COMMANDS]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     translate_argparse()
     if not argv or argv[0] in ("-h", "--help", "--version"):
-        parser = build_parser()
+        parser = build_parser(plugin_commands=_listed_commands())
         parser.parse_args(argv)  # prints and exits for --help/--version
         parser.print_help()
         return 2
@@ -269,7 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     except PluginError as exc:
         ui.error(str(exc))
         return 2
-    args = build_parser(questions.values(), stepset.commands.values()).parse_args(argv)
+    parser = build_parser(questions.values(), stepset.commands.values())
+    args = parser.parse_args(argv)
+    if args.command is None:  # `openclaw-remote --home DIR` alone: no command, not a setup
+        parser.print_help()
+        return 2
     try:
         if args.command == "steps":
             return _cmd_steps(args, stepset, questions)
@@ -283,11 +330,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "undo":
             return _cmd_undo(args, stepset, questions)
         if args.command in stepset.commands:
-            ctx = _make_context(args, questions, dry_run=False, interactive=False)
-            return stepset.commands[args.command].run(ctx, args)
+            command = stepset.commands[args.command]
+            with _locked(args, not command.changes(args)):
+                ctx = _make_context(args, questions, dry_run=False, interactive=False)
+                return command.run(ctx, args)
         return _cmd_steps_run(args, stepset, questions)
     except UsageError as exc:
-        ui.error(str(exc))
+        for problem in exc.problems:  # every bad flag at once, one line each
+            ui.error(problem)
         return 2
     except (KeyboardInterrupt, EOFError):
         ui.error(_("interrupted"))

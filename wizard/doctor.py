@@ -11,7 +11,7 @@ from __future__ import annotations
 from wizard.context import Context
 from wizard.flow import guarded, run_steps
 from wizard.i18n import _
-from wizard.status import gather, say_lines
+from wizard.status import gather, not_set_up_health, nothing_set_up, say_lines
 from wizard.step import Check, Health, Step, StepFailed
 
 
@@ -36,7 +36,7 @@ def explain(failing: list[tuple[Check, Health]], ctx: Context) -> None:
     ui = ctx.ui
     for check, health in failing:
         ui.say("")
-        ui.say(f"{check.title}: {health.reason}", style="bold")
+        ui.say(_("{title}: {reason}").format(title=check.title, reason=health.reason), style="bold")
         if _follows(health, failing):
             ui.say("  " + _("follows from '{name}': the fix there mends this too").format(name=health.follows))
             continue
@@ -88,6 +88,9 @@ def _apply(check: Check, health: Health, steps: dict[str, Step], ctx: Context) -
 
 def run_doctor(checks: list[Check], steps: dict[str, Step], ctx: Context, *, fix: bool, assume_yes: bool) -> int:
     ui = ctx.ui
+    if nothing_set_up(ctx):  # one line and the way forward, not every layer misdiagnosed
+        ui.error(not_set_up_health(ctx).reason)
+        return 1
     found = gather(checks, ctx)
     say_lines(found, ctx)
     failing = _failing(found)

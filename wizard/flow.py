@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wizard.answers import UsageError
+from wizard.answers import UsageError, resolve_upfront
 from wizard.context import Context
 from wizard.i18n import _
 from wizard.step import Step, StepFailed
@@ -29,17 +29,19 @@ class Outcome:
             (_("failed"), [self.failed] if self.failed else []), (_("not run"), not_run),
         ]:
             if names:
-                parts.append(f"{label}: {', '.join(names)}")
+                parts.append(_("{label}: {names}").format(label=label, names=", ".join(names)))  # French: " : "
         return "; ".join(parts)
 
 
 def ask_upfront(steps: list[Step], ctx: Context) -> None:
-    """Every answer the applicable steps declare, validated before anything changes."""
+    """Every answer the applicable steps declare, validated before anything changes (every bad
+    one reported at once; saved ones offered in a terminal)."""
+    questions = {}
     for step in steps:
-        ctx.step_name = step.name
         for question in step.questions:
             if question.upfront:
-                ctx.answer(question.name)
+                questions.setdefault(question.name, ctx.questions.get(question.name, question))
+    resolve_upfront(list(questions.values()), ctx)
     ctx.step_name = None
 
 
@@ -148,7 +150,7 @@ def _record(ctx: Context, status: str, **details) -> None:
 def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
     ui = ctx.ui
     ctx.step_name = step.name
-    ui.heading(f"{counter} {step.title} ({step.name})")
+    ui.heading(f"{counter} {step.name}: {step.title}")  # titles have parentheses of their own
     actions = guarded(step.plan, ctx)
     if not actions:
         ui.ok(_("{step}: already done, nothing to change").format(step=step.name))

@@ -13,10 +13,7 @@ from wizard import hookspecs
 from wizard.i18n import _
 from wizard.step import Check, Command, Step
 
-ENTRY_POINT_GROUP = "openclaw_remote"
-BUILTIN_DISTRIBUTION = "openclaw-remote-wizard"
-# Comma-separated names of the third-party plugins to load; empty loads none.
-PLUGIN_LIMIT_ENV = "OPENCLAW_REMOTE_PLUGINS"
+from wizard.plugin_index import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, HOST_COMMANDS, PLUGIN_LIMIT_ENV  # noqa: F401
 
 
 class PluginError(Exception):
@@ -101,7 +98,6 @@ def _unique(items: list[tuple[object, str]], taken: set[str], problems: list[str
     return chosen
 
 
-HOST_COMMANDS = {"steps", "setup", "run", "status", "doctor", "undo"}
 
 
 def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:

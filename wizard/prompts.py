@@ -1,7 +1,8 @@
 """Interactive prompts (questionary, imported only when a prompt is really shown).
 
 ``unsafe_ask`` lets Ctrl-C raise KeyboardInterrupt (``ask`` would swallow it and
-return None), so the host can stop cleanly with exit 130.
+return None), so the host can stop cleanly with exit 130. Every prompt hides the spinner of a wait
+under way (``UI.waiting``) while it is shown: ssh-copy-id asks for a password in the middle of one.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from wizard.step import Question
+from wizard.ui import spinner_paused
 
 
 def _validator(question: Question):
@@ -25,8 +27,9 @@ def _validator(question: Question):
 def text(question: Question, default: str) -> Any:
     import questionary
 
-    answer = questionary.text(question.prompt, default=default, validate=_validator(question),
-                              instruction=question.help or None).unsafe_ask()
+    with spinner_paused():
+        answer = questionary.text(question.prompt, default=default, validate=_validator(question),
+                                  instruction=question.help or None).unsafe_ask()
     return question.parse(answer)
 
 
@@ -34,12 +37,14 @@ def secret(prompt: str, optional: bool = False, question: Question | None = None
     import questionary
 
     check = _validator(question) if question is not None else (lambda text: True)
-    return questionary.password(
-        prompt, validate=lambda text: (optional and not text) or (bool(text) and check(text)) or "?"
-    ).unsafe_ask()
+    with spinner_paused():
+        return questionary.password(
+            prompt, validate=lambda text: (optional and not text) or (bool(text) and check(text)) or "?"
+        ).unsafe_ask()
 
 
 def confirm(prompt: str, default: bool = False) -> bool:
     import questionary
 
-    return bool(questionary.confirm(prompt, default=default).unsafe_ask())
+    with spinner_paused():
+        return bool(questionary.confirm(prompt, default=default).unsafe_ask())

@@ -199,13 +199,23 @@ class Step:
 
 
 class Command:
-    """A top-level command a plugin adds (see ``register_commands``), e.g. ``token push``."""
+    """A top-level command a plugin adds (see ``register_commands``), e.g. ``token push``.
+
+    A command that changes things (starts or stops a process, writes a file or the state)
+    runs holding the home's lock, as ``setup`` does, so that it cannot interleave with another
+    wizard: ``changes(args)`` says whether it does (by default it does). While another wizard
+    holds the lock, such a command is refused with exit 2 before ``run`` is called."""
 
     name: str = ""
     help: str = ""
 
     def add_arguments(self, parser) -> None:
         """Add this command's arguments to its argparse sub-parser."""
+
+    def changes(self, args) -> bool:
+        """True when this invocation may change anything; False only for a command that just
+        looks (``tunnel logs``), which then needs no lock."""
+        return True
 
     def run(self, ctx: Context, args) -> int:
         """Do the work; return the exit code (0 ok, 1 failed, 2 bad usage)."""
@@ -239,6 +249,7 @@ class Check:
     name: str = ""
     title: str = ""
     step: str = ""  # the step that sets this layer up (also where doctor will look for the fix)
+    bound: float = 10.0  # at most how long run() takes, in seconds: status shows the longest while it waits
 
     def run(self, ctx: Context) -> Health:
         """Look, never change anything; stay within a few seconds even when the remote is gone."""

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import sys
+import threading
+from contextlib import contextmanager
 
 from wizard.step import MASK
+
+# The spinner now turning, if any. Process-wide, because prompts (wizard.prompts) know no UI
+# and must stop it before they draw: a spinner redrawn over a password prompt garbles it.
+_spinner = None
+_spinner_lock = threading.Lock()
+_depth = 0  # waits under way (the outer one speaks)
+_pauses = 0  # prompts and lines being shown over the spinner
 
 
 class UI:
@@ -33,7 +42,39 @@ class UI:
         if not _is_terminal(stream):  # colours are all rich adds here: skip its import cost
             print(self.mask(text), file=stream, flush=True)
             return
-        self._console(err).print(self.mask(text), style=style, markup=False)
+        with spinner_paused():  # the line goes above the spinner, not through it
+            self._console(err).print(self.mask(text), style=style, markup=False)
+
+    @contextmanager
+    def waiting(self, text: str):
+        """Say what the block waits for, and its bound ("connecting to gw:22 (up to 15 s)…"), while
+        it runs: a spinner on a terminal (stopped while a line or a prompt is shown), one plain
+        line on stderr otherwise. Yields a ``Wait``; ``wait.update(text)`` says what comes next.
+        A wait inside another one says nothing: the outer one already does."""
+        global _depth, _spinner
+        if _depth:
+            yield Wait(self, None, quiet=True)
+            return
+        status = None
+        if _is_terminal(sys.stderr) and not self._console(err=True).is_dumb_terminal:  # TERM=dumb: rich draws nothing
+            status = self._console(err=True).status(self.mask(text), spinner="dots")
+        _depth += 1
+        try:
+            wait = Wait(self, status)
+            if status is None:
+                wait.update(text)
+            else:
+                wait._text = text
+                with _spinner_lock:
+                    _spinner = status
+                status.start()
+            yield wait
+        finally:
+            _depth -= 1
+            if status is not None:
+                with _spinner_lock:
+                    _spinner = None
+                status.stop()
 
     def heading(self, text: str) -> None:
         self.say(text, style="bold")
@@ -63,6 +104,43 @@ class UI:
             elif line.startswith("$ "):
                 style = "bold"
             self.say("    " + line, style=style, err=err)
+
+
+class Wait:
+    """What ``UI.waiting`` yields: ``update`` changes the spinner's text, or prints a new plain line."""
+
+    def __init__(self, ui: UI, status, quiet: bool = False):
+        self._ui, self._status, self._quiet = ui, status, quiet
+        self._text = None
+
+    def update(self, text: str) -> None:
+        if self._quiet or text == self._text:  # said already
+            return
+        self._text = text
+        if self._status is not None:
+            self._status.update(self._ui.mask(text))
+        else:  # no terminal: one plain line per thing waited for
+            print("  " + self._ui.mask(text), file=sys.stderr, flush=True)
+
+
+@contextmanager
+def spinner_paused():
+    """Hide the spinner (if one turns) while the block prints or prompts; it turns again after
+    (after the outermost pause: a line printed during a prompt must not bring it back)."""
+    global _pauses
+    with _spinner_lock:
+        status = _spinner
+        _pauses += 1
+    if status is not None and _pauses == 1:
+        status.stop()
+    try:
+        yield
+    finally:
+        with _spinner_lock:
+            _pauses -= 1
+            resume = status is not None and _pauses == 0 and _spinner is status  # still the same wait
+        if resume:
+            status.start()
 
 
 def _is_terminal(stream) -> bool:
