@@ -226,13 +226,29 @@ def test_a_wait_without_a_terminal_is_one_plain_line_on_stderr(tmp_path):
     assert done.stdout == "out False\n"  # no spinner, so no rich to import
 
 
-def test_key_login_probe_says_what_it_waits_for(cli, home, free_port):
+def test_key_login_probe_says_what_it_waits_for(cli, home):
+    import socket
+    import threading
+
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / ".ssh/id_ed25519")], check=True)
-    result = cli("run", "ssh-config", "ssh-key", "--yes", "--host", "127.0.0.1", "--port", str(free_port),
-                 "--user", "alice")
-    assert result.returncode == 1  # nothing listens there
+    # Something that takes the TCP connection (so the preflight passes) and hangs up: not an sshd.
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def hang_up():
+            for _ in range(4):
+                try:
+                    connection, _address = server.accept()
+                except OSError:
+                    return
+                connection.close()
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        result = cli("run", "ssh-config", "ssh-key", "--yes", "--host", "127.0.0.1",
+                     "--port", str(server.getsockname()[1]), "--user", "alice")
+    assert result.returncode == 1, result.stdout + result.stderr
     assert "  checking that key login to remote-gateway works (up to 15 s)…\n" in result.stderr
-    assert "refused the connection" in result.stderr
 
 
 def _bounds(text: str) -> list[str]:

@@ -135,6 +135,9 @@ def _merged_questions(steps) -> dict:
     return merged
 
 
+_withheld: dict[str, str] = {}  # secret variables taken out of os.environ while a command runs
+
+
 def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
     from wizard.answers import Resolver, UsageError, load_answers_file, read_stdin_secret
     from wizard.context import Context
@@ -169,8 +172,8 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
     # handed to us in the environment: `ps eww` would show it to any process of the user.
     secret_vars = {q.env_var for q in questions.values() if q.secret}
     child_env = {key: value for key, value in os.environ.items() if key not in secret_vars}
-    for name in secret_vars:  # the resolver keeps its copy; no child started any way inherits one
-        os.environ.pop(name, None)
+    for name in secret_vars & set(os.environ):  # the resolver keeps its copy; no child started any way
+        _withheld[name] = os.environ.pop(name)   # inherits one (main puts them back when it returns)
     return Context(home=home, platform=current_platform(), interactive=interactive, dry_run=dry_run,
                    ui=ui, state=state, resolver=resolver, questions=questions, env=child_env)
 
@@ -345,3 +348,6 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `openclaw-remote … | head`: the reader left, that is all
         sys.stdout = open(os.devnull, "w")
         return 0
+    finally:  # for a caller in the same process (a test, a plugin): its environment as it was
+        os.environ.update(_withheld)
+        _withheld.clear()

@@ -71,7 +71,7 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
             return _report_problems(problems, ctx, _("Nothing was changed:"))
         for number, step in enumerate(applicable, 1):
             if step.name in problems:  # a dry run shows the rest of the plan
-                ui.heading(f"[{number}/{len(applicable)}] {step.title} ({step.name})")
+                ui.heading(f"[{number}/{len(applicable)}] {step.name}: {step.title}")
                 ui.warn(_("{step}: a real run would stop before this step (why: at the end)").format(step=step.name))
                 outcome.stopped.append(step.name)
                 continue
