@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import stat
@@ -55,6 +56,18 @@ def backup(path: Path, backup_dir: Path, root: Path | None = None) -> Path | Non
     return target
 
 
+TEMP_MARK = "openclaw-remote-"  # in every temp file name: no file of the user's is ever taken for one
+
+
+def temp_prefix(path: Path) -> str:
+    return f".{path.name}.{TEMP_MARK}"
+
+
+def stale_temps(path: Path) -> list[Path]:
+    """Temp files a wizard killed mid-write left next to ``path`` (only ours: the name says so)."""
+    return sorted(path.parent.glob(f"{glob.escape(temp_prefix(path))}*.tmp"))
+
+
 def missing_parents(path: Path) -> list[Path]:
     """The directories ``path`` needs that do not exist yet, outermost first."""
     missing = []
@@ -81,9 +94,9 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: 
     if old == new:
         return None
     saved = backup(path, backup_dir, root) if (backup_dir is not None and old is not None) else None
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a wizard killed mid-write
+    for stale in stale_temps(path):  # left by a wizard killed mid-write
         stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
