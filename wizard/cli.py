@@ -79,7 +79,11 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
 
     undo = commands.add_parser("undo", help=_("reverse steps, last first (all of them when none is named)"))
     undo.add_argument("names", nargs="*", metavar="STEP", help=_("step names, as 'steps' lists them"))
-    _common_options(undo, questions, secrets=False)
+    # Undo acts on what setup recorded, so it takes no answers: only these.
+    undo.add_argument("--dry-run", action="store_true", help=_("show every file diff and command, change nothing"))
+    undo.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
+                      help=_("do not ask for consent (needed without a terminal)"))
+    _home_option(undo)
 
     for command in plugin_commands:
         sub = commands.add_parser(command.name, help=command.help)

@@ -42,11 +42,14 @@ def ask_upfront(steps: list[Step], ctx: Context) -> None:
     ctx.step_name = None
 
 
+def used_answers(ctx: Context) -> dict:
+    """This run's answers that may be kept (never a secret, never a yes/no switch)."""
+    return {name: value for name, value in ctx.resolver.values.items()
+            if (question := ctx.questions.get(name)) is not None and question.saved}
+
+
 def remember_answers(ctx: Context) -> None:
-    for name, value in ctx.resolver.values.items():
-        question = ctx.questions.get(name)
-        if question is not None and question.saved:
-            ctx.state.answers[name] = value
+    ctx.state.answers.update(used_answers(ctx))
 
 
 def run_steps(steps: list[Step], ctx: Context) -> int:
@@ -109,6 +112,8 @@ def _record(ctx: Context, status: str, **details) -> None:
     if not ctx.dry_run and ctx.step_name:
         if status == "done":
             remember_answers(ctx)  # saved once a step really completed, never for a refused run
+        if status in ("started", "done"):
+            details["answers"] = used_answers(ctx)  # what undo will act on: never today's answers
         ctx.state.record(ctx.step_name, status, **details)
         ctx.state.save()
 
@@ -130,6 +135,8 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
         outcome.planned.append(step.name)
         return
     summaries = [ctx.mask(action.summary(ctx)) for action in actions]
+    # Recorded before the first action: a kill from here on leaves a step undo knows about.
+    _record(ctx, "started")
     for action in actions:
         guarded(action.perform, ctx)
     guarded(step.verify, ctx)

@@ -11,18 +11,30 @@ from __future__ import annotations
 from pathlib import Path
 
 from wizard import files
-from wizard.answers import UsageError
+from wizard.answers import RecordedAnswers, UsageError
 from wizard.context import Context
 from wizard.flow import EXIT_FAILED, EXIT_OK, guarded
 from wizard.i18n import _
-from wizard.status import settle_answers
 from wizard.step import Step, StepFailed
 
 
 def _plan(step: Step, ctx: Context):
     ctx.step_name = step.name
+    ctx.resolver = recorded_answers(step, ctx)
     ctx.ui.heading(_("undo {step}: {title}").format(step=step.name, title=step.title))
     return guarded(step.undo, ctx)
+
+
+def recorded_answers(step: Step, ctx: Context) -> RecordedAnswers:
+    """The answers this step recorded when it acted, then those other steps recorded, then the
+    answers saved by completed runs (all a state file of an older version has)."""
+    steps = ctx.state.data["steps"]
+    others = [(name, record) for name, record in steps.items() if name != step.name]
+    return RecordedAnswers([
+        *[(_("answers recorded by {step}").format(step=name), record.get("answers") or {})
+          for name, record in [(step.name, steps.get(step.name, {})), *others]],
+        (_("saved answers"), ctx.state.answers),
+    ])
 
 
 def _confirm(steps: list[Step], ctx: Context, assume_yes: bool) -> bool:
@@ -36,30 +48,43 @@ def _confirm(steps: list[Step], ctx: Context, assume_yes: bool) -> bool:
 
 def run_undo(steps: list[Step], ctx: Context, *, assume_yes: bool) -> int:
     ui = ctx.ui
-    settle_answers(ctx)  # the last run's answers: undo asks nothing but consent
     # Only what this wizard set up: a step it never ran may still find files of the same name.
     order = [step for step in reversed(steps) if ctx.state.step(step.name)]
     if not order:
         ui.ok(_("nothing to undo: these steps were never run here"))
         return EXIT_OK
-    try:
-        if ctx.dry_run:
-            return _dry_run(order, ctx)
-        if not _confirm(order, ctx, assume_yes):
-            ui.say(_("Nothing was changed."))
-            return EXIT_FAILED
-        return _undo(order, ctx)
-    except StepFailed as failure:
-        ui.error(_("undo of {step} failed: {why}").format(step=ctx.step_name, why=failure.message))
-        if failure.kept:
-            ui.say("  " + failure.kept, err=True)
+    if ctx.dry_run:
+        return _dry_run(order, ctx)
+    if not _confirm(order, ctx, assume_yes):
+        ui.say(_("Nothing was changed."))
         return EXIT_FAILED
+    return _undo(order, ctx)
+
+
+def _report_failure(ctx: Context, step: Step, failure: StepFailed) -> None:
+    ctx.ui.error(_("undo of {step} failed: {why}").format(step=step.name, why=failure.message))
+    if failure.kept:
+        ctx.ui.say("  " + failure.kept, err=True)
+
+
+def _planned(step: Step, ctx: Context):
+    """The step's undo plan; an answer setup never recorded makes that step's undo fail, not undo."""
+    try:
+        return _plan(step, ctx)
+    except UsageError as exc:
+        raise StepFailed(str(exc)) from exc
 
 
 def _dry_run(order: list[Step], ctx: Context) -> int:
     ui = ctx.ui
+    failed = False
     for step in order:
-        actions = _plan(step, ctx)
+        try:
+            actions = _planned(step, ctx)
+        except StepFailed as failure:
+            _report_failure(ctx, step, failure)
+            failed = True
+            continue
         if actions is None:
             ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
         elif not actions:
@@ -69,35 +94,53 @@ def _dry_run(order: list[Step], ctx: Context) -> int:
             for action in actions:
                 ui.block(action.describe(ctx))
     ui.say(_("Dry run: nothing was changed."), style="bold")
-    return EXIT_OK
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+class UndoOutcome:
+    def __init__(self) -> None:
+        self.undone: list[str] = []
+        self.failed: list[tuple[str, str]] = []  # (step, why)
+        self.not_undoable: list[str] = []
+
+    def summary(self) -> str:
+        parts = [_("undone: {steps}").format(steps=", ".join(self.undone) or "-")]
+        if self.failed:
+            parts.append(_("failed: {steps}").format(steps=", ".join(f"{name} ({why})" for name, why in self.failed)))
+        if self.not_undoable:
+            parts.append(_("cannot be undone: {kept}").format(kept=", ".join(self.not_undoable)))
+        return "; ".join(parts)
+
+
+def _undo_one(step: Step, ctx: Context, outcome: UndoOutcome) -> None:
+    ui = ctx.ui
+    actions = _planned(step, ctx)
+    if actions is None:
+        ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
+        outcome.not_undoable.append(step.name)
+        return
+    for action in actions:
+        guarded(action.perform, ctx)
+    ctx.state.data["steps"].pop(step.name, None)
+    ctx.state.save()
+    outcome.undone.append(step.name)
+    ui.ok(_("{step}: undone").format(step=step.name) if actions else
+          _("{step}: nothing to undo").format(step=step.name))
 
 
 def _undo(order: list[Step], ctx: Context) -> int:
-    ui = ctx.ui
-    undone, kept = [], []
-    try:
-        for step in order:
-            actions = _plan(step, ctx)
-            if actions is None:
-                ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
-                kept.append(step.name)
-                continue
-            for action in actions:
-                guarded(action.perform, ctx)
-            ctx.state.data["steps"].pop(step.name, None)
-            ctx.state.save()
-            undone.append(step.name)
-            ui.ok(_("{step}: undone").format(step=step.name) if actions else
-                  _("{step}: nothing to undo").format(step=step.name))
-    except StepFailed:
-        ui.say(_("undone: {done}; not undone: {left}").format(
-            done=", ".join(undone) or "-", left=", ".join(s.name for s in order if s.name not in undone)), err=True)
-        raise
+    """Every step is undone that can be: one that fails is reported and the others still go."""
+    outcome = UndoOutcome()
+    for step in order:
+        try:
+            _undo_one(step, ctx, outcome)
+        except StepFailed as failure:
+            _report_failure(ctx, step, failure)
+            outcome.failed.append((step.name, failure.message))
     if not ctx.state.data["steps"]:
         tidy(ctx)
-    ui.say(_("undone: {done}").format(done=", ".join(undone) or "-")
-           + ("; " + _("cannot be undone: {kept}").format(kept=", ".join(kept)) if kept else ""))
-    return EXIT_OK
+    ctx.ui.say(outcome.summary(), err=bool(outcome.failed))  # after the errors, so it is what is read last
+    return EXIT_FAILED if outcome.failed else EXIT_OK
 
 
 def tidy(ctx: Context) -> None:
