@@ -35,6 +35,8 @@ def load_answers_file(path: Path) -> dict:
         raise UsageError(_("cannot read answers file {path}: {why}").format(path=path, why=exc.strerror)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(_("answers file {path} is not valid TOML: {why}").format(path=path, why=exc)) from None
+    except RecursionError:  # [[[[… thousands deep: the parser gives up, and so do we, cleanly
+        raise UsageError(_("answers file {path} is nested too deeply to be an answers file").format(path=path)) from None
     return {key.replace("-", "_"): value for key, value in data.items()}
 
 

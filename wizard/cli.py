@@ -141,8 +141,6 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
     if unknown:
         ui.warn(_("{path}: unknown answers ignored: {keys} (known: {known})").format(
             path=args.answers, keys=", ".join(unknown), known=", ".join(sorted(questions))))
-    if state.problem:
-        ui.warn(_("ignoring unreadable state file: {why}").format(why=state.problem))
     # Children (a long-lived ssh -N among them) must not inherit a token or password that was
     # handed to us in the environment: `ps eww` would show it to any process of the user.
     child_env = {key: value for key, value in os.environ.items()
@@ -267,6 +265,9 @@ def main(argv: list[str] | None = None) -> int:
         ui.error(str(exc))
         return 2
     args = build_parser(questions.values(), stepset.commands.values()).parse_args(argv)
+    from wizard import state
+
+    state.declare_record_fields(stepset.steps)  # a hand-edited record is refused, not trusted
     try:
         if args.command == "steps":
             return _cmd_steps(args, stepset, questions)

@@ -68,6 +68,11 @@ def stale_temps(path: Path) -> list[Path]:
     return sorted(path.parent.glob(f"{glob.escape(temp_prefix(path))}*.tmp"))
 
 
+def our_temps(folder: Path) -> list[Path]:
+    """Every temp file of ours in ``folder``, whatever file it was for."""
+    return sorted(folder.glob(f".*.{TEMP_MARK}*.tmp"))
+
+
 def missing_parents(path: Path) -> list[Path]:
     """The directories ``path`` needs that do not exist yet, outermost first."""
     missing = []

@@ -15,6 +15,7 @@ from wizard.answers import RecordedAnswers, UsageError
 from wizard.context import Context
 from wizard.flow import EXIT_FAILED, EXIT_OK, guarded
 from wizard.i18n import _
+from wizard.state import inside
 from wizard.step import Step, StepFailed
 
 
@@ -80,7 +81,7 @@ def _dry_run(order: list[Step], ctx: Context) -> int:
     failed = False
     for step in order:
         try:
-            actions = _planned(step, ctx)
+            actions = [] if never_acted(ctx.state.step(step.name)) else _planned(step, ctx)
         except StepFailed as failure:
             _report_failure(ctx, step, failure)
             failed = True
@@ -112,9 +113,14 @@ class UndoOutcome:
         return "; ".join(parts)
 
 
+def never_acted(record: dict) -> bool:
+    """A step records its answers before its first action: a failed one without them changed nothing."""
+    return record.get("status") == "failed" and "answers" not in record
+
+
 def _undo_one(step: Step, ctx: Context, outcome: UndoOutcome) -> None:
     ui = ctx.ui
-    actions = _planned(step, ctx)
+    actions = [] if never_acted(ctx.state.step(step.name)) else _planned(step, ctx)
     if actions is None:
         ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
         outcome.not_undoable.append(step.name)
@@ -149,7 +155,7 @@ def tidy(ctx: Context) -> None:
     created that is empty now. Other backups are kept and named: they may be all that is left of
     a file (an agent setup replaced or removed, a line written inside our block)."""
     kept = []
-    if ctx.backup_dir.is_dir():
+    if ctx.backup_dir.is_dir() and inside(ctx.backup_dir, ctx.home):
         for saved in sorted(p for p in ctx.backup_dir.rglob("*") if p.is_file()):
             origin = files.backup_origin(ctx.backup_dir, ctx.home, saved)
             if origin.is_file() and origin.read_bytes() == saved.read_bytes():
@@ -157,14 +163,25 @@ def tidy(ctx: Context) -> None:
             else:
                 kept.append(saved)
         _remove_empty_dirs(ctx.backup_dir)
-    created = [Path(p) for p in ctx.state.created]
+    created = ctx.state.created_inside_home()  # a hand-edited path elsewhere is never touched
     ctx.state.path.unlink(missing_ok=True)
+    for stale in _our_temps(created, ctx):
+        stale.unlink(missing_ok=True)
     for directory in sorted((p for p in created if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
         _rmdir_if_empty(directory)
     _rmdir_if_empty(ctx.config_dir)
     if kept:
         ctx.ui.say(_("kept {n} backup(s) of files that differ now: {paths}").format(
             n=len(kept), paths=", ".join(map(str, kept))))
+
+
+def _our_temps(created: list[Path], ctx: Context) -> list[Path]:
+    """Temp files a wizard killed mid-write left next to what it created or replaced (the name
+    says they are ours: files.TEMP_MARK)."""
+    replaced = [Path(p) for p in ctx.state.data.get("replaced", {})]
+    folders = {ctx.config_dir, *(p for p in created if p.is_dir()), *(p.parent for p in [*created, *replaced])}
+    return [temp for folder in sorted(folders) if inside(folder, ctx.home) and folder.is_dir()
+            for temp in files.our_temps(folder)]
 
 
 def _remove_empty_dirs(root: Path) -> None:
