@@ -337,8 +337,8 @@ class SshKey(Step):
     @staticmethod
     def _unfinished_key(ctx, key: Path) -> list:
         """A key generation that was killed: its scratch pair, or a .pub renamed without its private half."""
-        if ctx.record.get("generated_key") != str(key):
-            return []
+        if ctx.record.get("generated_key") != str(key) or not state.inside(key, ctx.home):
+            return []  # a key elsewhere (or a hand-edited record) is never touched
         scratch = key_scratch(key)
         leftovers = [p for p in (scratch, Path(f"{scratch}.pub")) if p.exists()]
         if not key.exists() and Path(f"{key}.pub").exists():

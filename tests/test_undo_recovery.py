@@ -23,6 +23,8 @@ pytestmark = pytest.mark.timeout(180)
 KEY_FILES = {".ssh/id_ed25519", ".ssh/id_ed25519.pub"}
 STATE = ".config/openclaw-remote/state.json"
 USER_CONFIG = "Host mine\n    User me\n"
+# An alias no other test session on the machine uses at the same time (tunnels are found by it).
+ALIAS = ["--alias", f"rec{os.getpid()}"]
 
 
 def dirs(home: Path) -> list[str]:
@@ -66,7 +68,7 @@ def test_only_our_own_temp_files_are_cleaned_up_next_to_the_config(cli, home):
 def test_undo_carries_on_past_a_failing_step_and_says_exactly_what_happened(cli, home, standins, linux):
     (home / ".ssh/config").write_text(USER_CONFIG)
     before, dirs_before = snapshot(home), dirs(home)
-    assert cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *linux.flags).returncode == 0
+    assert cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *linux.flags, *ALIAS).returncode == 0
     fail_reload = Path(standins.env["STANDIN_STATE"]) / "fail-daemon-reload"
     fail_reload.touch()
     result = cli("undo", "--yes")
@@ -92,7 +94,7 @@ def test_a_unit_file_written_before_daemon_reload_failed_is_removed_by_undo(cli,
     before, dirs_before = snapshot(home), dirs(home)
     fail_reload = Path(standins.env["STANDIN_STATE"]) / "fail-daemon-reload"
     fail_reload.touch()
-    result = cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *linux.flags)
+    result = cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *linux.flags, *ALIAS)
     assert result.returncode == 1 and "Failed to reload daemon" in result.stderr, result.stderr
     unit = home / ".config/systemd/user" / f"{LABEL}.service"
     assert unit.exists()  # what the failed step left behind
@@ -301,8 +303,12 @@ def test_a_hand_edited_state_never_makes_undo_touch_anything_outside_the_home(cl
     data["created"] += [str(outside / "empty"), str(outside / "precious"), str(home / "link" / "sub"),
                         str(home / ".." / "outside" / "empty")]
     data["replaced"] = {str(home / ".ssh/config"): str(outside / "precious")}
+    (outside / "k.pub").write_text("ssh-ed25519 AAAA someone's\n")  # a lone .pub, as a killed keygen leaves
+    data["steps"]["ssh-key"] = {"status": "failed", "answers": {"alias": "remote-gateway", "identity": str(outside / "k")},
+                                "generated_key": str(outside / "k")}
     (home / STATE).write_text(json.dumps(data))
     undone = cli("undo", "--yes")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert (outside / "empty").is_dir() and (outside / "via-link" / "sub").is_dir()
     assert (outside / "precious").read_text() == "keep me\n"
+    assert (outside / "k.pub").exists()

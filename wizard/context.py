@@ -116,7 +116,8 @@ class Context:
         new = [*files.missing_parents(target), *([] if target.exists() else [target])]
         if backup and target.exists():
             new += files.missing_parents(self.backup_dir / "-")
-        self._note_created(new)  # before creating them: a kill midway leaves nothing undo does not know
+        touched = self.state.note_touched(target)
+        self._note_created(new, save=touched)  # before creating them: a kill midway leaves nothing undo does not know
         try:
             saved = files.write_atomic(path, text, mode=mode, dir_mode=dir_mode,
                                        backup_dir=self.backup_dir if backup else None, root=self.home)
@@ -155,8 +156,8 @@ class Context:
         for each in missing:
             each.mkdir(mode=mode)
 
-    def _note_created(self, paths: list[Path]) -> None:
-        if paths:
+    def _note_created(self, paths: list[Path], save: bool = False) -> None:
+        if paths or save:
             self.state.note_created(paths)
             self.state.save()
 

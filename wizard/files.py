@@ -116,6 +116,39 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: 
     return saved
 
 
+def write_with_new_parents(path: Path, data: str, missing: list[Path], *, mode: int = 0o600,
+                           dir_mode: int = 0o700) -> None:
+    """Write ``path`` whose directories ``missing`` (outermost first) do not exist yet, so that
+    they and the file appear together, in one rename of a staging directory: a kill midway leaves
+    only that staging directory, named as ours (``stale_temps`` of the outermost one)."""
+    top = missing[0]
+    for stale in stale_temps(top):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=top.parent, prefix=temp_prefix(top), suffix=".tmp"))
+    try:
+        os.chmod(staging, dir_mode)
+        inner = staging
+        for part in path.parent.relative_to(top).parts:
+            inner = inner / part
+            inner.mkdir(mode=dir_mode)
+        write_atomic(inner / path.name, data, mode=mode)
+        os.rename(staging, top)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_dir(top.parent)
+
+
+def remove_stale_staging(path: Path, root: Path) -> None:
+    """The staging directories ``write_with_new_parents`` left for ``path`` when killed midway."""
+    for ancestor in [path, *path.parents]:
+        if ancestor == root or not ancestor.is_relative_to(root):
+            break
+        for stale in stale_temps(ancestor):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
+
+
 def remove(path: Path, *, backup_dir: Path | None = None, root: Path | None = None) -> Path | None:
     path = real_path(path)
     saved = backup(path, backup_dir, root) if backup_dir is not None else None

@@ -27,6 +27,7 @@ def config_dir(home: Path) -> Path:
 
 
 SCALAR = (str, int, float, bool, type(None))
+FORMAT = 2  # 2: steps record their answers before acting
 
 
 def is_text(value) -> bool:
@@ -79,8 +80,11 @@ def check_shape(data, record_fields: dict | None = None) -> None:
     steps = data.get("steps", {})
     if not isinstance(steps, dict) or not all(isinstance(v, dict) for v in steps.values()):
         raise ValueError(_("'steps' is not an object of objects"))
-    if not _is_text_list(data.get("created", [])):
-        raise ValueError(_("'created' is not a list of paths"))
+    if type(data.get("format", 1)) is not int:
+        raise ValueError(_("'format' is not a number"))
+    for key in ("created", "touched"):
+        if not _is_text_list(data.get(key, [])):
+            raise ValueError(_("'{key}' is not a list of paths").format(key=key))
     replaced = data.get("replaced", {})
     if not (isinstance(replaced, dict) and all(isinstance(v, str) for v in replaced.values())):
         raise ValueError(_("'replaced' is not an object of paths"))
@@ -107,7 +111,8 @@ class State:
     def __init__(self, path: Path, data: dict | None = None, home: Path | None = None):
         self.path = path
         self.home = home if home is not None else path.parent.parent.parent
-        self.data = data or {}
+        # A state this version started records every step before it acts (see wizard.undo.never_acted).
+        self.data = data if data is not None else {"format": FORMAT}
         self.data.setdefault("answers", {})
         self.data.setdefault("steps", {})
 
@@ -153,7 +158,22 @@ class State:
         entry = self.data["steps"].setdefault(name, {})
         entry.update(details, status=status, at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
+    @property
+    def touched(self) -> list[str]:
+        """Every file the wizard wrote (or was about to write): its temp files sit next to them."""
+        return self.data.setdefault("touched", [])
+
+    def note_touched(self, path: Path) -> bool:
+        if str(path) in self.touched:
+            return False
+        self.touched.append(str(path))
+        return True
+
     def save(self) -> None:
-        self.note_created(files.missing_parents(self.path))
-        files.write_atomic(self.path, json.dumps(self.data, indent=2, sort_keys=True) + "\n",
-                           mode=0o600, dir_mode=0o700)
+        missing = files.missing_parents(self.path)
+        self.note_created(missing)
+        text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"
+        if missing:  # the first record: it appears together with its directories, or not at all
+            files.write_with_new_parents(self.path, text, missing, mode=0o600, dir_mode=0o700)
+        else:
+            files.write_atomic(self.path, text, mode=0o600, dir_mode=0o700)

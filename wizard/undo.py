@@ -15,7 +15,7 @@ from wizard.answers import RecordedAnswers, UsageError
 from wizard.context import Context
 from wizard.flow import EXIT_FAILED, EXIT_OK, guarded
 from wizard.i18n import _
-from wizard.state import inside
+from wizard.state import FORMAT, inside
 from wizard.step import Step, StepFailed
 
 
@@ -52,6 +52,8 @@ def run_undo(steps: list[Step], ctx: Context, *, assume_yes: bool) -> int:
     # Only what this wizard set up: a step it never ran may still find files of the same name.
     order = [step for step in reversed(steps) if ctx.state.step(step.name)]
     if not order:
+        if not ctx.dry_run and not ctx.state.path.exists():  # a wizard killed while making its first record
+            files.remove_stale_staging(ctx.state.path, ctx.home)
         ui.ok(_("nothing to undo: these steps were never run here"))
         return EXIT_OK
     if ctx.dry_run:
@@ -81,7 +83,7 @@ def _dry_run(order: list[Step], ctx: Context) -> int:
     failed = False
     for step in order:
         try:
-            actions = [] if never_acted(ctx.state.step(step.name)) else _planned(step, ctx)
+            actions = [] if never_acted(ctx, ctx.state.step(step.name)) else _planned(step, ctx)
         except StepFailed as failure:
             _report_failure(ctx, step, failure)
             failed = True
@@ -113,14 +115,15 @@ class UndoOutcome:
         return "; ".join(parts)
 
 
-def never_acted(record: dict) -> bool:
-    """A step records its answers before its first action: a failed one without them changed nothing."""
-    return record.get("status") == "failed" and "answers" not in record
+def never_acted(ctx: Context, record: dict) -> bool:
+    """A step records its answers before its first action: a failed one without them changed
+    nothing (in a state this version started; an older one recorded no answers at all)."""
+    return ctx.state.data.get("format", 1) >= FORMAT and record.get("status") == "failed" and "answers" not in record
 
 
 def _undo_one(step: Step, ctx: Context, outcome: UndoOutcome) -> None:
     ui = ctx.ui
-    actions = [] if never_acted(ctx.state.step(step.name)) else _planned(step, ctx)
+    actions = [] if never_acted(ctx, ctx.state.step(step.name)) else _planned(step, ctx)
     if actions is None:
         ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
         outcome.not_undoable.append(step.name)
@@ -178,8 +181,8 @@ def tidy(ctx: Context) -> None:
 def _our_temps(created: list[Path], ctx: Context) -> list[Path]:
     """Temp files a wizard killed mid-write left next to what it created or replaced (the name
     says they are ours: files.TEMP_MARK)."""
-    replaced = [Path(p) for p in ctx.state.data.get("replaced", {})]
-    folders = {ctx.config_dir, *(p for p in created if p.is_dir()), *(p.parent for p in [*created, *replaced])}
+    written = [Path(p) for p in [*ctx.state.data.get("replaced", {}), *ctx.state.touched]]
+    folders = {ctx.config_dir, *(p for p in created if p.is_dir()), *(p.parent for p in [*created, *written])}
     return [temp for folder in sorted(folders) if inside(folder, ctx.home) and folder.is_dir()
             for temp in files.our_temps(folder)]
 
