@@ -43,10 +43,6 @@ def is_pid(value) -> bool:
 
 
 def is_text_list(value) -> bool:
-    return _is_text_list(value)
-
-
-def _is_text_list(value) -> bool:
     return isinstance(value, list) and all(isinstance(item, str) for item in value)
 
 
@@ -56,8 +52,7 @@ def _is_scalar_map(value) -> bool:
 
 # What the host itself keeps in each step's record; plugins declare theirs (Step.record_fields).
 HOST_RECORD_FIELDS = {
-    "status": lambda v: isinstance(v, str), "at": lambda v: isinstance(v, str), "why": lambda v: isinstance(v, str),
-    "changed": _is_text_list, "answers": _is_scalar_map,
+    "status": is_text, "at": is_text, "why": is_text, "changed": is_text_list, "answers": _is_scalar_map,
 }
 
 
@@ -83,7 +78,7 @@ def check_shape(data, record_fields: dict | None = None) -> None:
     if type(data.get("format", 1)) is not int:
         raise ValueError(_("'format' is not a number"))
     for key in ("created", "touched"):
-        if not _is_text_list(data.get(key, [])):
+        if not is_text_list(data.get(key, [])):
             raise ValueError(_("'{key}' is not a list of paths").format(key=key))
     replaced = data.get("replaced", {})
     if not (isinstance(replaced, dict) and all(isinstance(v, str) for v in replaced.values())):
@@ -108,30 +103,30 @@ def inside(path: Path, root: Path) -> bool:
 
 
 class State:
-    def __init__(self, path: Path, data: dict | None = None, home: Path | None = None):
+    def __init__(self, path: Path, home: Path, data: dict | None = None):
         self.path = path
-        self.home = home if home is not None else path.parent.parent.parent
+        self.home = home
         # A state this version started records every step before it acts (see wizard.undo.never_acted).
         self.data = data if data is not None else {"format": FORMAT}
         self.data.setdefault("answers", {})
         self.data.setdefault("steps", {})
 
     @classmethod
-    def load(cls, home: Path, record_fields: dict | None = None) -> "State":
+    def load(cls, home: Path) -> "State":
         """The state file, or an empty state when there is none. One that is not what the wizard
         writes (hand-edited, another program's, unreadable) is a UsageError naming the fix: the
         wizard never guesses what was set up, and never silently starts afresh over it."""
         path = config_dir(home) / "state.json"
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            check_shape(data, record_fields)
+            check_shape(data)
         except FileNotFoundError:
-            return cls(path, home=home)
+            return cls(path, home)
         except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise UsageError(_("the state file {path} cannot be used ({why}); it is not what openclaw-remote "
                                "writes: fix it or move it away (the wizard then forgets what it set up here)").format(
                 path=path, why=_why(exc))) from None
-        return cls(path, data, home=home)
+        return cls(path, home, data)
 
     @property
     def answers(self) -> dict:
