@@ -142,6 +142,8 @@ def test_ctrl_c_at_the_password_prompt_leaves_no_scratch_directory_and_undo_rest
     assert child.exitstatus == 130, child.before
     assert list((home / ".ssh").glob("ssh-copy-id.*")) == []
     assert "known_hosts" in os.listdir(home / ".ssh")  # the host key was accepted before the Ctrl-C
+    steps = cli("steps").stdout
+    assert "last run stopped midway" in steps.split("ssh-key", 1)[1].split("\n", 2)[1], steps
     undone = cli("undo", "--yes")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     after = snapshot(home)

@@ -175,7 +175,8 @@ def _cmd_steps(args, stepset, questions) -> int:
         applies = _("yes") if row["applies"] else _("no") + f" ({row['reason']})"
         status = ctx.state.step(row["name"]).get("status")
         done = (_("recorded done {at}").format(at=row["recorded_at"]) if row["done"]
-                else _("last run failed") if status == "failed" else _("not done"))
+                else _("last run failed") if status == "failed"
+                else _("last run stopped midway") if status == "started" else _("not done"))
         print(f"{row['name']:<{width}}  {row['title']}\n{'':<{width}}  "
               + _("applies here: {applies}; {done}; plugin {plugin}").format(
                   applies=applies, done=done, plugin=row["plugin"]))
