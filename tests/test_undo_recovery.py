@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 from pathlib import Path
 
@@ -44,8 +45,6 @@ def without_privilege(*argv: str) -> list[str]:
 
 
 def run_unprivileged(cli: Cli, *args: str):
-    import subprocess
-
     return subprocess.run(without_privilege(sys.executable, "-m", "wizard", *args), env=cli.env, text=True,
                           capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
 
@@ -213,6 +212,23 @@ def test_undo_after_a_first_run_that_failed_before_saving_answers_uses_no_defaul
     undone = cli("undo", "--yes")
     assert undone.returncode == 0, undone.stdout + undone.stderr
     assert not (home / ".config").exists()
+
+
+def test_undo_removes_the_blocks_of_every_alias_setup_was_run_with(cli, home):
+    (home / ".ssh/config").write_text(USER_CONFIG)
+    for alias in ("first", "second"):
+        done = cli("run", "ssh-config", "--yes", "--alias", alias, "--host", "gw.example", "--user", "u",
+                   "--local-port", "20001" if alias == "first" else "20002")
+        assert done.returncode == 0, done.stderr
+    assert "Host first" in (home / ".ssh/config").read_text() and "Host second" in (home / ".ssh/config").read_text()
+    dry = cli("undo", "--dry-run")
+    assert "-Host first" in dry.stdout and "-Host second" in dry.stdout, dry.stdout
+    undone = cli("undo", "--yes")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert (home / ".ssh/config").read_text() == USER_CONFIG
+    # The second run's backup (the config with the first block) differs from the file now: named, kept.
+    kept = [p for p in (home / ".config").rglob("*") if p.is_file()]
+    assert len(kept) == 1 and "Host first" in kept[0].read_text() and str(kept[0]) in undone.stdout
 
 
 def test_undo_help_offers_only_what_undo_uses(cli):

@@ -113,9 +113,19 @@ def _record(ctx: Context, status: str, **details) -> None:
         if status == "done":
             remember_answers(ctx)  # saved once a step really completed, never for a refused run
         if status in ("started", "done"):
-            details["answers"] = used_answers(ctx)  # what undo will act on: never today's answers
+            details.update(_answers_record(ctx))  # what undo will act on: never today's answers
         ctx.state.record(ctx.step_name, status, **details)
         ctx.state.save()
+
+
+def _answers_record(ctx: Context) -> dict:
+    """This run's answers, and every earlier set they replace (a re-run with another alias leaves
+    the first alias's block in place: undo takes away what each set made)."""
+    record = ctx.state.step(ctx.step_name)
+    now = used_answers(ctx)
+    earlier = [answers for answers in [record.get("answers"), *record.get("earlier_answers", [])]
+               if answers and answers != now]
+    return {"answers": now, "earlier_answers": list({repr(a): a for a in earlier}.values())}
 
 
 def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:

@@ -53,6 +53,7 @@ def _is_scalar_map(value) -> bool:
 # What the host itself keeps in each step's record; plugins declare theirs (Step.record_fields).
 HOST_RECORD_FIELDS = {
     "status": is_text, "at": is_text, "why": is_text, "changed": is_text_list, "answers": _is_scalar_map,
+    "earlier_answers": lambda v: isinstance(v, list) and all(map(_is_scalar_map, v)),
 }
 
 

@@ -19,23 +19,52 @@ from wizard.state import FORMAT, inside
 from wizard.step import Step, StepFailed
 
 
-def _plan(step: Step, ctx: Context):
+def _plan(step: Step, ctx: Context, answers: dict):
     ctx.step_name = step.name
-    ctx.resolver = recorded_answers(step, ctx)
-    ctx.ui.heading(_("undo {step}: {title}").format(step=step.name, title=step.title))
+    ctx.resolver = recorded_answers(step, ctx, answers)
     return guarded(step.undo, ctx)
 
 
-def recorded_answers(step: Step, ctx: Context) -> RecordedAnswers:
-    """The answers this step recorded when it acted, then those other steps recorded, then the
-    answers saved by completed runs (all a state file of an older version has)."""
-    steps = ctx.state.data["steps"]
-    others = [(name, record) for name, record in steps.items() if name != step.name]
+def recorded_answers(step: Step, ctx: Context, answers: dict) -> RecordedAnswers:
+    """``answers`` (a set this step recorded when it acted), then those other steps recorded,
+    then the answers saved by completed runs (all a state file of an older version has)."""
+    others = [(name, record.get("answers") or {}) for name, record in ctx.state.data["steps"].items()
+              if name != step.name]
     return RecordedAnswers([
-        *[(_("answers recorded by {step}").format(step=name), record.get("answers") or {})
-          for name, record in [(step.name, steps.get(step.name, {})), *others]],
+        *[(_("answers recorded by {step}").format(step=name), recorded)
+          for name, recorded in [(step.name, answers), *others]],
         (_("saved answers"), ctx.state.answers),
     ])
+
+
+def answer_sets(step: Step, ctx: Context) -> list[dict]:
+    """Every set of answers the step acted with, latest first, one per distinct value of its own
+    questions: a re-run with another alias left the first alias's block, and undo takes both."""
+    record = ctx.state.step(step.name)
+    found, seen = [], set()
+    for answers in [record.get("answers") or {}, *record.get("earlier_answers", [])]:
+        key = tuple(repr(answers.get(question.name)) for question in step.questions)
+        if key not in seen:
+            seen.add(key)
+            found.append(answers)
+    return found
+
+
+def _each_plan(step: Step, ctx: Context):
+    """The step's undo plan for each set of answers it acted with, planned one at a time (a real
+    undo performs each before planning the next). An answer setup never recorded makes that
+    step's undo fail, not undo."""
+    if never_acted(ctx, ctx.state.step(step.name)):
+        return
+    for answers in answer_sets(step, ctx):
+        try:
+            yield _plan(step, ctx, answers)
+        except UsageError as exc:
+            raise StepFailed(str(exc)) from exc
+
+
+def _heading(step: Step, ctx: Context) -> None:
+    ctx.ui.heading(_("undo {step}: {title}").format(step=step.name, title=step.title))
 
 
 def _confirm(steps: list[Step], ctx: Context, assume_yes: bool) -> bool:
@@ -70,32 +99,30 @@ def _report_failure(ctx: Context, step: Step, failure: StepFailed) -> None:
         ctx.ui.say("  " + failure.kept, err=True)
 
 
-def _planned(step: Step, ctx: Context):
-    """The step's undo plan; an answer setup never recorded makes that step's undo fail, not undo."""
-    try:
-        return _plan(step, ctx)
-    except UsageError as exc:
-        raise StepFailed(str(exc)) from exc
-
-
 def _dry_run(order: list[Step], ctx: Context) -> int:
     ui = ctx.ui
     failed = False
     for step in order:
+        _heading(step, ctx)
+        shown: list[str] = []
         try:
-            actions = [] if never_acted(ctx, ctx.state.step(step.name)) else _planned(step, ctx)
+            plans = list(_each_plan(step, ctx))
         except StepFailed as failure:
             _report_failure(ctx, step, failure)
             failed = True
             continue
-        if actions is None:
+        if None in plans:
             ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
-        elif not actions:
+            continue
+        for text in (action.describe(ctx) for actions in plans for action in actions):
+            if text not in shown:  # two answer sets may plan the same removal
+                shown.append(text)
+        if not shown:
             ui.ok(_("{step}: nothing to undo").format(step=step.name))
-        else:
-            ui.say(_("would do:"))
-            for action in actions:
-                ui.block(action.describe(ctx))
+            continue
+        ui.say(_("would do:"))
+        for text in shown:
+            ui.block(text)
     ui.say(_("Dry run: nothing was changed."), style="bold")
     return EXIT_FAILED if failed else EXIT_OK
 
@@ -123,17 +150,20 @@ def never_acted(ctx: Context, record: dict) -> bool:
 
 def _undo_one(step: Step, ctx: Context, outcome: UndoOutcome) -> None:
     ui = ctx.ui
-    actions = [] if never_acted(ctx, ctx.state.step(step.name)) else _planned(step, ctx)
-    if actions is None:
-        ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
-        outcome.not_undoable.append(step.name)
-        return
-    for action in actions:
-        guarded(action.perform, ctx)
+    _heading(step, ctx)
+    changed = False
+    for actions in _each_plan(step, ctx):
+        if actions is None:
+            ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
+            outcome.not_undoable.append(step.name)
+            return
+        for action in actions:
+            guarded(action.perform, ctx)
+        changed = changed or bool(actions)
     ctx.state.data["steps"].pop(step.name, None)
     ctx.state.save()
     outcome.undone.append(step.name)
-    ui.ok(_("{step}: undone").format(step=step.name) if actions else
+    ui.ok(_("{step}: undone").format(step=step.name) if changed else
           _("{step}: nothing to undo").format(step=step.name))
 
 
