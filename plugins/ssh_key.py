@@ -87,7 +87,24 @@ def _known_host_names(ctx, alias: str) -> list[str]:
 
 
 def _names_host(line: str, names: list[str]) -> bool:
-    return bool(line.split()) and any(name in line.split()[0].split(",") for name in names)
+    """Does this known_hosts line name one of ``names``, plainly or hashed (HashKnownHosts)?"""
+    fields = line.split()
+    return bool(fields) and any(_is_name(entry, name) for entry in fields[0].split(",") for name in names)
+
+
+def _is_name(entry: str, name: str) -> bool:
+    if not entry.startswith("|1|"):
+        return entry == name
+    import base64
+    import binascii
+    import hashlib
+    import hmac
+
+    try:  # |1|base64(salt)|base64(HMAC-SHA1(salt, name)), as ssh-keygen -H writes it
+        salt, digest = (base64.b64decode(part) for part in entry[3:].split("|", 1))
+    except (ValueError, binascii.Error):
+        return False
+    return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), digest)
 
 
 @dataclass

@@ -152,13 +152,15 @@ def test_ctrl_c_at_the_password_prompt_leaves_no_scratch_directory_and_undo_rest
 
 def test_a_wizard_killed_at_the_password_prompt_is_cleaned_up_by_undo(cli, home, sshd):
     _needs_password_user(sshd)
-    (home / ".ssh/config").write_text(USER_CONFIG)
+    # Hashed known_hosts names: undo must still recognise the line ssh added for the remote machine.
+    (home / ".ssh/config").write_text(USER_CONFIG + "Host *\n    HashKnownHosts yes\n")
     before, dirs_before = snapshot(home), dirs(home)
     child = _at_the_password_prompt(cli, home, sshd)
     os.kill(child.pid, signal.SIGKILL)  # no finally runs: only what was recorded first can help
     child.expect(pexpect.EOF)
     child.close()
     assert list((home / ".ssh").glob("ssh-copy-id.*")), "a killed wizard cleans nothing up itself"
+    assert (home / ".ssh/known_hosts").read_text().startswith("|1|")  # the host key was accepted, hashed
     dry = cli("undo", "--dry-run")
     assert "remove ssh-copy-id's scratch directory" in dry.stdout, dry.stdout + dry.stderr
     undone = cli("undo", "--yes")
