@@ -35,8 +35,14 @@ def detached_log(ctx):
 
 
 def label(ctx) -> str | None:
-    """The autostart agent's label, when the autostart step is installed at all."""
-    return ctx.answer("label") if "label" in ctx.questions else None
+    """The autostart agent's label, when the autostart step is installed at all (and, for undo,
+    when it was recorded: no label recorded, no agent of ours)."""
+    from wizard import UsageError
+
+    try:
+        return ctx.answer("label") if "label" in ctx.questions else None
+    except UsageError:
+        return None
 
 
 def unit_name(name: str) -> str:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from plugins import _common, _ssh
-from wizard import Action, Check, Health, Question, RemoveFile, Step, StepFailed, UsageError, WriteFile, hookimpl
+from wizard import Action, Check, Health, Question, RemoveFile, Step, StepFailed, UsageError, WriteFile, hookimpl, state
 from wizard.i18n import _
 
 PASSWORD_TRIES = 3
@@ -40,6 +41,15 @@ SKIPPED = "All keys were skipped"
 ADDED = r"Number of key\(s\) added:\s*(\d+)"
 FINAL_DENIED = r"Permission denied \("
 ERRORS = r"Connection refused|Could not resolve hostname|Name or service not known|No route to host|Network is unreachable|timed out|ERROR: "
+
+
+def _is_copying(value) -> bool:
+    """The record CopyKey keeps while ssh-copy-id runs (see CopyKey.perform)."""
+    if not isinstance(value, dict):
+        return False
+    count = value.get("known_hosts_lines")
+    return (state.is_text_list(value.get("scratch_before", [])) and state.is_text_list(value.get("host_names", []))
+            and (count is None or (type(count) is int and count >= 0)))
 
 
 def known_hosts(ctx) -> Path:
@@ -71,6 +81,66 @@ def probe_key_login(ctx, alias: str) -> tuple[bool, str, str]:
         return _ssh.key_login(ctx, alias)
 
 
+def key_scratch(key: Path) -> Path:
+    return key.with_name(f".{key.name}.openclaw-new")
+
+
+def scratch_dirs(ctx) -> list[str]:
+    """ssh-copy-id's scratch directories (``mktemp -d ~/.ssh/ssh-copy-id.XXXXXXXXXX``) now."""
+    folder = ctx.path(".ssh")
+    return sorted(p.name for p in folder.glob("ssh-copy-id.*") if p.is_dir() and not p.is_symlink())
+
+
+def new_scratch_dirs(ctx, before: list[str]) -> list[Path]:
+    return [ctx.path(".ssh", name) for name in scratch_dirs(ctx) if name not in before]
+
+
+def _known_host_names(ctx, alias: str) -> list[str]:
+    """How ssh names the remote machine in known_hosts: ``host``, or ``[host]:port`` off port 22."""
+    try:
+        config = _ssh.effective_config(ctx, alias)
+    except StepFailed:
+        return []
+    name = (config.get("hostkeyalias") or config.get("hostname") or [alias])[0]
+    port = (config.get("port") or ["22"])[0]
+    return [name if port == "22" else f"[{name}]:{port}"]
+
+
+def _names_host(line: str, names: list[str]) -> bool:
+    """Does this known_hosts line name one of ``names``, plainly or hashed (HashKnownHosts)?"""
+    fields = line.split()
+    return bool(fields) and any(_is_name(entry, name) for entry in fields[0].split(",") for name in names)
+
+
+def _is_name(entry: str, name: str) -> bool:
+    if not entry.startswith("|1|"):
+        return entry == name
+    import base64
+    import binascii
+    import hashlib
+    import hmac
+
+    try:  # |1|base64(salt)|base64(HMAC-SHA1(salt, name)), as ssh-keygen -H writes it
+        salt, digest = (base64.b64decode(part) for part in entry[3:].split("|", 1))
+    except (ValueError, binascii.Error):
+        return False
+    return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), digest)
+
+
+@dataclass
+class RemoveScratch(Action):
+    """ssh-copy-id's scratch directory, left when it was killed at the password prompt."""
+
+    path: Path
+
+    def describe(self, ctx):
+        return _("remove ssh-copy-id's scratch directory {path}").format(path=self.path) + "\n"
+
+    def perform(self, ctx):
+        if self.path.is_dir() and not self.path.is_symlink():
+            shutil.rmtree(self.path)
+
+
 @dataclass
 class CreateKey(Action):
     path: Path
@@ -87,10 +157,11 @@ class CreateKey(Action):
         passphrase = self._confirmed_passphrase(ctx)
         # ssh-keygen writes a scratch pair that is renamed into place, public half first: a
         # wizard killed midway leaves no private key without its .pub (a re-run makes a new one).
-        scratch = self.path.with_name(f".{self.path.name}.openclaw-new")
+        scratch = key_scratch(self.path)
         for leftover in (scratch, Path(f"{scratch}.pub")):
             leftover.unlink(missing_ok=True)
         argv = self.argv(ctx, scratch)
+        ctx.remember(generated_key=str(self.path))  # first: undo then knows the scratch pair is ours
         if not passphrase:
             result = ctx.run(argv + ["-N", ""])
             if not result.ok:
@@ -99,7 +170,6 @@ class CreateKey(Action):
             self._keygen_with_passphrase(argv, passphrase, scratch)
         os.replace(f"{scratch}.pub", f"{self.path}.pub")
         os.replace(scratch, self.path)
-        ctx.remember(generated_key=str(self.path))
 
     @staticmethod
     def _keygen_with_passphrase(argv: list[str], passphrase: str, scratch: Path) -> None:
@@ -151,15 +221,22 @@ class CopyKey(Action):
         argv = _copy_argv(ctx, self.path, self.alias)
         connecting = _("connecting to {where} (up to {s} s)…").format(
             where=_destination(ctx, self.alias), s=COPY_TIMEOUT)
-        child = pexpect.spawn(argv[0], argv[1:], env=_ssh.child_env(ctx), encoding="utf-8", timeout=COPY_TIMEOUT,
-                              dimensions=(24, 200))
         known = known_hosts(ctx)
         before = known.read_text(errors="replace").splitlines() if known.exists() else None
+        scratch_before = scratch_dirs(ctx)
+        # Recorded before ssh-copy-id starts: a wizard killed at the password prompt leaves its
+        # scratch directory and maybe a new known_hosts line, and undo finds both from this.
+        ctx.remember(copying={"known_hosts_lines": None if before is None else len(before),
+                              "host_names": _known_host_names(ctx, self.alias), "scratch_before": scratch_before})
+        child = pexpect.spawn(argv[0], argv[1:], env=_ssh.child_env(ctx), encoding="utf-8", timeout=COPY_TIMEOUT,
+                              dimensions=(24, 200))
         try:
             with ctx.ui.waiting(connecting) as wait:  # prompts inside hide its spinner while shown
                 self._dialog(ctx, child, wait)
         finally:
-            child.close(force=True)
+            child.close(force=True)  # SIGHUP, which ssh-copy-id's cleanup trap does not catch:
+            for leftover in new_scratch_dirs(ctx, scratch_before):  # so its scratch directory is ours to remove
+                shutil.rmtree(leftover, ignore_errors=True)
             self._remember_new_host_keys(ctx, known, before)
 
     @staticmethod
@@ -167,10 +244,10 @@ class CopyKey(Action):
         """The known_hosts lines ssh added when the host key was accepted: undo takes exactly these out."""
         after = known.read_text(errors="replace").splitlines() if known.exists() else []
         added = [line for line in after if line not in (before or [])]
-        if added:
-            record = ctx.record
-            ctx.remember(known_hosts_added=[*record.get("known_hosts_added", []), *added],
-                         known_hosts_created=record.get("known_hosts_created", before is None))
+        record = ctx.record
+        found = dict(known_hosts_added=[*record.get("known_hosts_added", []), *added],
+                     known_hosts_created=record.get("known_hosts_created", before is None)) if added else {}
+        ctx.remember(copying=None, **found)
 
     def _dialog(self, ctx, child, wait) -> None:
         import pexpect
@@ -248,6 +325,8 @@ class SshKey(Step):
     title = _("key login to the remote machine (ssh-copy-id)")
     after = ("ssh-config",)
     questions = (_common.ALIAS, _common.IDENTITY, PASSWORD, PASSPHRASE, ACCEPT_HOST_KEY)
+    record_fields = {"generated_key": state.is_text, "known_hosts_added": state.is_text_list,
+                     "known_hosts_created": state.is_flag, "copying": lambda v: v is None or _is_copying(v)}
 
     def preflight(self, ctx):
         key = _key_path(ctx)
@@ -290,8 +369,10 @@ class SshKey(Step):
             raise StepFailed(_("key login still does not work after copying the key: {why}").format(why=why))
 
     def undo(self, ctx):
-        """The host key lines setup added go; the key itself is never deleted (it may log in elsewhere)."""
+        """The host key lines setup added go; the key itself is never deleted (it may log in elsewhere).
+        What a killed run left goes too: ssh-keygen's scratch pair, ssh-copy-id's scratch directory."""
         key = _key_path(ctx)
+        actions = [*self._unfinished_key(ctx, key), *self._unfinished_copy(ctx)]
         if ctx.record.get("generated_key") and key.exists():
             ctx.ui.say("  " + _("kept the key setup generated: {path} (and {path}.pub); delete it yourself if you "
                                 "no longer want it").format(path=key))
@@ -299,18 +380,46 @@ class SshKey(Step):
             ctx.ui.say("  " + _("the key stays authorized on the remote machine: to revoke it, remove the line "
                                 "ending in 'openclaw-remote@{alias}' from ~/.ssh/authorized_keys there").format(
                 alias=ctx.answer("alias")))
-        added = ctx.record.get("known_hosts_added") or []
         path = known_hosts(ctx)
-        if not added or not path.exists():
-            return []
+        if not path.exists():
+            return actions
         text = path.read_bytes().decode("utf-8", "replace")
         lines = text.splitlines(keepends=True)
+        added = set(ctx.record.get("known_hosts_added") or []) | self._added_by_unfinished_copy(ctx, lines)
         kept = "".join(line for line in lines if line.rstrip("\r\n") not in added)
         if kept == text:
+            return actions
+        copying = ctx.record.get("copying") or {}
+        if not kept and (ctx.record.get("known_hosts_created") or copying.get("known_hosts_lines", 0) is None):
+            return [*actions, RemoveFile(path, backup=False)]  # ssh created it when setup accepted the host key
+        return [*actions, WriteFile(path, kept, mode=0o600, backup=False)]  # only the lines setup added go
+
+    @staticmethod
+    def _unfinished_key(ctx, key: Path) -> list:
+        """A key generation that was killed: its scratch pair, or a .pub renamed without its private half."""
+        if ctx.record.get("generated_key") != str(key) or not state.inside(key, ctx.home):
+            return []  # a key elsewhere (or a hand-edited record) is never touched
+        scratch = key_scratch(key)
+        leftovers = [p for p in (scratch, Path(f"{scratch}.pub")) if p.exists()]
+        if not key.exists() and Path(f"{key}.pub").exists():
+            leftovers.append(Path(f"{key}.pub"))
+        return [RemoveFile(p, backup=False) for p in leftovers]
+
+    @staticmethod
+    def _unfinished_copy(ctx) -> list:
+        copying = ctx.record.get("copying")
+        if not copying:
             return []
-        if not kept and ctx.record.get("known_hosts_created"):
-            return [RemoveFile(path, backup=False)]  # ssh created it when setup accepted the host key
-        return [WriteFile(path, kept, mode=0o600, backup=False)]  # only the lines setup added go
+        return [RemoveScratch(p) for p in new_scratch_dirs(ctx, copying.get("scratch_before", []))]
+
+    @staticmethod
+    def _added_by_unfinished_copy(ctx, lines: list[str]) -> set[str]:
+        """Lines for the remote machine that ssh appended during a copy that never finished."""
+        copying = ctx.record.get("copying")
+        if not copying:
+            return set()
+        start = copying.get("known_hosts_lines") or 0
+        return {line.rstrip("\r\n") for line in lines[start:] if _names_host(line, copying.get("host_names", []))}
 
 
 @hookimpl

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from plugins import _common, _gateway, _keyring, _ports, _ssh, _tunnel
 from plugins._tunnel import StartTunnel, check_gateway, explain_gateway
-from wizard import Check, Command, Health, RemoveFile, Step, StepFailed, hookimpl
+from wizard import Check, Command, Health, RemoveFile, Step, StepFailed, hookimpl, state
 from wizard.i18n import _
 
 
@@ -22,6 +22,7 @@ class Tunnel(Step):
     title = _("the SSH tunnel (ssh -N) to the Gateway")
     after = ("ssh-key",)
     questions = (_common.ALIAS, _common.LOCAL_PORT, _common.REMOTE_PORT)
+    record_fields = {"pid": state.is_pid, "log": state.is_text}
 
     def preflight(self, ctx):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")

@@ -106,16 +106,16 @@ def test_unknown_answers_file_keys_are_named(cli, home, tmp_path):
     assert "unknown answers ignored: localport" in result.stderr
 
 
-def test_state_file_of_the_wrong_shape_is_set_aside_not_a_crash(cli, home):
+def test_state_file_of_the_wrong_shape_is_refused_with_the_fix_and_kept(cli, home):
     state = home / ".config/openclaw-remote/state.json"
     state.parent.mkdir(parents=True)
     state.write_text('{"answers": [], "steps": 5}')
-    result = cli("steps")
-    assert result.returncode == 0 and "ignoring unreadable state file" in result.stderr
-    assert not (state.parent / "backups").exists()  # reading changes nothing
-    assert cli(*BASE, "--host", "gw.example", "--user", "u").returncode == 0  # a real run replaces it
-    backups = list((state.parent / "backups").iterdir())
-    assert [b.read_text() for b in backups] == ['{"answers": [], "steps": 5}']
+    for command in (["steps"], [*BASE, "--host", "gw.example", "--user", "u"]):
+        result = cli(*command)
+        assert result.returncode == 2, result.stderr
+        assert f"the state file {state} cannot be used" in result.stderr and "move it away" in result.stderr
+    assert state.read_text() == '{"answers": [], "steps": 5}'  # never replaced behind the user's back
+    assert not (home / ".ssh/config").exists()
 
 
 def test_a_refused_run_writes_no_state(cli, home):

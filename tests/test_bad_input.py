@@ -116,7 +116,7 @@ def test_hostile_environment_variable_is_refused(cli, mac_home, case, variable, 
     ("answers-password-in-file", 'host = "gw.example"\nuser = "alice"\npassword = "pw"\n', "--password-stdin"),
     ("answers-escape-in-key", '"\\u001b[31mred" = 1\nhost = "gw.example"\n', "'\\x1b[31mred' is not an answer"),
     ("answers-huge-key", f'"{"k" * 100_000}" = 1\n', "larger than 64 KiB"),
-    ("answers-deep-nesting", "x = " + "[" * 5000 + "]" * 5000 + "\n", "not valid TOML"),
+    ("answers-deep-nesting", "x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
 ])
 def test_hostile_answers_file_is_refused(cli, mac_home, tmp_path, case, text, expect):
     answers = tmp_path / "answers.toml"

@@ -1,7 +1,10 @@
 """Crash safety: ``setup`` is SIGKILLed at 50 points spread over every file operation and every
 command it starts (tests/crash/sitecustomize.py counts them). After each kill every file is the
-old or the new version, never a torn one; the user's ssh config keeps all its lines; and a plain
-re-run completes with exactly one tunnel."""
+old or the new version, never a torn one; the user's ssh config keeps all its lines; ``undo --yes``
+gives back the home as it was before setup (the same files, byte for byte, plus only the ssh key
+when its generation had completed, which undo names and keeps; no backup is left, since the files
+are back as they were; nothing loaded, running or stored); and, killed at the same point again, a
+plain re-run completes with exactly one tunnel."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,7 +22,7 @@ import pytest
 from tests.conftest import REPO, Cli
 from tests.harness import ports
 from tests.harness.fixtures import GATEWAY_TOKEN
-from tests.standins import BIN_DIR, StandIns
+from tests.standins import BIN_DIR, StandIns, wait_until
 from tests.test_remote import ssh_processes_for
 
 pytestmark = pytest.mark.timeout(600)
@@ -44,6 +48,7 @@ class Worker:
         self.runs += 1
         self.standins = StandIns(self.root / f"standins-{self.runs}")
         shutil.rmtree(self.home, ignore_errors=True)
+        self.forget_token()
         (self.home / ".ssh").mkdir(parents=True, mode=0o700)
         (self.home / "Library" / "Logs").mkdir(parents=True)
         (self.home / ".ssh" / "config").write_text(USER_CONFIG)
@@ -72,6 +77,29 @@ class Worker:
     def files(self) -> dict[str, bytes]:
         return {str(p.relative_to(self.home)): p.read_bytes() for p in self.home.rglob("*") if p.is_file()}
 
+    def dirs(self) -> list[str]:
+        return sorted(str(p.relative_to(self.home)) for p in self.home.rglob("*") if p.is_dir())
+
+    def undo(self):
+        return self.cli()("undo", "--yes", timeout=120)
+
+    def _keyring(self, method: str) -> str:
+        code = ("import contextlib; from keyring.backends.SecretService import Keyring; "
+                "from keyring.errors import PasswordDeleteError\n"
+                "with contextlib.suppress(PasswordDeleteError):\n"
+                f"    print(Keyring().{method}_password('openclaw-remote:{self.root.name}', 'gateway-token') or '')")
+        done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **self.keyring_env},
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    def stored_token(self) -> str:
+        return self._keyring("get")
+
+    def forget_token(self) -> None:
+        """The keyring outlives the home: each run starts without the token an earlier run stored."""
+        self._keyring("delete")
+
     def tear_down(self) -> None:
         if self.standins:
             self.standins.cleanup()
@@ -98,11 +126,33 @@ def check_after_kill(worker: Worker, reference: dict[str, bytes], point: str) ->
         assert files[".ssh/id_ed25519.pub"].split()[:2] == derived.stdout.encode().split()[:2], where
 
 
-def test_setup_killed_at_50_points_keeps_every_file_whole_and_a_rerun_completes(
+KEY_FILES = {".ssh/id_ed25519", ".ssh/id_ed25519.pub"}
+
+
+def check_undo_restores(worker: Worker, before: dict[str, bytes], dirs_before: list[str], point: str) -> None:
+    undone = worker.undo()
+    where = f"undo after a kill at {point}"
+    assert undone.returncode == 0, (where, undone.stdout, undone.stderr)
+    files = worker.files()
+    extra = set(files) - set(before)
+    assert extra in (set(), KEY_FILES), (where, sorted(extra))  # never a lone half of the key, never a backup
+    if extra:
+        assert f"kept the key setup generated: {worker.home / '.ssh/id_ed25519'}" in undone.stdout, where
+    assert {name: files[name] for name in before} == before, where  # the user's config byte for byte
+    assert worker.dirs() == dirs_before, where
+    assert "backup(s) of files that differ now" not in undone.stdout, (where, undone.stdout)
+    assert wait_until(lambda: ssh_processes_for(worker.home) == [], timeout=10), where
+    assert worker.standins.loaded() == {}, where
+    assert "OPENCLAW_GATEWAY_TOKEN" not in worker.standins.launchd_env(), where
+    assert worker.stored_token() == "", where
+
+
+def test_setup_killed_at_50_points_keeps_every_file_whole_undo_restores_the_home_and_a_rerun_completes(
         tmp_path, sshd, gateway, secret_service):
     if not sshd.supports_password:
         pytest.skip("needs root for the password user (CI runs as root)")
-    workers = [Worker(tmp_path / f"w{n}", sshd, gateway, dict(secret_service)) for n in range(WORKERS)]
+    # The root's name is the alias: one no other test session on the machine uses at the same time.
+    workers = [Worker(tmp_path / f"c{os.getpid()}w{n}", sshd, gateway, dict(secret_service)) for n in range(WORKERS)]
 
     def reference_run(worker: Worker):
         worker.fresh()
@@ -127,14 +177,27 @@ def test_setup_killed_at_50_points_keeps_every_file_whole_and_a_rerun_completes(
     points = [common[i * total // KILLS] for i in range(KILLS)]
     assert len(set(points)) == KILLS
 
+    not_restored: list[str] = []  # every kill point whose undo failed, not only the first
+
     def crash_and_recover(worker: Worker, reference: dict, mine: list[str]) -> list[str]:
         survived = []
         for point in mine:
             worker.fresh()
             try:
+                before, dirs_before = worker.files(), worker.dirs()
                 killed = worker.setup(kill_at=point)
                 assert killed.returncode == -signal.SIGKILL, (point, killed.stdout, killed.stderr)
                 check_after_kill(worker, reference, point)
+                try:
+                    check_undo_restores(worker, before, dirs_before, point)
+                except AssertionError as failure:
+                    not_restored.append(str(failure))
+            finally:
+                worker.tear_down()
+            worker.fresh()
+            try:
+                killed = worker.setup(kill_at=point)
+                assert killed.returncode == -signal.SIGKILL, (point, killed.stdout, killed.stderr)
                 again = worker.setup()
                 assert again.returncode == 0, (point, again.stdout, again.stderr)
                 files = worker.files()
@@ -150,5 +213,7 @@ def test_setup_killed_at_50_points_keeps_every_file_whole_and_a_rerun_completes(
     with ThreadPoolExecutor(WORKERS) as pool:
         done = list(pool.map(crash_and_recover, workers, [ref for _count, ref in references],
                              [points[n::WORKERS] for n in range(WORKERS)]))
+    assert not not_restored, "\n".join(not_restored)
     assert sorted(p for part in done for p in part) == sorted(points)
-    print(f"setup killed at {len(points)} of its {total} steady events; every file whole, every re-run completed")
+    print(f"setup killed at {len(points)} of its {total} steady events; every file whole, every undo restored "
+          "the home, every re-run completed")

@@ -58,8 +58,10 @@ def load_answers_file(path: Path, secrets: set[str] = frozenset()) -> dict:
             data = tomllib.loads(handle.read(ANSWERS_FILE_LIMIT + 1).decode("utf-8"))
     except OSError as exc:
         raise UsageError(_("cannot read answers file {path}: {why}").format(path=path, why=exc.strerror)) from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(_("answers file {path} is not valid TOML: {why}").format(path=path, why=exc)) from None
+    except RecursionError:  # [[[[… thousands deep: the parser gives up, and so do we, cleanly
+        raise UsageError(_("answers file {path} is nested too deeply to be an answers file").format(path=path)) from None
     answers = {}
     for key, value in data.items():
         if not KEY_RE.match(key):
@@ -252,3 +254,33 @@ def read_stdin_secret() -> str:
     """One line from stdin (for --token-stdin / --password-stdin), without its newline."""
     line = sys.stdin.readline()
     return line.rstrip("\r\n")
+
+
+class RecordedAnswers:
+    """Undo's answers: the ones the steps recorded when they acted, never today's flags,
+    environment, answers file or defaults, so that a different alias today cannot leave
+    yesterday's block behind, and a default cannot name something setup never made."""
+
+    def __init__(self, recorded: list[tuple[str, Mapping[str, Any]]]):
+        self.recorded = recorded  # (where it was recorded, answers), the undone step's own first
+        self.values: dict[str, Any] = {}
+        self.flags: Mapping[str, Any] = {}
+        self.interactive = False
+
+    def get(self, question: Question, ctx: Context) -> Any:
+        if question.name not in self.values:
+            self.values[question.name] = self._recorded(question)
+        return self.values[question.name]
+
+    def given(self, question: Question) -> Any:
+        return None  # nothing is handed to undo: it acts on records
+
+    def _recorded(self, question: Question) -> Any:
+        if question.confirm:
+            return False  # undo asks nothing but its own consent
+        if question.secret:
+            raise UsageError(_("undo never asks for {prompt}").format(prompt=question.prompt))
+        for where, answers in self.recorded:
+            if question.name in answers:
+                return Resolver._checked(question, answers[question.name], where)
+        raise UsageError(_("no recorded answer for {flag}: setup never used it here").format(flag=question.flag))

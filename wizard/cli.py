@@ -91,7 +91,11 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
 
     undo = commands.add_parser("undo", help=_("reverse steps, last first (all of them when none is named)"))
     undo.add_argument("names", nargs="*", metavar="STEP", help=_("step names, as 'steps' lists them"))
-    _common_options(undo, questions, secrets=False)
+    # Undo acts on what setup recorded, so it takes no answers: only these.
+    undo.add_argument("--dry-run", action="store_true", help=_("show every file diff and command, change nothing"))
+    undo.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
+                      help=_("do not ask for consent (needed without a terminal)"))
+    _home_option(undo)
 
     for command in plugin_commands:
         sub = commands.add_parser(command.name, help=command.help)
@@ -166,8 +170,6 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
     if unknown:
         ui.warn(_("{path}: unknown answers ignored: {keys} (known: {known})").format(
             path=args.answers, keys=", ".join(unknown), known=", ".join(sorted(questions))))
-    if state.problem:
-        ui.warn(_("ignoring unreadable state file: {why}").format(why=state.problem))
     # Children (a long-lived ssh -N among them) must not inherit a token or password that was
     # handed to us in the environment: `ps eww` would show it to any process of the user.
     secret_vars = {q.env_var for q in questions.values() if q.secret}
@@ -204,7 +206,8 @@ def _cmd_steps(args, stepset, questions) -> int:
         applies = _("yes") if row["applies"] else _("no") + f" ({row['reason']})"
         status = ctx.state.step(row["name"]).get("status")
         done = (_("recorded done {at}").format(at=row["recorded_at"]) if row["done"]
-                else _("last run failed") if status == "failed" else _("not done"))
+                else _("last run failed") if status == "failed"
+                else _("last run stopped midway") if status == "started" else _("not done"))
         print(f"{row['name']:<{width}}  {row['title']}\n{'':<{width}}  "
               + _("applies here: {applies}; {done}; plugin {plugin}").format(
                   applies=applies, done=done, plugin=row["plugin"]))
@@ -320,6 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:  # `openclaw-remote --home DIR` alone: no command, not a setup
         parser.print_help()
         return 2
+    from wizard import state
+
+    state.declare_record_fields(stepset.steps)  # a hand-edited record is refused, not trusted
     try:
         if args.command == "steps":
             return _cmd_steps(args, stepset, questions)

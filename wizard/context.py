@@ -11,7 +11,7 @@ from typing import Any
 from wizard import files, runner
 from wizard.answers import Resolver
 from wizard.i18n import _
-from wizard.state import State, config_dir
+from wizard.state import State, config_dir, inside
 from wizard.step import Question
 from wizard.ui import UI
 
@@ -116,9 +116,14 @@ class Context:
         new = [*files.missing_parents(target), *([] if target.exists() else [target])]
         if backup and target.exists():
             new += files.missing_parents(self.backup_dir / "-")
-        saved = files.write_atomic(path, text, mode=mode, dir_mode=dir_mode,
-                                   backup_dir=self.backup_dir if backup else None, root=self.home)
-        self._note_created(new)
+        touched = self.state.note_touched(target)
+        self._note_created(new, save=touched)  # before creating them: a kill midway leaves nothing undo does not know
+        try:
+            saved = files.write_atomic(path, text, mode=mode, dir_mode=dir_mode,
+                                       backup_dir=self.backup_dir if backup else None, root=self.home)
+        except BaseException:
+            self._forget_never_created(new)
+            raise
         if saved:
             self.ui.say("  " + _("backup of {path}: {backup}").format(path=path, backup=saved))
             self._note_replaced(target, saved)
@@ -127,7 +132,9 @@ class Context:
         """The backup of what was at ``path`` before the wizard first replaced it (a file the user
         had), or None: undo can put it back."""
         saved = self.state.data.get("replaced", {}).get(str(files.real_path(path)))
-        return Path(saved) if saved and Path(saved).is_file() else None
+        # Only a backup of ours: a hand-edited state must not copy some other file into place.
+        trusted = saved and inside(Path(saved), self.backup_dir) and Path(saved).is_file()
+        return Path(saved) if trusted else None
 
     def _note_replaced(self, target: Path, saved: Path) -> None:
         replaced = self.state.data.setdefault("replaced", {})
@@ -145,11 +152,18 @@ class Context:
         """Create ``directory`` (and its parents) if missing; undo removes what this created."""
         self._refuse_in_dry_run()
         missing = files.missing_parents(directory / "-")
+        self._note_created(missing)  # first: see write_file
         for each in missing:
             each.mkdir(mode=mode)
-        self._note_created(missing)
 
-    def _note_created(self, paths: list[Path]) -> None:
-        if paths:
+    def _note_created(self, paths: list[Path], save: bool = False) -> None:
+        if paths or save:
             self.state.note_created(paths)
+            self.state.save()
+
+    def _forget_never_created(self, paths: list[Path]) -> None:
+        """After a failed write: what was noted but never made is not ours (the user may make it)."""
+        gone = [str(path) for path in paths if not path.exists()]
+        if gone:
+            self.state.data["created"] = [p for p in self.state.created if p not in gone]
             self.state.save()

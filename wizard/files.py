@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import stat
@@ -55,6 +56,23 @@ def backup(path: Path, backup_dir: Path, root: Path | None = None) -> Path | Non
     return target
 
 
+TEMP_MARK = "openclaw-remote-"  # in every temp file name: no file of the user's is ever taken for one
+
+
+def temp_prefix(path: Path) -> str:
+    return f".{path.name}.{TEMP_MARK}"
+
+
+def stale_temps(path: Path) -> list[Path]:
+    """Temp files a wizard killed mid-write left next to ``path`` (only ours: the name says so)."""
+    return sorted(path.parent.glob(f"{glob.escape(temp_prefix(path))}*.tmp"))
+
+
+def our_temps(folder: Path) -> list[Path]:
+    """Every temp file of ours in ``folder``, whatever file it was for."""
+    return sorted(folder.glob(f".*.{TEMP_MARK}*.tmp"))
+
+
 def missing_parents(path: Path) -> list[Path]:
     """The directories ``path`` needs that do not exist yet, outermost first."""
     missing = []
@@ -81,9 +99,9 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: 
     if old == new:
         return None
     saved = backup(path, backup_dir, root) if (backup_dir is not None and old is not None) else None
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):  # left by a wizard killed mid-write
+    for stale in stale_temps(path):  # left by a wizard killed mid-write
         stale.unlink(missing_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as out:
@@ -96,6 +114,39 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: 
         raise
     _fsync_dir(path.parent)
     return saved
+
+
+def write_with_new_parents(path: Path, data: str, missing: list[Path], *, mode: int = 0o600,
+                           dir_mode: int = 0o700) -> None:
+    """Write ``path`` whose directories ``missing`` (outermost first) do not exist yet, so that
+    they and the file appear together, in one rename of a staging directory: a kill midway leaves
+    only that staging directory, named as ours (``stale_temps`` of the outermost one)."""
+    top = missing[0]
+    for stale in stale_temps(top):
+        shutil.rmtree(stale, ignore_errors=True)
+    staging = Path(tempfile.mkdtemp(dir=top.parent, prefix=temp_prefix(top), suffix=".tmp"))
+    try:
+        os.chmod(staging, dir_mode)
+        inner = staging
+        for part in path.parent.relative_to(top).parts:
+            inner = inner / part
+            inner.mkdir(mode=dir_mode)
+        write_atomic(inner / path.name, data, mode=mode)
+        os.rename(staging, top)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _fsync_dir(top.parent)
+
+
+def remove_stale_staging(path: Path, root: Path) -> None:
+    """The staging directories ``write_with_new_parents`` left for ``path`` when killed midway."""
+    for ancestor in [path, *path.parents]:
+        if ancestor == root or not ancestor.is_relative_to(root):
+            break
+        for stale in stale_temps(ancestor):
+            if stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
 
 
 def remove(path: Path, *, backup_dir: Path | None = None, root: Path | None = None) -> Path | None:

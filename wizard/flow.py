@@ -45,11 +45,14 @@ def ask_upfront(steps: list[Step], ctx: Context) -> None:
     ctx.step_name = None
 
 
+def used_answers(ctx: Context) -> dict:
+    """This run's answers that may be kept (never a secret, never a yes/no switch)."""
+    return {name: value for name, value in ctx.resolver.values.items()
+            if (question := ctx.questions.get(name)) is not None and question.saved}
+
+
 def remember_answers(ctx: Context) -> None:
-    for name, value in ctx.resolver.values.items():
-        question = ctx.questions.get(name)
-        if question is not None and question.saved:
-            ctx.state.answers[name] = value
+    ctx.state.answers.update(used_answers(ctx))
 
 
 def run_steps(steps: list[Step], ctx: Context) -> int:
@@ -143,8 +146,20 @@ def _record(ctx: Context, status: str, **details) -> None:
     if not ctx.dry_run and ctx.step_name:
         if status == "done":
             remember_answers(ctx)  # saved once a step really completed, never for a refused run
+        if status in ("started", "done"):
+            details.update(_answers_record(ctx))  # what undo will act on: never today's answers
         ctx.state.record(ctx.step_name, status, **details)
         ctx.state.save()
+
+
+def _answers_record(ctx: Context) -> dict:
+    """This run's answers, and every earlier set they replace (a re-run with another alias leaves
+    the first alias's block in place: undo takes away what each set made)."""
+    record = ctx.state.step(ctx.step_name)
+    now = used_answers(ctx)
+    earlier = [answers for answers in [record.get("answers"), *record.get("earlier_answers", [])]
+               if answers and answers != now]
+    return {"answers": now, "earlier_answers": list({repr(a): a for a in earlier}.values())}
 
 
 def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
@@ -164,6 +179,8 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
         outcome.planned.append(step.name)
         return
     summaries = [ctx.mask(action.summary(ctx)) for action in actions]
+    # Recorded before the first action: a kill from here on leaves a step undo knows about.
+    _record(ctx, "started")
     for action in actions:
         guarded(action.perform, ctx)
     guarded(step.verify, ctx)

@@ -175,6 +175,9 @@ class Step:
     after: tuple[str, ...] = ()
     before: tuple[str, ...] = ()
     questions: tuple[Question, ...] = ()
+    # What the step keeps with ctx.remember(): field -> check (wizard.state.is_text, is_pid, ...).
+    # A state file whose record fails a check is refused (exit 2) rather than acted on.
+    record_fields: dict[str, Callable[[Any], bool]] = {}
 
     def applies(self, ctx: Context) -> str | None:
         """None when the step applies on this machine, else a one-line reason why not."""
