@@ -65,7 +65,7 @@ def say_lines(found: list[tuple[Check, Health]], ctx: Context) -> None:
 
 def nothing_set_up(ctx: Context) -> bool:
     """No step was ever recorded and no answer saved: every check would fail for that one reason."""
-    return not ctx.state.problem and not ctx.state.data["steps"] and not ctx.state.answers
+    return not ctx.state.data["steps"] and not ctx.state.answers
 
 
 def not_set_up_health(ctx: Context) -> Health:
