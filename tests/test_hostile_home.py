@@ -46,7 +46,8 @@ def test_a_hostile_home_works_under_launchd(cli, home, mac):
     assert ssh_processes_for(home) == []
 
 
-@pytest.mark.parametrize("name", ["dollar ${HOME} brace", "new\nline", 'dq" x', "back\\slash", "tick`s"])
+@pytest.mark.parametrize("name", ["dollar ${HOME} brace", "new\nline", 'dq" x', "back\\slash", "tick`s",
+                                  "not-utf8-\udcff"])
 def test_a_home_ssh_cannot_be_told_is_refused_before_anything(tmp_path, mac, name):
     home = tmp_path / name
     (home / ".ssh").mkdir(parents=True)

@@ -115,6 +115,13 @@ def _home(args) -> Path:
     if raw is not None and not str(raw).strip():
         raise UsageError(_("{env} is set but empty; unset it or give a directory").format(env=HOME_ENV))
     home = Path(raw if raw is not None else Path.home()).expanduser().absolute()
+    try:  # every file and command line the wizard writes names a path under it
+        str(home).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UsageError(_("{source} {path!r}: the path is not UTF-8 text").format(source=source, path=str(home))) from None
+    if any(ord(char) < 32 or ord(char) == 127 for char in str(home)):
+        raise UsageError(_("{source} {path!r}: the path contains a control character").format(
+            source=source, path=str(home)))
     if not home.is_dir():
         # Not created for you: a typo would otherwise become a new, empty home.
         raise UsageError(_("{source} {path}: no such directory; create it first (mkdir -p {quoted}) or give "
