@@ -100,6 +100,8 @@ def test_hostile_answer_is_refused_and_nothing_changes(cli, mac_home, case, over
     ("env-host-newline", "OPENCLAW_REMOTE_HOST", "gw\nHost *"),
     ("env-port-abc", "OPENCLAW_REMOTE_PORT", "abc"),
     ("env-alias-option", "OPENCLAW_REMOTE_ALIAS", "-F/etc/passwd"),
+    ("env-token-with-blank", "OPENCLAW_GATEWAY_TOKEN", "two words"),
+    ("env-late-switch-wrong-type", "OPENCLAW_REMOTE_ACCEPT_HOST_KEY", "perhaps"),
 ])
 def test_hostile_environment_variable_is_refused(cli, mac_home, case, variable, value):
     refused(cli, mac_home, "setup", "--yes", "--user", "alice", *(["--host", "gw.example"] if "HOST" not in variable else []),
@@ -112,6 +114,8 @@ def test_hostile_environment_variable_is_refused(cli, mac_home, case, variable, 
     ("answers-nul-in-host", 'host = "gw\\u0000x"\nuser = "alice"\n', "host"),
     ("answers-port-out-of-range", 'host = "gw.example"\nuser = "alice"\nport = 70000\n', "port"),
     ("answers-host-is-a-table", 'user = "alice"\n[host]\nname = "x"\n', "host"),
+    ("answers-late-switch-wrong-type", 'host = "gw.example"\nuser = "alice"\nremove_other_agents = "maybe"\n',
+     "remove_other_agents"),
     ("answers-token-in-file", 'host = "gw.example"\nuser = "alice"\ntoken = "t0k"\n', "never read from a file"),
     ("answers-password-in-file", 'host = "gw.example"\nuser = "alice"\npassword = "pw"\n', "--password-stdin"),
     ("answers-escape-in-key", '"\\u001b[31mred" = 1\nhost = "gw.example"\n', "'\\x1b[31mred' is not an answer"),

@@ -119,6 +119,14 @@ class Resolver:
                 return self._checked(question, self.stdin_secret[1], question.flag + "-stdin")
             return self._checked(question, self.env[question.env_var], question.env_var) if self.env.get(
                 question.env_var) else None
+        if question.confirm:
+            if self.flags.get(question.name):
+                return True
+            if question.env_var in self.env:
+                return _parse_bool(self.env[question.env_var], question.env_var)
+            if question.name in self.file_answers:
+                return _parse_bool(self.file_answers[question.name], question.name)
+            return None
         if self.flags.get(question.name) is not None:
             return self._checked(question, self.flags[question.name], question.flag)
         if question.env_var in self.env:
@@ -194,12 +202,14 @@ class Resolver:
             raise UsageError(f"{source}: {exc}") from None
 
 
-def resolve_upfront(questions: list[Question], ctx: Context) -> None:
+def resolve_upfront(questions: list[Question], ctx: Context, later: list[Question] = ()) -> None:
     """Every up-front answer, before anything changes. Every bad value handed to us (flag,
-    variable, answers file) is reported at once, before any prompt; without a terminal, so is
-    every answer still missing. In a terminal, saved answers are offered with one confirmation."""
+    variable, answers file) is reported at once, before any prompt, also for the ``later``
+    questions a step asks only when it needs them (a token, a yes/no switch); without a terminal,
+    so is every answer still missing. In a terminal, saved answers are offered with one
+    confirmation."""
     errors = []
-    for question in questions:
+    for question in [*questions, *later]:
         try:
             ctx.resolver.given(question)
         except UsageError as error:

@@ -36,12 +36,12 @@ class Outcome:
 def ask_upfront(steps: list[Step], ctx: Context) -> None:
     """Every answer the applicable steps declare, validated before anything changes (every bad
     one reported at once; saved ones offered in a terminal)."""
-    questions = {}
+    questions, later = {}, {}
     for step in steps:
         for question in step.questions:
-            if question.upfront:
-                questions.setdefault(question.name, ctx.questions.get(question.name, question))
-    resolve_upfront(list(questions.values()), ctx)
+            (questions if question.upfront else later).setdefault(
+                question.name, ctx.questions.get(question.name, question))
+    resolve_upfront(list(questions.values()), ctx, [q for name, q in later.items() if name not in questions])
     ctx.step_name = None
 
 
