@@ -154,3 +154,13 @@ def test_a_second_alias_on_the_same_port_is_warned_about(cli, home):
     result = cli("run", "ssh-config", "--yes", "--alias", "gw2", "--host", "gw.example", "--user", "alice")
     assert result.returncode == 0
     assert "managed block for remote-gateway forwarding local port 18789" in result.stderr
+
+
+def test_control_characters_from_a_users_file_never_reach_the_terminal_raw(cli, home):
+    # A title-setting escape and a carriage return that would hide the rest of the line.
+    (home / ".ssh" / "config").write_bytes(b"# \x1b]0;pwned\x07 my config\rHost mine\n    User me\n")
+    result = cli("run", "ssh-config", "--dry-run", "--yes", "--host", "gw.example", "--user", "alice")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout + result.stderr
+    assert "\x1b" not in out and "\x07" not in out and "\r" not in out
+    assert "\\x1b]0;pwned\\x07 my config" in result.stdout  # shown, escaped

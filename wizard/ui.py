@@ -16,6 +16,16 @@ _depth = 0  # waits under way (the outer one speaks)
 _pauses = 0  # prompts and lines being shown over the spinner
 
 
+# Control characters shown as \xNN, never sent raw: text from a config file, an answer or a
+# server (an escape sequence, a lone carriage return) must not rewrite the terminal. Tabs and
+# line ends stay; a CRLF line end prints as a line end.
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0, 9), *range(11, 32), 127, *range(0x80, 0xA0))}
+
+
+def printable(text: str) -> str:
+    return text.replace("\r\n", "\n").translate(_CONTROL)
+
+
 class UI:
     def __init__(self, secrets: set[str] | None = None):
         self.secrets = secrets if secrets is not None else set()
@@ -23,10 +33,11 @@ class UI:
         self._err = None
 
     def mask(self, text: str) -> str:
+        """``text`` as it may be shown: known secrets masked, control characters escaped."""
         for secret in sorted(self.secrets, key=len, reverse=True):
             if secret:
                 text = text.replace(secret, MASK)
-        return text
+        return printable(text)
 
     def _console(self, err: bool):
         # rich costs ~30 ms to import: only pay for it once something is printed.
