@@ -31,10 +31,23 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-def snapshot(root: Path) -> dict[str, tuple[int, bytes]]:
-    """Every file under ``root`` with its mode and content, to prove nothing changed."""
-    return {str(path.relative_to(root)): (path.stat().st_mode, path.read_bytes())
-            for path in sorted(root.rglob("*")) if path.is_file()}
+def snapshot(root: Path) -> dict[str, tuple]:
+    """Every entry under ``root`` (files, directories, links, anything else) with its type and
+    mode, owner, size and content hash (a link: its target), to prove nothing changed at all."""
+    import hashlib
+
+    found = {}
+    for path in sorted(root.rglob("*")):
+        info = path.lstat()
+        if path.is_symlink():
+            content = "-> " + os.readlink(path)
+        elif path.is_file():
+            content = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            content = ""
+        found[str(path.relative_to(root))] = (info.st_mode, info.st_uid, info.st_gid,
+                                              info.st_size if path.is_file() else 0, content)
+    return found
 
 
 class Cli:
