@@ -103,9 +103,9 @@ class Autostart(Step):
         why = _tunnel.systemd_unreachable(ctx)
         if why:
             raise StepFailed(_("no systemd user manager to run the tunnel ({why}). Log in to a session that has one "
-                               "(or run 'loginctl enable-linger' for your user), or leave this step out: "
-                               "'openclaw-remote run ssh-config ssh-key tunnel token' keeps a tunnel running until "
-                               "you log out").format(why=why))
+                               "(or run 'loginctl enable-linger' for your user), or leave this step out for now: "
+                               "'openclaw-remote run ssh-config ssh-key tunnel' keeps a tunnel running until you "
+                               "log out").format(why=why))
 
     def plan(self, ctx):
         if ctx.platform == "darwin":

@@ -338,10 +338,17 @@ class SshKey(Step):
                     path=path, chars=" ".join(unsafe)))
         _common.check_editable(key, Path(f"{key}.pub"), known_hosts(ctx))
         _ssh.isolation_options(ctx)  # a home ssh could not be told about: refused now
-        _ssh.check_reachable(ctx)  # then: without the machine, no password helps
+        no_password = None
         if not key.exists() and not ctx.interactive and not ctx.answer_if_given("password"):
-            raise UsageError(_("a new key is copied to the remote machine with your password there, and nobody can "
-                               "be asked for it: set {env} or pass --password-stdin").format(env=PASSWORD.env_var))
+            no_password = _("a new key is copied to the remote machine with your password there, and nobody can be "
+                            "asked for it: set {env} or pass --password-stdin").format(env=PASSWORD.env_var)
+        try:
+            _ssh.check_reachable(ctx)
+        except StepFailed as failure:  # both at once: fixing one must not reveal the other later
+            raise StepFailed(failure.message + ("; " + _("and {problem}").format(problem=no_password)
+                                                if no_password else "")) from None
+        if no_password:
+            raise UsageError(no_password)
 
     def plan(self, ctx):
         key = _key_path(ctx)
@@ -448,7 +455,7 @@ class KeyLoginCheck(Check):
                           advice=_("The remote host key is not in known_hosts. The fix shows it for you to confirm."))
         unreachable = kind in ("refused", "dns", "no-route", "timeout")
         return Health("fail", why, {"kind": kind}, rerun=(), advice=_(
-            "Nothing on this Mac can mend that: the remote machine must be reachable (on, awake, on a network you "
+            "Nothing on this computer can mend that: the remote machine must be reachable (on, awake, on a network you "
             "can reach) with sshd running. Then run 'openclaw-remote doctor' again.") if unreachable else "")
 
 

@@ -103,8 +103,8 @@ class Token(Step):
             stored = _keyring.get_token(alias)
         except StepFailed as failure:
             raise StepFailed(failure.message + " " + _(
-                "The other steps do not need it: 'openclaw-remote run ssh-config ssh-key tunnel autostart' sets "
-                "up the rest now, and 'openclaw-remote run token' adds the token once a keyring works.")) from None
+                "The tunnel does not need it: leave this step out for now (for example 'openclaw-remote run ssh-config "
+                "ssh-key tunnel'), and run 'openclaw-remote run token' once a keyring works.")) from None
         if not stored and not ctx.interactive and not ctx.answer_if_given("token"):
             raise UsageError(_("no Gateway token, and nobody can be asked for it: set {env} or pass "
                                "--token-stdin").format(env=VARIABLE))
@@ -215,7 +215,8 @@ class TokenCommand(Command):
     help = _("token push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (run at login)")
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["push"])
+        parser.add_argument("action", choices=["push"],
+                            help=_("push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (what the login agent runs)"))
         parser.add_argument("--alias", help=_common.ALIAS.prompt)
 
     def run(self, ctx, args) -> int:

@@ -107,10 +107,11 @@ class TunnelProcessCheck(Check):
         if holder is None:
             return Health(
                 "fail", _("no ssh tunnel holds port {port}").format(port=port),
-                advice=_("The tunnel is down: its ssh exited (the network changed, the Mac slept, the remote "
+                advice=_("The tunnel is down: its ssh exited (the network changed, the computer slept, the remote "
                          "machine restarted) and nothing has started it again yet. Its last words are in {log} "
                          "('openclaw-remote tunnel logs').").format(log=_tunnel.agent_log(ctx, installed)),
-                actions=tuple(_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"))), rerun=())
+                actions=tuple(_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"))), rerun=(),
+                follows="key-login")  # without key login no tunnel can start: mend that first
         if _ssh.forwards_alias(holder, alias) and not _ssh.is_tunnel(ctx, holder, alias):
             # The user's own tunnel (typed by hand, another config): it may work; never ours to stop.
             return Health("ok", _("pid {pid}, an ssh tunnel for {alias} that openclaw-remote did not start "
@@ -230,7 +231,8 @@ class TunnelCommand(Command):
     help = _("tunnel start|stop|restart|logs: control the tunnel, whoever runs it (launchd, systemd or a detached ssh)")
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["start", "stop", "restart", "logs"])
+        parser.add_argument("action", choices=["start", "stop", "restart", "logs"],
+                            help=_("start, stop or restart the tunnel, whoever runs it; logs: its last lines"))
         parser.add_argument("-n", "--lines", type=int, default=40, help=_("logs: how many lines (default 40)"))
         parser.add_argument("--alias", help=_common.ALIAS.prompt)
 
@@ -240,6 +242,11 @@ class TunnelCommand(Command):
     def run(self, ctx, args) -> int:
         if args.action == "logs":
             return self._logs(ctx, args.lines)
+        from wizard.status import nothing_set_up, not_set_up_health
+
+        if nothing_set_up(ctx):  # no alias was ever configured here: there is no tunnel to control
+            ctx.ui.error(not_set_up_health(ctx).reason)
+            return 1
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
         ctx.step_name = "tunnel"  # a detached ssh started here is the tunnel step's to know about
         holder = _holder(ctx)

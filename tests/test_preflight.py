@@ -46,14 +46,14 @@ def test_every_problem_is_named_at_once(cli, home, mac, tmp_path):
 def test_no_usable_keyring_stops_before_anything_and_says_what_still_works(cli, home, mac):
     before = snapshot(home)
     err = refused(cli("setup", "--yes", *mac.flags, env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"}),
-                  1, "token: no usable keyring", "openclaw-remote run ssh-config ssh-key tunnel autostart")
+                  1, "token: no usable keyring", "'openclaw-remote run ssh-config ssh-key tunnel'")
     assert "Traceback" not in err
     assert snapshot(home) == before and ssh_processes_for(home) == []
     # What it says works does work, without any keyring.
-    rest = cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *mac.flags,
+    rest = cli("run", "ssh-config", "ssh-key", "tunnel", "--yes", *mac.flags,
                env={"PYTHON_KEYRING_BACKEND": "keyring.backends.fail.Keyring"})
     assert rest.returncode == 0, rest.stdout + rest.stderr
-    assert ssh_processes_for(home) == [mac.standins.job_pid("bot.molt.ssh-tunnel")]
+    assert len(ssh_processes_for(home)) == 1
 
 
 def test_two_secrets_cannot_share_standard_input_and_the_message_says_how(cli, home, mac):
@@ -67,7 +67,7 @@ def test_no_systemd_user_manager_stops_autostart_before_anything(cli, home, linu
     before = snapshot(home)
     err = refused(cli("run", *LINUX_STEPS, "--yes", *linux.flags, env={"STANDIN_SYSTEMD_NO_BUS": "1"}), 1,
                   "autostart: no systemd user manager", "Failed to connect to bus")
-    assert "run ssh-config ssh-key tunnel token" in err
+    assert "'openclaw-remote run ssh-config ssh-key tunnel'" in err
     assert snapshot(home) == before and ssh_processes_for(home) == []
     dry = cli("run", *LINUX_STEPS, "--dry-run", "--yes", *linux.flags, env={"STANDIN_SYSTEMD_NO_BUS": "1"})
     assert dry.returncode == 1 and "A real run would stop before changing anything" in dry.stderr
@@ -116,3 +116,32 @@ def test_a_directory_where_a_step_writes_a_file_is_named_before_anything(cli, ho
     before = snapshot(home)
     refused(cli("setup", "--yes", *mac.flags), 2, f"{home / where} is not a regular file", "Nothing was changed")
     assert snapshot(home) == before and mac.standins.calls("launchctl") == []
+
+
+def test_an_unreachable_host_and_a_missing_password_are_named_together(cli, home, mac):
+    del cli.env["OPENCLAW_REMOTE_SSH_PASSWORD"]
+    flags = list(mac.flags)
+    flags[flags.index("--host") + 1] = "no-such-host.invalid"
+    err = refused(cli("run", "ssh-config", "ssh-key", "--yes", *flags), 1, "DNS", "OPENCLAW_REMOTE_SSH_PASSWORD")
+    assert err.count("ssh-key:") == 1  # one step, one line, both problems
+
+
+def test_doctor_does_not_offer_to_start_a_tunnel_that_key_login_would_stop(cli, home):
+    assert cli("run", "ssh-config", "--yes", "--host", "no-such-host.invalid", "--user", "alice").returncode == 0
+    out = cli("doctor").stdout
+    assert "key login (BatchMode)" in out
+    tunnel = out[out.index("\ntunnel process: no ssh tunnel"):].strip().split("\n\n")[0]  # its explanation
+    assert "follows from 'key-login'" in tunnel and "fix:" not in tunnel and "-N" not in tunnel
+
+
+def test_tunnel_commands_on_a_home_where_nothing_was_set_up_say_so(cli, home):
+    for action in ("start", "stop", "restart"):
+        result = cli("tunnel", action)
+        assert result.returncode == 1 and "nothing is set up" in result.stderr, (action, result.stderr)
+
+
+def test_a_home_that_is_a_file_is_named_as_such(cli, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    result = cli("status", "--home", str(afile))
+    assert result.returncode == 2 and "not a directory" in result.stderr and "mkdir" not in result.stderr

@@ -34,7 +34,15 @@ def _common_options(parser: argparse.ArgumentParser, questions, secrets: bool = 
                                default=None, help=question.help or question.prompt)
         else:
             group.add_argument(question.flag, dest=question.name, metavar=question.name.upper(),
-                               help=question.help or question.prompt)
+                               help=_with_default(question))
+
+
+def _with_default(question) -> str:
+    """The flag's help, with its default when it is a fixed value (a computed one shows at the prompt)."""
+    text = question.help or question.prompt
+    if question.default is None or callable(question.default):
+        return text
+    return _("{help} (default: {default})").format(help=text, default=question.default).replace("%", "%%")
 
 
 HOME_ENV = "OPENCLAW_REMOTE_HOME"
@@ -122,6 +130,9 @@ def _home(args) -> Path:
     if any(ord(char) < 32 or ord(char) == 127 for char in str(home)):
         raise UsageError(_("{source} {path!r}: the path contains a control character").format(
             source=source, path=str(home)))
+    if home.exists() and not home.is_dir():
+        raise UsageError(_("{source} {path}: not a directory").format(source=source if raw is not None else "~",
+                                                                      path=home))
     if not home.is_dir():
         # Not created for you: a typo would otherwise become a new, empty home.
         raise UsageError(_("{source} {path}: no such directory; create it first (mkdir -p {quoted}) or give "

@@ -75,7 +75,8 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
         for number, step in enumerate(applicable, 1):
             if step.name in problems:  # a dry run shows the rest of the plan
                 ui.heading(f"[{number}/{len(applicable)}] {step.name}: {step.title}")
-                ui.warn(_("{step}: a real run would stop before this step (why: at the end)").format(step=step.name))
+                ui.warn(_("{step}: its checks fail, so a real run would change nothing at all (the reason "
+                          "is at the end)").format(step=step.name))
                 outcome.stopped.append(step.name)
                 continue
             try:
@@ -101,7 +102,8 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
         ui.say(_("Dry run: nothing was changed."), style="bold")
     ui.say(outcome.summary(steps))
     if ctx.dry_run and problems:
-        return _report_problems(problems, ctx, _("A real run would stop before changing anything:"))
+        return _report_problems(problems, ctx, _("A real run would stop before changing anything (none of the "
+                                                 "changes above would be made):"))
     return EXIT_OK
 
 
