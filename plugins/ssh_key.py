@@ -392,7 +392,11 @@ class SshKey(Step):
             return actions
         text = path.read_bytes().decode("utf-8", "replace")
         lines = text.splitlines(keepends=True)
-        added = set(ctx.record.get("known_hosts_added") or []) | self._added_by_unfinished_copy(ctx, lines)
+        # Only lines naming the remote machine, even when the record says more: a hand-edited state
+        # must not make undo delete the user's other host keys.
+        names = [*(ctx.record.get("copying") or {}).get("host_names", []), *_known_host_names(ctx, ctx.answer("alias"))]
+        recorded = {line for line in ctx.record.get("known_hosts_added") or [] if _names_host(line, names)}
+        added = recorded | self._added_by_unfinished_copy(ctx, lines)
         kept = "".join(line for line in lines if line.rstrip("\r\n") not in added)
         if kept == text:
             return actions

@@ -205,3 +205,19 @@ def test_a_line_written_inside_the_block_of_a_config_setup_created_survives_in_a
     kept = list((home / ".config/openclaw-remote/backups/.ssh").iterdir())
     assert len(kept) == 1 and "ProxyJump bastion" in kept[0].read_text()
     assert f"kept 1 backup(s) of files that differ now: {kept[0]}" in result.stdout
+
+
+def test_a_hand_edited_record_never_makes_undo_delete_the_users_other_host_keys(cli, home, world):
+    import json
+
+    assert cli("run", "ssh-config", "ssh-key", "--yes", *world.flags).returncode == 0
+    known = home / ".ssh" / "known_hosts"
+    theirs = "work.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBogusButTheUsersOwnKeyLine000000000000000"
+    known.write_text(known.read_text() + theirs + "\n")
+    state_file = home / ".config/openclaw-remote/state.json"
+    state = json.loads(state_file.read_text())
+    state["steps"]["ssh-key"]["known_hosts_added"].append(theirs)  # as if setup had added it
+    state_file.write_text(json.dumps(state))
+    undo = cli("undo", "--yes")
+    assert undo.returncode == 0, undo.stdout + undo.stderr
+    assert known.read_text() == theirs + "\n"  # the remote's line went, the user's stayed
