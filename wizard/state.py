@@ -169,7 +169,8 @@ class State:
         missing = files.missing_parents(self.path)
         self.note_created(missing)
         text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"
+        owner = files.home_owner(self.home)
         if missing:  # the first record: it appears together with its directories, or not at all
-            files.write_with_new_parents(self.path, text, missing, mode=0o600, dir_mode=0o700)
+            files.write_with_new_parents(self.path, text, missing, mode=0o600, dir_mode=0o700, owner=owner)
         else:
-            files.write_atomic(self.path, text, mode=0o600, dir_mode=0o700)
+            files.write_atomic(self.path, text, mode=0o600, dir_mode=0o700, owner=owner)
