@@ -79,7 +79,7 @@ def replaceable(path: Path) -> Path:
     via = _("{path} (a symlink to {target})").format(path=path, target=target) if target != path else str(path)
     try:
         info = os.stat(target)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # the latter: a file where a folder should be
         folder = next((p for p in target.parents if p.exists()), None)
         if target != path and folder != target.parent:
             _refuse(_("{path}: the directory {folder} does not exist; create it or fix the link first").format(

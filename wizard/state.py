@@ -118,6 +118,8 @@ class State:
         writes (hand-edited, another program's, unreadable) is a UsageError naming the fix: the
         wizard never guesses what was set up, and never silently starts afresh over it."""
         path = config_dir(home) / "state.json"
+        if path.is_symlink() or path.exists():
+            files.replaceable(path)  # a FIFO would hang the read, a device never end it
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             check_shape(data)
