@@ -221,6 +221,8 @@ def test_under_umask_000_the_tunnel_log_and_unit_have_their_modes(cli, home, lin
     result = run_under_umask(cli, "000", "run", "ssh-config", "ssh-key", "tunnel", "--yes", *linux.flags)
     assert result.returncode == 0, result.stdout + result.stderr
     assert mode(home / CONFIG_DIR / "tunnel.log") == 0o600
+    modes = {name: mode(home / ".ssh" / name) for name in ("id_ed25519", "id_ed25519.pub", "known_hosts")}
+    assert modes == {"id_ed25519": 0o600, "id_ed25519.pub": 0o644, "known_hosts": 0o600}
     result = run_under_umask(cli, "000", "run", "autostart", "--yes", *linux.flags)
     assert result.returncode == 0, result.stdout + result.stderr
     unit, = (home / ".config/systemd/user").glob("*.service")
@@ -255,3 +257,13 @@ def test_read_only_and_unreadable_files_are_refused_before_anything(cli, home, w
     refused(result, *words, "Nothing was changed")
     (home / where).chmod(bits)
     assert tree(home) == before  # no backup, no state, no directory
+
+
+def test_as_root_a_whole_linux_setup_in_a_users_home_belongs_to_that_user(cli, home, throwaway_user, linux):
+    chown_tree(home, throwaway_user)
+    result = cli("run", "ssh-config", "ssh-key", "tunnel", "autostart", "--yes", *linux.flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    made = {".ssh/id_ed25519", ".ssh/known_hosts", f"{CONFIG_DIR}/tunnel.log", ".config/systemd/user"}
+    assert made <= set(tree(home)), sorted(tree(home))
+    owners = {name: entry[2:4] for name, entry in tree(home).items()}
+    assert owners == {name: (throwaway_user.pw_uid, throwaway_user.pw_gid) for name in owners}

@@ -160,6 +160,16 @@ class Context:
         self._note_created(missing)  # first: see write_file
         files.make_dirs(missing, mode, self.owner)
 
+    def adopt(self, path: Path, mode: int) -> None:
+        """A file a child program (ssh-keygen, ssh) just created for us: exactly ``mode`` whatever
+        the umask, and the home's owner when root works for another user (see ``owner``)."""
+        self._refuse_in_dry_run()
+        if path.is_symlink():  # not one it made: leave the user's link (and its target) alone
+            return
+        os.chmod(path, mode)
+        if self.owner is not None:
+            os.chown(path, *self.owner)
+
     def _note_created(self, paths: list[Path], save: bool = False) -> None:
         if paths or save:
             self.state.note_created(paths)
