@@ -267,3 +267,18 @@ def test_as_root_a_whole_linux_setup_in_a_users_home_belongs_to_that_user(cli, h
     assert made <= set(tree(home)), sorted(tree(home))
     owners = {name: entry[2:4] for name, entry in tree(home).items()}
     assert owners == {name: (throwaway_user.pw_uid, throwaway_user.pw_gid) for name in owners}
+
+
+def test_a_read_only_state_directory_stops_a_run_before_anything(cli, home):
+    (home / CONFIG_DIR).mkdir(parents=True)
+    (home / CONFIG_DIR).chmod(0o500)
+    before = tree(home)
+    try:
+        result = run_unprivileged(cli, "run", "ssh-config", *ANSWERS)
+        looking = run_unprivileged(cli, "status")  # only looks: not refused for it
+    finally:
+        (home / CONFIG_DIR).chmod(0o700)
+    refused(result, f"{home / CONFIG_DIR / 'state.json'} cannot be written", "is read-only for you")
+    assert "read-only" not in looking.stderr and "Traceback" not in looking.stderr, looking.stderr
+    (home / CONFIG_DIR).chmod(0o500)
+    assert tree(home) == before
