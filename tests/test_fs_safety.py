@@ -9,9 +9,11 @@ import hashlib
 import os
 import pwd
 import secrets
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -97,7 +99,7 @@ def test_a_state_file_that_is_not_a_regular_file_is_refused_and_left_alone(cli, 
     if special != state:
         state.symlink_to(special)
     before = tree(tmp_path)
-    refused(cli("run", "ssh-config", *ANSWERS, timeout=20), "is not a regular file")
+    refused(cli("run", "ssh-config", *ANSWERS, timeout=20), "the state file", "(not a regular file)", "move it away")
     assert tree(tmp_path) == before
 
 
@@ -161,20 +163,32 @@ def as_user(user, *argv: str) -> list[str]:
             "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "--", *argv]
 
 
-def test_a_normal_user_does_not_take_over_another_users_file(cli, home, tmp_path, throwaway_user):
-    chown_tree(home, throwaway_user)
-    target = tmp_path / "shared" / "config"  # root's, in a directory the user may write
+@pytest.fixture
+def open_tmp():
+    """A directory every user can reach (pytest's own is root's alone): a real user's home goes here."""
+    folder = Path(tempfile.mkdtemp(prefix="ocr-fs-"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_normal_user_does_not_take_over_another_users_file(open_tmp, throwaway_user):
+    home = open_tmp / "home"
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    target = open_tmp / "shared" / "config"  # root's, in a directory the user may write
     target.parent.mkdir()
-    chown_tree(target.parent, throwaway_user)
     target.write_text(USER_CONFIG)
     target.chmod(0o666)
     (home / ".ssh/config").symlink_to(target)
-    os.lchown(home / ".ssh/config", throwaway_user.pw_uid, throwaway_user.pw_gid)
-    before = tree(tmp_path)
+    chown_tree(home, throwaway_user)
+    os.chown(target.parent, throwaway_user.pw_uid, throwaway_user.pw_gid)
+    before = tree(open_tmp)
     result = subprocess.run(as_user(throwaway_user, sys.executable, "-m", "wizard", "run", "ssh-config", *ANSWERS),
-                            env=cli.env, text=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
+                            env=Cli(home).env, text=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60)
     refused(result, "belongs to another user (uid 0)", "Nothing was changed")
-    assert tree(tmp_path) == before
+    assert tree(open_tmp) == before
 
 
 # root working in another user's home ---------------------------------------------------------------

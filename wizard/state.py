@@ -6,6 +6,8 @@ Never holds a secret: only answers whose Question is not secret are saved.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -118,9 +120,9 @@ class State:
         writes (hand-edited, another program's, unreadable) is a UsageError naming the fix: the
         wizard never guesses what was set up, and never silently starts afresh over it."""
         path = config_dir(home) / "state.json"
-        if path.is_symlink() or path.exists():
-            files.replaceable(path)  # a FIFO would hang the read, a device never end it
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would hang the read, a device never end it
+                raise ValueError(_("not a regular file"))
             data = json.loads(path.read_text(encoding="utf-8"))
             check_shape(data)
         except FileNotFoundError:
