@@ -296,3 +296,14 @@ def test_a_read_only_state_directory_stops_a_run_before_anything(cli, home):
     assert "read-only" not in looking.stderr and "Traceback" not in looking.stderr, looking.stderr
     (home / CONFIG_DIR).chmod(0o500)
     assert tree(home) == before
+
+
+def test_a_tunnel_log_that_links_to_a_fifo_is_refused_before_the_tunnel_starts(cli, home, tmp_path, linux):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo, 0o600)
+    (home / CONFIG_DIR).mkdir(parents=True)
+    (home / CONFIG_DIR / "tunnel.log").symlink_to(fifo)
+    assert cli("run", "ssh-config", "ssh-key", "--yes", *linux.flags).returncode == 0
+    result = cli("run", "tunnel", "--yes", *linux.flags, timeout=30)
+    refused(result, "is not a regular file (a FIFO)", "Nothing was changed")
+    assert stat.S_ISFIFO(fifo.lstat().st_mode) and (home / CONFIG_DIR / "tunnel.log").is_symlink()

@@ -8,6 +8,7 @@ ownership (``home_owner``).
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import shutil
@@ -61,7 +62,9 @@ def _kind(mode: int) -> str:
 def _resolved(path: Path) -> Path:
     try:
         return path.resolve()
-    except (OSError, RuntimeError):  # a symlink loop
+    except (OSError, RuntimeError) as exc:  # RuntimeError: Python < 3.13's word for a loop
+        if isinstance(exc, OSError) and exc.errno != errno.ELOOP:
+            raise
         _refuse(_("{path} is a symlink that leads nowhere (a loop); fix or remove it first").format(path=path))
 
 
