@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Cli
-from tests.test_mac_side import linux  # noqa: F401  (a fixture)
+from tests.test_mac_side import LABEL, linux, mac, plist  # noqa: F401  (linux, mac are fixtures)
 from tests.test_undo_recovery import run_unprivileged
 
 pytestmark = pytest.mark.timeout(120)
@@ -307,3 +307,12 @@ def test_a_tunnel_log_that_links_to_a_fifo_is_refused_before_the_tunnel_starts(c
     result = cli("run", "tunnel", "--yes", *linux.flags, timeout=30)
     refused(result, "is not a regular file (a FIFO)", "Nothing was changed")
     assert stat.S_ISFIFO(fifo.lstat().st_mode) and (home / CONFIG_DIR / "tunnel.log").is_symlink()
+
+
+def test_under_umask_000_the_macs_plists_are_0644_in_a_0755_folder(cli, home, mac):
+    result = run_under_umask(cli, "000", "setup", "--yes", *mac.flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    agents = plist(home, LABEL).parent
+    token_agent = agents / "openclaw-remote.token-push.plist"
+    assert (mode(agents), mode(plist(home, LABEL)), mode(token_agent)) == (0o755, 0o644, 0o644)
+    assert mode(home / CONFIG_DIR) == 0o700 and mode(home / CONFIG_DIR / "state.json") == 0o600
