@@ -149,11 +149,11 @@ def test_a_replaced_file_keeps_its_owner_group_and_mode(cli, home, tmp_path, thr
     (home / ".ssh/config").symlink_to(target)
     result = cli("run", "ssh-config", *ANSWERS)
     assert result.returncode == 0, result.stderr
-    info = target.stat()
+    theirs = (throwaway_user.pw_uid, throwaway_user.pw_gid, 0o640)
     assert "Host remote-gateway" in target.read_text()
-    assert (info.st_uid, info.st_gid, mode(target)) == (throwaway_user.pw_uid, throwaway_user.pw_gid, 0o640)
+    assert (target.stat().st_uid, target.stat().st_gid, mode(target)) == theirs
     backup, = (home / CONFIG_DIR / "backups").rglob("dotfiles-config.~*")  # outside the home: under _root
-    assert (backup.stat().st_uid, backup.stat().st_gid, mode(backup)) == (throwaway_user.pw_uid, throwaway_user.pw_gid, 0o640)
+    assert (backup.stat().st_uid, backup.stat().st_gid, mode(backup)) == theirs
 
 
 def as_user(user, *argv: str) -> list[str]:
