@@ -111,18 +111,14 @@ def expand(ctx, value: str) -> Path:
 
 def check_editable(*paths: Path) -> None:
     """Before the first write: each file a step will write or replace is absent or a regular file
-    (through a symlink, its target), and its folder is a folder. Anything else is refused now
-    (UsageError) rather than half-way through the run."""
-    from wizard import UsageError
+    (through a symlink, its target) that we may read and replace, in a folder we may write.
+    Anything else (a directory, a device, another user's file, a read-only file or folder) is
+    refused now (UsageError) rather than half-way through the run: the rules are
+    ``files.replaceable`` and ``files.check_access``, the ones every write obeys."""
+    from wizard import files
 
     for path in paths:
-        target = path.resolve() if path.is_symlink() else path
-        if target.exists() and not target.is_file():
-            raise UsageError(_("{path} is not a regular file (a directory, device or socket?); move it away "
-                               "first").format(path=path))
-        folder = next((p for p in target.parents if p.exists()), None)
-        if folder is not None and not folder.is_dir():
-            raise UsageError(_("{path} cannot be created: {folder} is not a directory").format(path=path, folder=folder))
+        files.check_access(path)
 
 
 def answer_known(ctx, name: str):

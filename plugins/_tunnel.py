@@ -192,7 +192,7 @@ class StartTunnel(Action):
         ctx.make_dir(log.parent)
         offset = log.stat().st_size if log.exists() else 0
         started = time.monotonic()
-        process = spawn_detached(tunnel_argv(ctx, self.alias), log_path=log, env=_ssh.child_env(ctx))
+        process = spawn_detached(tunnel_argv(ctx, self.alias), log_path=log, env=_ssh.child_env(ctx), owner=ctx.owner)
         ctx.remember(pid=process.pid, log=str(log))
         try:
             with ctx.ui.waiting(_("waiting for the tunnel on 127.0.0.1:{port} and the Gateway behind it "

@@ -168,6 +168,8 @@ class CreateKey(Action):
                 raise StepFailed(_("ssh-keygen failed: {why}").format(why=result.stderr.strip()))
         else:
             self._keygen_with_passphrase(argv, passphrase, scratch)
+        ctx.adopt(Path(f"{scratch}.pub"), 0o644)  # before the renames: the pair appears as it stays
+        ctx.adopt(scratch, 0o600)
         os.replace(f"{scratch}.pub", f"{self.path}.pub")
         os.replace(scratch, self.path)
 
@@ -243,6 +245,8 @@ class CopyKey(Action):
     def _remember_new_host_keys(ctx, known: Path, before: list[str] | None) -> None:
         """The known_hosts lines ssh added when the host key was accepted: undo takes exactly these out."""
         after = known.read_text(errors="replace").splitlines() if known.exists() else []
+        if before is None and known.exists():  # ssh made it: private, and the home owner's (root for them)
+            ctx.adopt(known, 0o600)
         added = [line for line in after if line not in (before or [])]
         record = ctx.record
         found = dict(known_hosts_added=[*record.get("known_hosts_added", []), *added],

@@ -27,6 +27,7 @@ class Tunnel(Step):
     def preflight(self, ctx):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
         _tunnel.tunnel_argv(ctx, alias)  # a home that ssh could not be told: refused now
+        _common.check_editable(_tunnel.detached_log(ctx))  # a FIFO or a device as the log: refused now
         holder = _ports.owner(port, likely=(ctx.record.get("pid") or 0,))
         if holder is not None and not _ssh.forwards_alias(holder, alias):
             raise StepFailed(_("local port {port} is already taken by {owner}; stop it or choose "

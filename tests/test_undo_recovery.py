@@ -172,14 +172,24 @@ def test_a_wizard_killed_at_the_password_prompt_is_cleaned_up_by_undo(cli, home,
 
 # directories made for a backup whose write failed ----------------------------------------------------
 
-def test_directories_made_for_a_backup_are_removed_when_the_write_after_it_failed(cli, home):
+FAIL_RENAME = """import os
+_replace = os.replace
+def replace(src, dst, *args, **kwargs):  # the disk fails at the very last moment
+    if str(dst).endswith("/.ssh/config"):
+        raise PermissionError(13, "Permission denied", str(dst))
+    return _replace(src, dst, *args, **kwargs)
+os.replace = replace
+"""
+
+
+def test_directories_made_for_a_backup_are_removed_when_the_write_after_it_failed(cli, home, tmp_path):
     (home / ".ssh/config").write_text(USER_CONFIG)
     before, dirs_before = snapshot(home), dirs(home)
-    (home / ".ssh").chmod(0o500)  # the config can be backed up, not replaced
-    try:
-        failed = run_unprivileged(cli, "run", "ssh-config", "--yes", "--host", "gw.example", "--user", "u")
-    finally:
-        (home / ".ssh").chmod(0o700)
+    # A read-only ~/.ssh is refused before anything now (test_fs_safety): fail the rename itself.
+    (tmp_path / "inject").mkdir()
+    (tmp_path / "inject" / "sitecustomize.py").write_text(FAIL_RENAME)
+    failed = cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "u",
+                 env={"PYTHONPATH": str(tmp_path / "inject")})
     assert failed.returncode == 1 and "Permission denied" in failed.stderr, failed.stdout + failed.stderr
     assert list((home / ".config/openclaw-remote/backups/.ssh").iterdir())  # the backup was made
     undone = cli("undo", "--yes")

@@ -160,7 +160,8 @@ def _merged_questions(steps) -> dict:
 _withheld: dict[str, str] = {}  # secret variables taken out of os.environ while a command runs
 
 
-def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
+def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool, writes: bool | None = None):
+    from wizard import files
     from wizard.answers import Resolver, UsageError, load_answers_file, read_stdin_secret
     from wizard.context import Context
     from wizard.host import current_platform
@@ -169,6 +170,8 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool):
 
     home = _home(args)
     state = State.load(home)
+    if (not dry_run) if writes is None else writes:
+        files.check_access(state.path)  # every change is recorded there first: a read-only one stops now
     stdin_names = [name for name, q in questions.items() if q.secret and getattr(args, name + "_stdin", False)]
     if len(stdin_names) > 1:
         first, *others = (questions[name] for name in stdin_names)
@@ -274,7 +277,8 @@ def _cmd_doctor(args, stepset, questions) -> int:
     from wizard.doctor import run_doctor
 
     with _locked(args, args.dry_run or not args.fix):
-        ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions))
+        ctx = _make_context(args, questions, dry_run=args.dry_run, interactive=_interactive(args, questions),
+                            writes=args.fix and not args.dry_run)
         return run_doctor(stepset.checks, {step.name: step for step in stepset.steps}, ctx,
                           fix=args.fix, assume_yes=args.yes)
 
@@ -359,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in stepset.commands:
             command = stepset.commands[args.command]
             with _locked(args, not command.changes(args)):
-                ctx = _make_context(args, questions, dry_run=False, interactive=False)
+                ctx = _make_context(args, questions, dry_run=False, interactive=False,
+                                    writes=command.changes(args))
                 return command.run(ctx, args)
         return _cmd_steps_run(args, stepset, questions)
     except UsageError as exc:
@@ -372,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `openclaw-remote … | head`: the reader left, that is all
         sys.stdout = open(os.devnull, "w")
         return 0
+    except OSError as exc:  # the file system refused something no check foresaw (a full disk): say it, exit 1
+        ui.error(_("stopped: {why}").format(why=exc))
+        return 1
     finally:  # for a caller in the same process (a test, a plugin): its environment as it was
         os.environ.update(_withheld)
         _withheld.clear()

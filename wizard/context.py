@@ -47,6 +47,11 @@ class Context:
     def backup_dir(self) -> Path:
         return self.config_dir / "backups"
 
+    @property
+    def owner(self) -> files.Owner | None:
+        """Who what this run creates belongs to: the home's owner when root works for them."""
+        return files.home_owner(self.home)
+
     def path(self, *parts: str) -> Path:
         return self.home.joinpath(*parts)
 
@@ -119,7 +124,7 @@ class Context:
         touched = self.state.note_touched(target)
         self._note_created(new, save=touched)  # before creating them: a kill midway leaves nothing undo does not know
         try:
-            saved = files.write_atomic(path, text, mode=mode, dir_mode=dir_mode,
+            saved = files.write_atomic(path, text, mode=mode, dir_mode=dir_mode, owner=self.owner,
                                        backup_dir=self.backup_dir if backup else None, root=self.home)
         except BaseException:
             self._forget_never_created(new)
@@ -153,8 +158,17 @@ class Context:
         self._refuse_in_dry_run()
         missing = files.missing_parents(directory / "-")
         self._note_created(missing)  # first: see write_file
-        for each in missing:
-            each.mkdir(mode=mode)
+        files.make_dirs(missing, mode, self.owner)
+
+    def adopt(self, path: Path, mode: int) -> None:
+        """A file a child program (ssh-keygen, ssh) just created for us: exactly ``mode`` whatever
+        the umask, and the home's owner when root works for another user (see ``owner``)."""
+        self._refuse_in_dry_run()
+        if path.is_symlink():  # not one it made: leave the user's link (and its target) alone
+            return
+        os.chmod(path, mode)
+        if self.owner is not None:
+            os.chown(path, *self.owner)
 
     def _note_created(self, paths: list[Path], save: bool = False) -> None:
         if paths or save:

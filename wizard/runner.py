@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,11 +49,15 @@ def run(argv, *, input: str | None = None, timeout: float = 30.0, env: dict | No
     return Result(done.returncode, done.stdout, done.stderr)
 
 
-def spawn_detached(argv, *, log_path: Path, env: dict | None = None) -> subprocess.Popen:
-    """Start ``argv`` in its own session (it outlives the wizard); stderr goes to ``log_path``."""
+def spawn_detached(argv, *, log_path: Path, env: dict | None = None,
+                   owner: tuple[int, int] | None = None) -> subprocess.Popen:
+    """Start ``argv`` in its own session (it outlives the wizard); stderr goes to ``log_path``
+    (0600 whatever the umask, belonging to ``owner`` when given)."""
+    from wizard import files
+
     argv = _check_argv(argv)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "ab") as log:
+    log = files.open_log(log_path, mode=0o600, owner=owner)
+    try:
         return subprocess.Popen(
             argv,
             stdin=subprocess.DEVNULL,
@@ -63,3 +68,5 @@ def spawn_detached(argv, *, log_path: Path, env: dict | None = None) -> subproce
             close_fds=True,
             cwd="/",  # do not pin the directory the wizard was started from
         )
+    finally:
+        os.close(log)  # the child has its own copy

@@ -6,6 +6,8 @@ Never holds a secret: only answers whose Question is not secret are saved.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import time
 from pathlib import Path
 
@@ -119,6 +121,8 @@ class State:
         wizard never guesses what was set up, and never silently starts afresh over it."""
         path = config_dir(home) / "state.json"
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would hang the read, a device never end it
+                raise ValueError(_("not a regular file"))
             data = json.loads(path.read_text(encoding="utf-8"))
             check_shape(data)
         except FileNotFoundError:
@@ -169,7 +173,8 @@ class State:
         missing = files.missing_parents(self.path)
         self.note_created(missing)
         text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"
+        owner = files.home_owner(self.home)
         if missing:  # the first record: it appears together with its directories, or not at all
-            files.write_with_new_parents(self.path, text, missing, mode=0o600, dir_mode=0o700)
+            files.write_with_new_parents(self.path, text, missing, mode=0o600, dir_mode=0o700, owner=owner)
         else:
-            files.write_atomic(self.path, text, mode=0o600, dir_mode=0o700)
+            files.write_atomic(self.path, text, mode=0o600, dir_mode=0o700, owner=owner)
