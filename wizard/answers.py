@@ -120,13 +120,7 @@ class Resolver:
             return self._checked(question, self.env[question.env_var], question.env_var) if self.env.get(
                 question.env_var) else None
         if question.confirm:
-            if self.flags.get(question.name):
-                return True
-            if question.env_var in self.env:
-                return _parse_bool(self.env[question.env_var], question.env_var)
-            if question.name in self.file_answers:
-                return _parse_bool(self.file_answers[question.name], question.name)
-            return None
+            return self._given_switch(question)
         if self.flags.get(question.name) is not None:
             return self._checked(question, self.flags[question.name], question.flag)
         if question.env_var in self.env:
@@ -156,13 +150,19 @@ class Resolver:
         except ValueError as exc:
             raise UsageError(f"{question.env_var}: {exc}") from None
 
-    def _confirm(self, question: Question) -> bool:
+    def _given_switch(self, question: Question) -> bool | None:
         if self.flags.get(question.name):
             return True
         if question.env_var in self.env:
             return _parse_bool(self.env[question.env_var], question.env_var)
         if question.name in self.file_answers:
             return _parse_bool(self.file_answers[question.name], question.name)
+        return None
+
+    def _confirm(self, question: Question) -> bool:
+        given = self._given_switch(question)
+        if given is not None:
+            return given
         if self.interactive:
             from wizard import prompts
 
