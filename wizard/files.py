@@ -166,6 +166,8 @@ def backup(path: Path, backup_dir: Path, root: Path | None = None) -> Path | Non
     else:
         folder = backup_dir / "_root" / path.parent.relative_to("/")
     make_dirs(missing_parents(folder / "-"), 0o700, home_owner(root) if root is not None else None)
+    for stale in our_temps(folder):  # a backup cut short by a killed wizard (one wizard at a time: the lock)
+        stale.unlink(missing_ok=True)
     stamp = time.strftime("%Y%m%dT%H%M%S")
     target = folder / f"{path.name}.~{stamp}"
     n = 1
@@ -178,9 +180,10 @@ def backup(path: Path, backup_dir: Path, root: Path | None = None) -> Path | Non
 
 def _copy(source: Path, target: Path) -> None:
     """A copy with the original's mode, owner and times, created private (no umask moment in
-    between): a backup is never more readable than what it saves."""
+    between): a backup is never more readable than what it saves. Written under a temp name and
+    renamed, so that a wizard killed midway leaves no half backup, only a temp file of ours."""
     info = os.stat(source)
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target), suffix=".tmp")  # 0600
     try:
         os.fchmod(fd, stat.S_IMODE(info.st_mode) & 0o777)
         _keep_owner(fd, info)
@@ -188,12 +191,13 @@ def _copy(source: Path, target: Path) -> None:
             shutil.copyfileobj(original, out)
             out.flush()
             os.fsync(fd)
+        os.utime(fd, ns=(info.st_atime_ns, info.st_mtime_ns))
+        os.replace(tmp, target)
     except BaseException:
-        os.close(fd)
-        target.unlink(missing_ok=True)
+        Path(tmp).unlink(missing_ok=True)
         raise
-    os.close(fd)
-    os.utime(target, ns=(info.st_atime_ns, info.st_mtime_ns))
+    finally:
+        os.close(fd)
 
 
 TEMP_MARK = "openclaw-remote-"  # in every temp file name: no file of the user's is ever taken for one

@@ -190,6 +190,9 @@ def tidy(ctx: Context) -> None:
     kept = []
     if ctx.backup_dir.is_dir() and inside(ctx.backup_dir, ctx.home):
         for saved in sorted(p for p in ctx.backup_dir.rglob("*") if p.is_file()):
+            if saved in files.our_temps(saved.parent):  # a backup cut short by a kill: never a whole one
+                saved.unlink()
+                continue
             origin = files.backup_origin(ctx.backup_dir, ctx.home, saved)
             if origin.is_file() and origin.read_bytes() == saved.read_bytes():
                 saved.unlink()
