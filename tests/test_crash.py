@@ -45,6 +45,11 @@ class Worker:
         self.standins: StandIns | None = None
 
     def fresh(self) -> None:
+        # The last run's tunnel was just killed: its port may take a moment to come free, and
+        # setup's checks would rightly refuse a port still held.
+        from plugins import _ports
+
+        assert wait_until(lambda: _ports.bindable(self.local_port), timeout=10), f"port {self.local_port} stays held"
         self.runs += 1
         self.standins = StandIns(self.root / f"standins-{self.runs}")
         shutil.rmtree(self.home, ignore_errors=True)

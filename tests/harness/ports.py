@@ -10,9 +10,31 @@ __all__ = ["free_port", "port_is_free", "wait_port", "wait_port_free"]
 _POLL_INTERVAL = 0.02  # short polls: a loopback listener appears within milliseconds
 
 
+def _ephemeral_low() -> int:
+    """Where the kernel's source ports for outgoing connections start (Linux: 32768)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as handle:
+            return int(handle.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    """A TCP port on 127.0.0.1 that nobody uses right now, below the ephemeral range: a port the
+    kernel may hand to any outgoing connection as its source (an ssh login, a probe) could be
+    taken by one later in the test, and the tunnel would rightly refuse it."""
+    import random
+
+    low = _ephemeral_low()
+    for _attempt in range(100):
+        port = random.randint(min(20000, low - 1000), low - 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:  # a crowded machine: let the OS pick
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
