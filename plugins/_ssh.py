@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from plugins._common import answer_known
 from wizard import StepFailed
 from wizard.i18n import _
 
@@ -194,8 +195,6 @@ def check_reachable(ctx) -> None:
     each within REACH_TIMEOUT. Skipped when ssh would go through a proxy (ProxyJump/ProxyCommand):
     then only ssh itself can tell. Raises StepFailed saying which and why."""
     import socket
-
-    from plugins._common import answer_known
 
     host, port = answer_known(ctx, "host"), answer_known(ctx, "port")
     if not host or not port:

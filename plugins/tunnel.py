@@ -17,6 +17,11 @@ from wizard import Check, Command, Health, RemoveFile, Step, StepFailed, hookimp
 from wizard.i18n import _
 
 
+def _port_taken(port: int, holder) -> StepFailed:
+    return StepFailed(_("local port {port} is already taken by {owner}; stop it or choose another "
+                        "--local-port").format(port=port, owner=holder.describe()), kept=_("No tunnel was started."))
+
+
 class Tunnel(Step):
     name = "tunnel"
     title = _("the SSH tunnel (ssh -N) to the Gateway")
@@ -30,8 +35,7 @@ class Tunnel(Step):
         _common.check_editable(_tunnel.detached_log(ctx))  # a FIFO or a device as the log: refused now
         holder = _ports.owner(port, likely=(ctx.record.get("pid") or 0,))
         if holder is not None and not _ssh.forwards_alias(holder, alias):
-            raise StepFailed(_("local port {port} is already taken by {owner}; stop it or choose "
-                               "another --local-port").format(port=port, owner=holder.describe()))
+            raise _port_taken(port, holder)
 
     def plan(self, ctx):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
@@ -45,9 +49,7 @@ class Tunnel(Step):
             ctx.ui.say("  " + _("an ssh tunnel for {alias} that openclaw-remote did not start holds port {port}: "
                                 "{owner}; left alone").format(alias=alias, port=port, owner=holder.describe()))
         elif not _ssh.is_tunnel(ctx, holder, alias):
-            raise StepFailed(_("local port {port} is already taken by {owner}; stop it or choose "
-                               "another --local-port").format(port=port, owner=holder.describe()),
-                             kept=_("No tunnel was started."))
+            raise _port_taken(port, holder)  # taken since the checks before the first write
         else:
             ctx.ui.say("  " + _("the tunnel for {alias} already runs: {owner}").format(alias=alias, owner=holder.describe()))
         if not ctx.dry_run:

@@ -74,7 +74,7 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
             return _report_problems(problems, ctx, _("Nothing was changed:"))
         for number, step in enumerate(applicable, 1):
             if step.name in problems:  # a dry run shows the rest of the plan
-                ui.heading(f"[{number}/{len(applicable)}] {step.name}: {step.title}")
+                _heading(ui, step, f"[{number}/{len(applicable)}]")
                 ui.warn(_("{step}: its checks fail, so a real run would change nothing at all (the reason "
                           "is at the end)").format(step=step.name))
                 outcome.stopped.append(step.name)
@@ -164,10 +164,14 @@ def _answers_record(ctx: Context) -> dict:
     return {"answers": now, "earlier_answers": list({repr(a): a for a in earlier}.values())}
 
 
+def _heading(ui, step: Step, counter: str) -> None:
+    ui.heading(f"{counter} {step.name}: {step.title}")  # titles have parentheses of their own
+
+
 def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
     ui = ctx.ui
     ctx.step_name = step.name
-    ui.heading(f"{counter} {step.name}: {step.title}")  # titles have parentheses of their own
+    _heading(ui, step, counter)
     actions = guarded(step.plan, ctx)
     if not actions:
         ui.ok(_("{step}: already done, nothing to change").format(step=step.name))
