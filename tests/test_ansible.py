@@ -1,0 +1,114 @@
+"""docs/examples/ansible run for real: ansible-playbook (ansible-core), connection local, three
+"Macs" that are three scratch homes, against the real sshd and the gateway stand-in, with the
+steps that can run on Linux. First play: changed on each; second: changed=0; each home has its
+block and its tunnel; the token is in no play output, log or file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from plugins import _gateway
+from tests.conftest import REPO
+from tests.harness import ports
+from tests.harness.fixtures import GATEWAY_TOKEN
+from tests.test_remote import kill_recorded_tunnel, ssh_processes_for
+
+pytestmark = pytest.mark.timeout(240)
+EXAMPLE = REPO / "docs" / "examples" / "ansible"
+STEPS = ["ssh-config", "ssh-key", "token", "tunnel"]  # app-restart and autostart need macOS (or systemd)
+HOSTS = ["mac1", "mac2", "mac3"]
+RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
+
+
+@pytest.fixture
+def fleet(tmp_path, sshd, gateway, secret_service):
+    if not sshd.supports_password:
+        pytest.skip("needs root for the password user (CI runs as root)")
+    sshd.revoke_all_keys()  # each home's new key is copied with ssh-copy-id and the password
+    homes = {name: tmp_path / name for name in HOSTS}
+    hosts = {}
+    for name, home in homes.items():
+        (home / ".ssh").mkdir(parents=True, mode=0o700)
+        hosts[name] = {
+            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+            "openclaw_remote_become": False,  # no sudo here; a Mac admin's become_user is the default
+            "openclaw_remote_install": False,  # the wizard under test, not one from PyPI
+            "openclaw_remote_command": [sys.executable, "-m", "wizard"],
+            "openclaw_remote_home": str(home), "openclaw_remote_steps": STEPS,
+            "openclaw_remote_extra_args": ["--local-port", str(ports.free_port()), "--remote-port", str(gateway.port),
+                                           "--accept-host-key"],
+        }
+    inventory = tmp_path / "inventory.yml"  # JSON is YAML
+    inventory.write_text(json.dumps({"openclaw_macs": {"hosts": hosts, "vars": {
+        "openclaw_remote_host": sshd.host, "openclaw_remote_user": sshd.user, "openclaw_remote_port": sshd.port,
+        "openclaw_remote_environment": {"PYTHONPATH": str(REPO), "OPENCLAW_REMOTE_PLATFORM": "linux",
+                                        "OPENCLAW_REMOTE_SSH_PASSWORD": sshd.password, **secret_service},
+    }}}))
+    vault = tmp_path / "vault.yml"  # what `ansible-vault` would decrypt: the token's only file
+    vault.write_text(json.dumps({"openclaw_gateway_token": GATEWAY_TOKEN}))
+    admin = tmp_path / "admin"  # Ansible's own home and temp files: never the real ~/.ansible
+    admin.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "OPENCLAW_", "SSH_"))}
+    env.update(HOME=str(admin), ANSIBLE_HOME=str(admin / ".ansible"), ANSIBLE_LOCAL_TEMP=str(admin / "tmp"),
+               ANSIBLE_REMOTE_TEMP=str(admin / "remote-tmp"), ANSIBLE_LOG_PATH=str(admin / "ansible.log"),
+               ANSIBLE_CONFIG=str(EXAMPLE / "ansible.cfg"), ANSIBLE_NOCOLOR="1", ANSIBLE_FORKS="3", LANG="C.UTF-8")
+    playbook = shutil.which("ansible-playbook", path=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
+    assert playbook, "ansible-core is in the test extra: pip install -e '.[test]'"
+
+    def play(*extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([playbook, "-i", str(inventory), "-e", f"@{vault}", *extra, str(EXAMPLE / "site.yml")],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
+                              stdin=subprocess.DEVNULL)
+
+    world = type("Fleet", (), {"homes": homes, "hosts": hosts, "play": staticmethod(play), "admin": admin,
+                             "sshd": sshd})
+    try:
+        yield world
+    finally:
+        for home in homes.values():
+            kill_recorded_tunnel(home)
+
+
+def recap(result) -> dict[str, tuple[int, ...]]:
+    found = {host: tuple(map(int, counts)) for host, *counts in RECAP.findall(result.stdout)}
+    assert set(found) == set(HOSTS), result.stdout + result.stderr
+    return found  # host -> (ok, changed, unreachable, failed)
+
+
+def test_the_playbook_sets_up_three_homes_then_reports_changed_0(fleet):
+    started = time.monotonic()
+    first = fleet.play("-vvv")  # the most Ansible says: still no token
+    first_took = time.monotonic() - started
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert {host: counts[1:] for host, counts in recap(first).items()} == {host: (1, 0, 0) for host in HOSTS}
+    for name, home in fleet.homes.items():
+        config = (home / ".ssh" / "config").read_text()
+        assert "Host remote-gateway" in config and f"Port {fleet.sshd.port}" in config, name
+        local_port = int(fleet.hosts[name]["openclaw_remote_extra_args"][1])
+        assert len(ssh_processes_for(home)) == 1, name  # its own tunnel, named by its own config
+        assert _gateway.probe(local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK, name
+
+    started = time.monotonic()
+    second = fleet.play()
+    second_took = time.monotonic() - started
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert {host: counts[1:] for host, counts in recap(second).items()} == {host: (0, 0, 0) for host in HOSTS}
+    assert all(f"{step}: done" in second.stdout for step in STEPS)  # the report task: each step already done
+    for home in fleet.homes.values():
+        assert len(ssh_processes_for(home)) == 1  # the same tunnel, not a second one
+
+    log = (fleet.admin / "ansible.log").read_text()
+    assert "PLAY RECAP" in log and "Run openclaw-remote" in log  # Ansible's log of both plays
+    for text in (first.stdout, first.stderr, second.stdout, second.stderr, log):
+        assert GATEWAY_TOKEN not in text
+    written = [path for root in (*fleet.homes.values(), fleet.admin) for path in root.rglob("*") if path.is_file()]
+    assert not [str(path) for path in written if GATEWAY_TOKEN.encode() in path.read_bytes()]
+    print(f"\nansible: first play {first_took:.1f} s (-vvv), second {second_took:.1f} s, three homes")
