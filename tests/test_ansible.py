@@ -69,7 +69,7 @@ def fleet(tmp_path, sshd, gateway, secret_service):
                               stdin=subprocess.DEVNULL)
 
     world = type("Fleet", (), {"homes": homes, "hosts": hosts, "play": staticmethod(play), "admin": admin,
-                             "sshd": sshd})
+                             "sshd": sshd, "keyring": secret_service})
     try:
         yield world
     finally:
@@ -95,6 +95,10 @@ def test_the_playbook_sets_up_three_homes_then_reports_changed_0(fleet):
         local_port = int(fleet.hosts[name]["openclaw_remote_extra_args"][1])
         assert len(ssh_processes_for(home)) == 1, name  # its own tunnel, named by its own config
         assert _gateway.probe(local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK, name
+
+    # The token came on the wizard's stdin and is in the keyring (one Secret Service for the three):
+    assert fleet.keyring.get_password("openclaw-remote:remote-gateway", "gateway-token") == GATEWAY_TOKEN
+    assert "token: changed" in first.stdout
 
     started = time.monotonic()
     second = fleet.play()
