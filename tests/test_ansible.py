@@ -40,6 +40,7 @@ def fleet(tmp_path, sshd, gateway, secret_service):
         hosts[name] = {
             "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
             "openclaw_remote_become": False,  # no sudo here; a Mac admin's become_user is the default
+            "openclaw_remote_gui_session": False,  # no launchd session on Linux: the wizard runs directly
             "openclaw_remote_install": False,  # the wizard under test, not one from PyPI
             "openclaw_remote_command": [sys.executable, "-m", "wizard"],
             "openclaw_remote_home": str(home), "openclaw_remote_steps": STEPS,
