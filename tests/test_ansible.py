@@ -64,8 +64,8 @@ def fleet(tmp_path, sshd, gateway, secret_service):
     playbook = shutil.which("ansible-playbook", path=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}")
     assert playbook, "ansible-core is in the test extra: pip install -e '.[test]'"
 
-    def play(*extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([playbook, "-i", str(inventory), "-e", f"@{vault}", *extra, str(EXAMPLE / "site.yml")],
+    def play(*extra: str, playbook_file: str = "site.yml") -> subprocess.CompletedProcess:
+        return subprocess.run([playbook, "-i", str(inventory), "-e", f"@{vault}", *extra, str(EXAMPLE / playbook_file)],
                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
                               stdin=subprocess.DEVNULL)
 
@@ -110,9 +110,18 @@ def test_the_playbook_sets_up_three_homes_then_reports_changed_0(fleet):
     for home in fleet.homes.values():
         assert len(ssh_processes_for(home)) == 1  # the same tunnel, not a second one
 
+    collected = fleet.admin / "status"
+    looked = fleet.play("-e", f"openclaw_remote_status_dir={collected}", playbook_file="status.yml")
+    assert looked.returncode == 0, looked.stdout + looked.stderr
+    assert {host: counts[2:] for host, counts in recap(looked).items()} == {host: (0, 0) for host in HOSTS}
+    for name in HOSTS:  # each Mac's status --json, kept on the controller
+        report = json.loads((collected / f"{name}.json").read_text())
+        layers = {check["name"]: check["status"] for check in report["checks"]}
+        assert report["schema"] == 1 and layers["ssh-config"] == layers["gateway-handshake"] == "ok", (name, report)
+
     log = (fleet.admin / "ansible.log").read_text()
     assert "PLAY RECAP" in log and "Run openclaw-remote" in log  # Ansible's log of both plays
-    for text in (first.stdout, first.stderr, second.stdout, second.stderr, log):
+    for text in (first.stdout, first.stderr, second.stdout, second.stderr, looked.stdout, log):
         assert GATEWAY_TOKEN not in text
     written = [path for root in (*fleet.homes.values(), fleet.admin) for path in root.rglob("*") if path.is_file()]
     assert not [str(path) for path in written if GATEWAY_TOKEN.encode() in path.read_bytes()]
