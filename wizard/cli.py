@@ -367,7 +367,10 @@ def main(argv: list[str] | None = None) -> int:
 
         args.report = Report(args.command, dry_run=args.dry_run)
         code = _dispatch(args, stepset, questions, ui)
-        print(args.report.dumps(code), flush=True)  # the one thing on stdout, however the command ended
+        try:
+            print(args.report.dumps(code), flush=True)  # the one thing on stdout, however the command ended
+        except BrokenPipeError:  # the reader left before the end: nobody to tell
+            sys.stdout = open(os.devnull, "w")
         return code
     return _dispatch(args, stepset, questions, ui)
 
