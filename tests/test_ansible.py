@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from plugins import _gateway
-from tests.conftest import REPO
+from tests.conftest import REPO, snapshot
 from tests.harness import ports
 from tests.harness.fixtures import GATEWAY_TOKEN
 from tests.test_remote import kill_recorded_tunnel, ssh_processes_for
@@ -27,34 +27,27 @@ HOSTS = ["mac1", "mac2", "mac3"]
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
-@pytest.fixture
-def fleet(tmp_path, sshd, gateway, secret_service):
-    if not sshd.supports_password:
-        pytest.skip("needs root for the password user (CI runs as root)")
-    sshd.revoke_all_keys()  # each home's new key is copied with ssh-copy-id and the password
-    homes = {name: tmp_path / name for name in HOSTS}
-    hosts = {}
-    for name, home in homes.items():
-        (home / ".ssh").mkdir(parents=True, mode=0o700)
-        hosts[name] = {
-            "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
-            "openclaw_remote_become": False,  # no sudo here; a Mac admin's become_user is the default
-            "openclaw_remote_gui_session": False,  # no launchd session on Linux: the wizard runs directly
-            "openclaw_remote_install": False,  # the wizard under test, not one from PyPI
-            "openclaw_remote_command": [sys.executable, "-m", "wizard"],
-            "openclaw_remote_home": str(home), "openclaw_remote_steps": STEPS,
-            "openclaw_remote_extra_args": ["--local-port", str(ports.free_port()), "--remote-port", str(gateway.port),
-                                           "--accept-host-key"],
-        }
+def local_host(home, steps, extra_args) -> dict:
+    """One "Mac": this machine over connection local, the wizard under test working in ``home``."""
+    (home / ".ssh").mkdir(parents=True, mode=0o700)
+    return {
+        "ansible_connection": "local", "ansible_python_interpreter": sys.executable,
+        "openclaw_remote_become": False,  # no sudo here; a Mac admin's become_user is the default
+        "openclaw_remote_gui_session": False,  # no launchd session on Linux: the wizard runs directly
+        "openclaw_remote_install": False,  # the wizard under test, not one from PyPI
+        "openclaw_remote_command": [sys.executable, "-m", "wizard"],
+        "openclaw_remote_home": str(home), "openclaw_remote_steps": steps, "openclaw_remote_extra_args": extra_args,
+    }
+
+
+def player(tmp_path, hosts: dict, group_vars: dict):
+    """``play(*args, playbook_file=...)``: ansible-playbook on this inventory, with Ansible's home,
+    temp files and log under tmp_path (never the real ~/.ansible), the token from a vars file."""
     inventory = tmp_path / "inventory.yml"  # JSON is YAML
-    inventory.write_text(json.dumps({"openclaw_macs": {"hosts": hosts, "vars": {
-        "openclaw_remote_host": sshd.host, "openclaw_remote_user": sshd.user, "openclaw_remote_port": sshd.port,
-        "openclaw_remote_environment": {"PYTHONPATH": str(REPO), "OPENCLAW_REMOTE_PLATFORM": "linux",
-                                        "OPENCLAW_REMOTE_SSH_PASSWORD": sshd.password, **secret_service},
-    }}}))
+    inventory.write_text(json.dumps({"openclaw_macs": {"hosts": hosts, "vars": group_vars}}))
     vault = tmp_path / "vault.yml"  # what `ansible-vault` would decrypt: the token's only file
     vault.write_text(json.dumps({"openclaw_gateway_token": GATEWAY_TOKEN}))
-    admin = tmp_path / "admin"  # Ansible's own home and temp files: never the real ~/.ansible
+    admin = tmp_path / "admin"
     admin.mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("ANSIBLE_", "OPENCLAW_", "SSH_"))}
     env.update(HOME=str(admin), ANSIBLE_HOME=str(admin / ".ansible"), ANSIBLE_LOCAL_TEMP=str(admin / "tmp"),
@@ -68,8 +61,25 @@ def fleet(tmp_path, sshd, gateway, secret_service):
                               env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180,
                               stdin=subprocess.DEVNULL)
 
+    return play, admin
+
+
+@pytest.fixture
+def fleet(tmp_path, sshd, gateway, secret_service):
+    if not sshd.supports_password:
+        pytest.skip("needs root for the password user (CI runs as root)")
+    sshd.revoke_all_keys()  # each home's new key is copied with ssh-copy-id and the password
+    homes = {name: tmp_path / name for name in HOSTS}
+    hosts = {name: local_host(home, STEPS, ["--local-port", str(ports.free_port()), "--remote-port",
+                                            str(gateway.port), "--accept-host-key"])
+             for name, home in homes.items()}
+    play, admin = player(tmp_path, hosts, {
+        "openclaw_remote_host": sshd.host, "openclaw_remote_user": sshd.user, "openclaw_remote_port": sshd.port,
+        "openclaw_remote_environment": {"PYTHONPATH": str(REPO), "OPENCLAW_REMOTE_PLATFORM": "linux",
+                                        "OPENCLAW_REMOTE_SSH_PASSWORD": sshd.password, **secret_service},
+    })
     world = type("Fleet", (), {"homes": homes, "hosts": hosts, "play": staticmethod(play), "admin": admin,
-                             "sshd": sshd, "keyring": secret_service})
+                               "sshd": sshd, "keyring": secret_service})
     try:
         yield world
     finally:
@@ -77,9 +87,9 @@ def fleet(tmp_path, sshd, gateway, secret_service):
             kill_recorded_tunnel(home)
 
 
-def recap(result) -> dict[str, tuple[int, ...]]:
+def recap(result, hosts=HOSTS) -> dict[str, tuple[int, ...]]:
     found = {host: tuple(map(int, counts)) for host, *counts in RECAP.findall(result.stdout)}
-    assert set(found) == set(HOSTS), result.stdout + result.stderr
+    assert set(found) == set(hosts), result.stdout + result.stderr
     return found  # host -> (ok, changed, unreachable, failed)
 
 
@@ -122,3 +132,19 @@ def test_the_playbook_sets_up_three_homes_then_reports_changed_0(fleet):
         assert GATEWAY_TOKEN not in text
     written = [path for root in (*fleet.homes.values(), fleet.admin) for path in root.rglob("*") if path.is_file()]
     assert not [str(path) for path in written if GATEWAY_TOKEN.encode() in path.read_bytes()]
+
+
+def test_a_host_the_wizard_refuses_fails_with_its_words_and_the_others_go_on(tmp_path):
+    good, bad = tmp_path / "good", tmp_path / "bad"
+    hosts = {"good": local_host(good, ["ssh-config"], []),
+             "bad": {**local_host(bad, ["ssh-config"], []), "openclaw_remote_host": "gw example"}}
+    play, _admin = player(tmp_path, hosts, {
+        "openclaw_remote_host": "gw.example", "openclaw_remote_user": "u",
+        "openclaw_remote_environment": {"PYTHONPATH": str(REPO), "OPENCLAW_REMOTE_PLATFORM": "linux"}})
+    before = snapshot(bad)
+    result = play()
+    assert result.returncode == 2, result.stdout  # Ansible's "some host failed"
+    counts = recap(result, hosts)
+    assert counts["good"][1:] == (1, 0, 0) and counts["bad"][3] == 1
+    assert "openclaw-remote exited 2" in result.stdout and "whitespace" in result.stdout  # the wizard's own words
+    assert snapshot(bad) == before and "Host remote-gateway" in (good / ".ssh" / "config").read_text()
