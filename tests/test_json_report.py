@@ -142,3 +142,31 @@ def test_the_report_masks_the_token_however_json_escapes_it(home, monkeypatch, c
 def test_every_reporting_command_offers_json(cli, command):
     result = cli(*command.split(), "--help")
     assert "--json" in result.stdout
+
+
+def test_an_interrupted_run_still_prints_its_report_naming_the_step_cut_short(home):
+    import signal
+    import socket
+    import subprocess
+
+    from tests.conftest import clean_env
+
+    silent = socket.socket()  # accepts, never speaks: ssh-key waits there for its bound
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)
+    with silent:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "wizard", "run", "ssh-config", "ssh-key", "--json", "--yes", "--host", "127.0.0.1",
+             "--port", str(silent.getsockname()[1]), "--user", "u", "--accept-host-key"],
+            cwd=REPO, env={**clean_env(home), "OPENCLAW_REMOTE_PLATFORM": "linux",
+                           "OPENCLAW_REMOTE_SSH_PASSWORD": "a-password-nobody-uses"},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        for line in child.stderr:
+            if "connecting to" in line:  # inside ssh-key, after ssh-config is done
+                child.send_signal(signal.SIGINT)
+                break
+        out, _err = child.communicate(timeout=30)
+    report = json.loads(out)
+    assert child.returncode == 130 == report["exit_code"] and report["errors"] == ["interrupted"]
+    assert statuses(report) == {"ssh-config": "changed", "ssh-key": "failed"}
+    assert report["steps"][1]["reason"] == "interrupted" and report["changed"] is True

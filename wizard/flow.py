@@ -5,7 +5,7 @@ from __future__ import annotations
 from wizard.answers import UsageError, resolve_upfront
 from wizard.context import Context
 from wizard.i18n import _
-from wizard.report import CHANGED, DONE, FAILED, SKIPPED, WOULD_CHANGE, WOULD_STOP
+from wizard.report import CHANGED, DONE, FAILED, NOT_RUN, SKIPPED, WOULD_CHANGE, WOULD_STOP
 from wizard.step import Step, StepFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -104,6 +104,9 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
         return EXIT_FAILED
     except (KeyboardInterrupt, EOFError):  # Ctrl-C, or Ctrl-D at a prompt
         ui.error(_("interrupted; files are either as they were or fully written"))
+        ctx.report.error(_("interrupted"))
+        if ctx.step_name and ctx.report.steps.get(ctx.step_name, {}).get("status") == NOT_RUN:
+            ctx.report.note(ctx.step_name, FAILED, _("interrupted"))  # cut short: maybe partly done
         ui.say(outcome.summary(steps), err=True)
         return EXIT_INTERRUPTED
     if ctx.dry_run:
