@@ -267,7 +267,8 @@ def _interactive(args, questions) -> bool:
     from wizard.ui import stdin_is_tty
 
     # --json is for a program: it reads stdout and types nothing, so nothing is asked.
-    return not args.yes and not args.json and stdin_is_tty() and not any(getattr(args, name + "_stdin", False) for name in questions)
+    return (not args.yes and not args.json and stdin_is_tty()
+            and not any(getattr(args, name + "_stdin", False) for name in questions))
 
 
 def _locked(args, dry_run: bool):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 
+from wizard.ui import printable
+
 SCHEMA = 1
 
 # What a step's "status" may be. A tool decides "changed" from "changed" alone; the dry-run ones
@@ -24,8 +26,6 @@ STATUSES = (CHANGED, DONE, SKIPPED, FAILED, NOT_RUN, WOULD_CHANGE, WOULD_STOP)
 
 class Report:
     def __init__(self, command: str, dry_run: bool = False):
-        from wizard.ui import printable
-
         self.command = command
         self.mask = printable  # the run's UI puts its own (known secrets masked) once it has one
         self.dry_run = dry_run
