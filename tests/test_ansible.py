@@ -148,3 +148,18 @@ def test_a_host_the_wizard_refuses_fails_with_its_words_and_the_others_go_on(tmp
     assert counts["good"][1:] == (1, 0, 0) and counts["bad"][3] == 1
     assert "openclaw-remote exited 2" in result.stdout and "whitespace" in result.stdout  # the wizard's own words
     assert snapshot(bad) == before and "Host remote-gateway" in (good / ".ssh" / "config").read_text()
+
+
+def test_the_example_inventory_gives_each_mac_what_the_role_requires(tmp_path):
+    inventory = subprocess.run(
+        [shutil.which("ansible-inventory", path=f"{os.path.dirname(sys.executable)}:{os.environ['PATH']}"),
+         "-i", str(EXAMPLE / "inventory.example.yml"), "--list"],
+        env={**os.environ, "HOME": str(tmp_path), "ANSIBLE_HOME": str(tmp_path / ".ansible")},
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert inventory.returncode == 0, inventory.stderr
+    found = json.loads(inventory.stdout)
+    macs = found["openclaw_macs"]["hosts"]
+    assert len(macs) == 2
+    for mac in macs:
+        facts = found["_meta"]["hostvars"][mac]
+        assert facts["openclaw_remote_host"] and facts["openclaw_remote_user"] and facts["openclaw_remote_account"]
