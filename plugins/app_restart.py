@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from plugins import _launchd, _ports
+from plugins._app import DEFAULT_APP, app_executable, app_name, app_pid, holds
 from wizard import Action, Question, Step, StepFailed, UsageError, hookimpl
 from wizard.i18n import _
 
@@ -38,49 +39,7 @@ def check_app(text: str) -> str:
     return text
 
 
-APP = Question("app", _("Where OpenClaw.app is installed"), default="/Applications/OpenClaw.app", validate=check_app)
-
-
-def app_name(app: str) -> str:
-    return Path(app).name[: -len(".app")]
-
-
-def app_executable(app: str) -> str:
-    """The process name (macOS matches CFBundleExecutable, cut to 15 characters)."""
-    import plistlib
-    from xml.parsers.expat import ExpatError
-
-    try:
-        with open(Path(app) / "Contents" / "Info.plist", "rb") as handle:
-            name = plistlib.load(handle).get("CFBundleExecutable") or app_name(app)
-    except (OSError, ValueError, plistlib.InvalidFileException, ExpatError):
-        name = app_name(app)
-    return str(name)[:15]
-
-
-def app_pid(ctx, name: str) -> int | None:
-    import os
-
-    result = ctx.run(["pgrep", "-U", str(os.getuid()), "-x", name], timeout=5)
-    pids = [int(word) for word in result.stdout.split() if word.isdigit()]
-    return min(pids) if pids else None
-
-
-def process_env_value(ctx, pid: int, variable: str) -> str | None:
-    """``variable`` in a running process's environment: /proc where it exists, else macOS's
-    ``ps -E`` (BSD ps; procps spells it ``e``)."""
-    environ = Path(f"/proc/{pid}/environ")
-    if environ.exists():
-        for item in environ.read_bytes().split(b"\0"):
-            name, _sep, value = item.decode(errors="replace").partition("=")
-            if name == variable:
-                return value
-        return None
-    result = ctx.run(["ps", "-E", "-ww", "-o", "command=", "-p", str(pid)], timeout=5)
-    for word in result.stdout.split():
-        if word.startswith(variable + "="):
-            return word[len(variable) + 1:]
-    return None
+APP = Question("app", _("Where OpenClaw.app is installed"), default=DEFAULT_APP, validate=check_app)
 
 
 @dataclass
@@ -156,8 +115,7 @@ class AppRestart(Step):
         pid = app_pid(ctx, app_executable(app))
         if pid is None:
             return [OpenApp(app)]
-        wanted = _launchd.getenv(ctx, VARIABLE)
-        if (process_env_value(ctx, pid, VARIABLE) or "") == wanted:
+        if holds(ctx, pid, VARIABLE, _launchd.getenv(ctx, VARIABLE)):
             return []
         return [QuitApp(name, app_executable(app)), OpenApp(app)]
 

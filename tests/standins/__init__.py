@@ -37,7 +37,7 @@ from tests.standins import _standin_lib as lib
 __all__ = ["BIN_DIR", "StandIns", "StandInsError", "wait_until"]
 
 BIN_DIR = Path(__file__).resolve().parent / "bin"
-TOOLS = ("launchctl", "open", "osascript")
+TOOLS = ("launchctl", "open", "osascript", "security")
 
 
 class StandInsError(RuntimeError):
