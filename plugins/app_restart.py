@@ -10,9 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from plugins import _launchd, _ports
+from plugins import _app, _launchd, _ports
 from plugins._app import DEFAULT_APP, app_executable, app_name, app_pid, holds
-from wizard import Action, Question, Step, StepFailed, UsageError, hookimpl
+from wizard import Action, Check, Health, Question, Step, StepFailed, UsageError, hookimpl
 from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
@@ -141,3 +141,33 @@ class AppRestart(Step):
 @hookimpl
 def register_steps(register):
     register(AppRestart())
+
+
+class AppTokenCheck(Check):
+    name, step = "app-token", "app-restart"
+    title = _("OpenClaw.app holds the token launchd has")
+
+    def run(self, ctx):
+        if ctx.platform != "darwin":
+            return Health("ok", _("not needed on this platform"))
+        app = _app.app_path(ctx)
+        pid = app_pid(ctx, app_executable(app))
+        if pid is None:
+            return Health("warn", _("{name} is not running").format(name=app_name(app)),
+                          advice=_("The fix opens it; it then reads launchd's environment."))
+        wanted = _launchd.getenv(ctx, VARIABLE)
+        if not wanted:
+            return Health("fail", _("launchd holds no {var} to compare with").format(var=VARIABLE),
+                          follows="token-launchd", details={"pid": pid})
+        if holds(ctx, pid, VARIABLE, wanted):
+            return Health("ok", _("pid {pid} started with it").format(pid=pid), details={"pid": pid})
+        return Health("fail", _("{name} (pid {pid}) runs with a different or no {var}").format(
+            name=app_name(app), pid=pid, var=VARIABLE), details={"pid": pid},
+            advice=_("A running app never sees a later 'launchctl setenv': it started before the token was pushed "
+                     "(launchd does not order login agents before login items) or before the token changed. The "
+                     "fix quits it and opens it again."))
+
+
+@hookimpl
+def register_checks(register):
+    register(AppTokenCheck())
