@@ -17,8 +17,10 @@ def app_name(app: str) -> str:
 def app_path(ctx) -> str:
     """The app answer given in this run or saved by an earlier one, without asking for it: the
     token step writes it into its login agent, which may have to restart the app."""
-    given = ctx.resolver.values.get("app") if "app" in ctx.questions else None
-    return given or ctx.state.answers.get("app") or DEFAULT_APP
+    if "app" not in ctx.questions:
+        return ctx.state.answers.get("app") or DEFAULT_APP
+    return (ctx.answer_if_given("app") or ctx.resolver.values.get("app") or ctx.state.answers.get("app")
+            or DEFAULT_APP)
 
 
 def app_executable(app: str) -> str:

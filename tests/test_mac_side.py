@@ -206,8 +206,14 @@ def test_a_rejected_token_typed_three_times_is_never_stored(cli, home, mac):
 
 
 def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, mac):
-    old_pid = mac.standins.start_app(mac.app_name, mac.app)  # opened before the token existed
+    mac.standins.start_app(mac.app_name, mac.app)  # opened before the token existed
     assert cli("run", "token", "--yes", *mac.flags).returncode == 0
+    # The login agent ran at load, pushed the token and restarted the app, as it does at login:
+    assert mac.standins.calls("open") == [[str(mac.app)]] and mac.standins.calls("osascript") == []
+    old_pid = mac.standins.app_pid()
+    assert mac.standins.process_env(old_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    mac.standins.clear_calls()
+    mac.standins.setenv("OPENCLAW_GATEWAY_TOKEN", "a-token-set-after-the-app-started")
     result = cli("run", "app-restart", "--yes", *mac.flags)
     assert result.returncode == 0, result.stderr
     from plugins.app_restart import QUIT_SCRIPT
@@ -216,7 +222,7 @@ def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, ma
     assert mac.standins.calls("open") == [[str(mac.app)]]
     new_pid = mac.standins.app_pid()
     assert new_pid != old_pid
-    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == "a-token-set-after-the-app-started"
     again = cli("run", "app-restart", "--yes", *mac.flags)
     assert "already done" in again.stdout and mac.standins.app_pid() == new_pid
 
