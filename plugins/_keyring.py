@@ -145,6 +145,10 @@ def _security_error(code: int | None, stderr: str) -> str:
     if code == 36:  # errSecInteractionNotAllowed: locked Keychain and no way to ask (ssh, no GUI)
         return _("the login Keychain is locked and cannot ask for its password here (over ssh?); "
                  "unlock it with 'security unlock-keychain' or run this in the Mac's own session")
+    if code == 51:  # errSecAuthFailed: the item's access list does not name /usr/bin/security, and the dialog was refused
+        return _("the Keychain refused to give the token to /usr/bin/security: the item was made by an earlier "
+                 "version (it trusts a Python); run 'openclaw-remote run token' in the Mac's own session, allow "
+                 "the Keychain's question once, and replace the token")
     return _("security failed (exit {code}): {why}").format(code=code, why=stderr.strip() or "-")
 
 

@@ -270,11 +270,11 @@ class Token(Step):
 
 class TokenCommand(Command):
     name = "token"
-    help = _("token push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (run at login)")
+    help = _("token push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (by hand; the login agent does it at login)")
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["push"],
-                            help=_("push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (what the login agent runs)"))
+                            help=_("push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (what the login agent does at login)"))
         parser.add_argument("--alias", help=_common.ALIAS.prompt)
 
     def run(self, ctx, args) -> int:

@@ -248,3 +248,14 @@ def test_security_standin_prompts_twice_and_keeps_an_empty_password_when_they_di
     child.close()
     assert child.exitstatus == 0 and "passwords don't match" in child.before
     assert secret_service.get_password("svc", "acct") == ""
+
+
+def test_an_item_made_by_an_earlier_version_through_python_is_named_not_read_with_a_dialog(keychain, secret_service):
+    from plugins import _keyring
+    from wizard import StepFailed
+
+    secret_service.set_password(SERVICE, "gateway-token", GATEWAY_TOKEN)  # keyring's own item: trusts a Python
+    with pytest.raises(StepFailed, match="made by an earlier version") as failure:
+        _keyring.get_token("remote-gateway")
+    assert GATEWAY_TOKEN not in str(failure.value)
+    assert len(lib.read_lines(keychain.state, "keychain-dialogs.jsonl")) == 1
