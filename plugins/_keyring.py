@@ -92,12 +92,19 @@ class Keychain:
         if len(password.encode("utf-8")) > PROMPTED_MAX:
             raise KeyringError(_("the macOS Keychain tool takes at most {n} bytes typed at its prompt; this token "
                                  "is longer").format(n=PROMPTED_MAX))
+        previous = self.get_password(service, account)
         # Delete first: -U would keep an older item's access list (one that trusts a Python).
         self._delete(service, account)
-        self._add(service, account, password)
-        # security exits 0 even when its two prompts got different answers: read it back.
-        if self.get_password(service, account) != password:
-            raise KeyringError(_("the Keychain did not keep the token (security add-generic-password)"))
+        try:
+            self._add(service, account, password)
+            # security exits 0 even when its two prompts got different answers: read it back.
+            if self.get_password(service, account) != password:
+                raise KeyringError(_("the Keychain did not keep the token (security add-generic-password)"))
+        except KeyringError:
+            if previous:  # put the token that worked back, rather than leave none
+                self._delete(service, account)
+                self._add(service, account, previous)
+            raise
 
     @staticmethod
     def _add(service: str, account: str, password: str) -> None:

@@ -259,3 +259,33 @@ def test_an_item_made_by_an_earlier_version_through_python_is_named_not_read_wit
         _keyring.get_token("remote-gateway")
     assert GATEWAY_TOKEN not in str(failure.value)
     assert len(lib.read_lines(keychain.state, "keychain-dialogs.jsonl")) == 1
+
+
+def test_a_replacement_the_keychain_did_not_keep_puts_the_previous_token_back(keychain, tmp_path, monkeypatch):
+    """security exits 0 when its two prompts disagree (here a wrapper answers the second one
+    wrongly, as a mistyped retype would): the read-back catches it, and the old token stays."""
+    from plugins import _keyring
+    from wizard import StepFailed
+
+    _keyring.set_token("remote-gateway", GATEWAY_TOKEN)
+    shaky = tmp_path / "shaky"
+    shaky.mkdir()
+    wrapper = shaky / "security"
+    # The first add: both prompts answered, the retype differently; security then stores an
+    # empty password and exits 0 (the stand-in's -w "" does exactly that). Later adds go through.
+    wrapper.write_text(f"""#!{sys.executable}
+import getpass, os, sys
+real = {str(BIN_DIR / 'security')!r}
+args = sys.argv[1:]
+if args[:1] == ["add-generic-password"] and not os.path.exists({str(shaky / 'used')!r}):
+    open({str(shaky / 'used')!r}, "w").close()
+    getpass.getpass("password data for new item: ")
+    getpass.getpass("retype password for new item: ")
+    os.execv(real, [real, *args[:-1], "-U", "-w", ""])
+os.execv(real, [real, *args])
+""")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shaky}:{os.environ['PATH']}")
+    with pytest.raises(StepFailed, match="did not keep the token"):
+        _keyring.set_token("remote-gateway", "the-new-token")
+    assert _keyring.get_token("remote-gateway") == GATEWAY_TOKEN
