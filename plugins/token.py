@@ -234,7 +234,6 @@ class Token(Step):
                                    "Gateway's configuration and run 'openclaw-remote run token'").format(code=result.code),
                                  kept=_("The token is stored; the Gateway refuses it."))
 
-
     @staticmethod
     def _verify_push_agent(ctx) -> None:
         """The agent ran when it was loaded (RunAtLoad), as it will at each login: wait for it to
