@@ -4,8 +4,10 @@ Never a plaintext file: keyring's plaintext backends (keyrings.alt) are only use
 user names one explicitly with PYTHON_KEYRING_BACKEND.
 
 On macOS the login Keychain is reached through Apple's ``/usr/bin/security``, not through
-keyring's macOS backend: a Keychain item trusts the program that created it, and keyring's
-creator is this Python, which a Python upgrade or a rebuilt uv/pipx environment replaces (the
+keyring's macOS backend: a Keychain item trusts the program that created it (keyring#282:
+"only the executable that created the credential can read it without a prompt"; keyring#144:
+an item created by the ``security`` command trusts ``security``), and keyring's creator is this
+Python, which a Python upgrade or a rebuilt uv/pipx environment replaces (the
 Keychain then asks for the login password, keyring#619, #282). An item created by
 ``security add-generic-password -T /usr/bin/security`` trusts ``/usr/bin/security`` alone,
 which ships with macOS: the wizard and the login agent (plain ``/bin/sh`` running
