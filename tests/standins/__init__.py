@@ -1,4 +1,4 @@
-"""Stand-ins for macOS tools (launchctl, open, osascript) so the wizard's macOS steps run for real
+"""Stand-ins for macOS tools (launchctl, open, osascript, security) so the wizard's macOS steps run for real
 on Linux with ``OPENCLAW_REMOTE_PLATFORM=darwin``.
 
 Put ``BIN_DIR`` first on PATH and set ``STANDIN_STATE`` to a temp dir (``StandIns.env`` does
