@@ -55,7 +55,7 @@ def test_no_secret_leaks_through_setup_status_doctor_and_undo(cli, home, mac):
     assert ssh_processes_for(home) == []
 
 
-SPIED = ("ssh", "ssh-keygen", "ssh-copy-id", "lsof", "ps", "pgrep", "launchctl", "osascript", "open")
+SPIED = ("ssh", "ssh-keygen", "ssh-copy-id", "lsof", "ps", "pgrep", "launchctl", "osascript", "open", "security")
 
 
 def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_path):
@@ -85,7 +85,7 @@ def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_p
         env={"OPENCLAW_REMOTE_KEY_PASSPHRASE": passphrase})
     assert (home / ".ssh" / "with_passphrase").exists()
     recorded = sorted(seen.iterdir())
-    assert {path.name.split(".")[0] for path in recorded} >= {"ssh", "ssh-keygen", "ssh-copy-id", "launchctl"}
+    assert {path.name.split(".")[0] for path in recorded} >= {"ssh", "ssh-keygen", "ssh-copy-id", "launchctl", "security"}
     for secret in (GATEWAY_TOKEN, mac.sshd.password, passphrase):
         leaked = [path.name for path in recorded if secret in path.read_text(errors="replace")]
         assert leaked == [], (secret[:4] + "…", leaked)
