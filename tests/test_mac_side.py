@@ -90,7 +90,7 @@ def test_full_setup_of_six_steps_leaves_one_tunnel_owned_by_launchd(cli, home, m
 
     again = cli("setup", "--yes", *mac.flags)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("already done, nothing to change") == 6
+    assert again.stdout.count("already done, nothing to change") == 7
     assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
 
     # Secrets: the token only in the keyring and the one setenv call; the password nowhere.
@@ -372,7 +372,8 @@ def test_status_after_setup_is_all_ok_and_follows_the_documented_schema(cli, hom
     assert set(report) == set(documented)
     assert report["schema"] == 1
     names = [check["name"] for check in report["checks"]]
-    assert names == ["ssh-config", "key-login", "tunnel-process", "local-port", "gateway-http", "gateway-handshake",
+    assert names == ["ssh-config", "key-login", "openclaw-gateway-agent", "openclaw-app-tunnel", "openclaw-config-token",
+                     "tunnel-process", "local-port", "gateway-http", "gateway-handshake",
                      "token-keyring", "token-launchd", "autostart-agent", "other-agents"]
     for check in report["checks"]:
         assert set(check) == set(documented["checks"][0]) and check["status"] == "ok"
