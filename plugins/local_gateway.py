@@ -26,6 +26,8 @@ from plugins import _common, _launchd, _openclaw, _ports
 from wizard import Action, Check, Health, Question, RemoveFile, Run, Step, StepFailed, hookimpl, state
 from wizard.i18n import _
 
+BOOTOUT_SETTLE = 5.0  # seconds
+
 STOP = Question("stop_local_gateway", _("Stop OpenClaw.app's own local gateway agent so that the tunnel can hold "
                                         "the port (undo puts it back)?"),
                 confirm=True, upfront=False,
@@ -148,7 +150,12 @@ class LocalGateway(Step):
         return actions + [StopAgent(agent.label) for agent in agents]
 
     def verify(self, ctx):
-        still = [agent.label for agent in _openclaw.gateway_agents(ctx) if agent.loaded]
+        # bootout can finish asynchronously (exit 36, "Operation now in progress"): look for a moment.
+        def still_loaded() -> list[str]:
+            return [agent.label for agent in _openclaw.gateway_agents(ctx) if agent.loaded]
+
+        _ports.wait_for(lambda: not still_loaded(), timeout=BOOTOUT_SETTLE, interval=0.2)
+        still = still_loaded()
         if still:
             raise StepFailed(_("OpenClaw's gateway agent is still loaded after bootout: {labels}").format(
                 labels=", ".join(still)))

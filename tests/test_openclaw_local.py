@@ -98,6 +98,30 @@ def test_local_gateway_agent_is_refused_without_consent_then_stopped_and_put_bac
     assert ssh_processes_for(home) == []
 
 
+@pytest.mark.parametrize("answer", ["y", "n"])
+def test_stopping_the_local_gateway_is_asked_in_a_real_terminal(cli, home, mac, answer):
+    import sys
+
+    import pexpect
+
+    install_gateway_agent(home, mac)
+    before = snapshot(home)
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", "run", "local-gateway", "--local-port", str(mac.local_port)],
+                          env=cli.env, encoding="utf-8", timeout=30, dimensions=(40, 200))
+    child.expect(f"{GATEWAY_LABEL} holds local port {mac.local_port}")
+    child.expect("Stop OpenClaw.app's own local gateway agent")
+    child.send(answer)
+    child.expect(pexpect.EOF)
+    child.close()
+    if answer == "y":
+        assert child.exitstatus == 0, child.before
+        assert GATEWAY_LABEL in mac.standins.disabled() and (home / ".openclaw" / "disable-launchagent").exists()
+    else:
+        assert child.exitstatus == 1, child.before
+        assert "--stop-local-gateway" in child.before
+        assert snapshot(home) == before and gateway_holds_port(mac)
+
+
 def test_stopping_the_local_gateway_is_asked_in_a_dry_run_and_shown_as_its_plan(cli, home, mac):
     install_gateway_agent(home, mac)
     result = cli("run", "local-gateway", "--dry-run", "--yes", "--stop-local-gateway", *mac.flags)
