@@ -65,16 +65,19 @@ def _candidate_labels(ctx) -> list[str]:
 
 
 def gateway_agents(ctx) -> list[GatewayAgent]:
-    """OpenClaw's own gateway agents on this Mac: a plist in ~/Library/LaunchAgents, or loaded."""
+    """OpenClaw's own gateway agents on this Mac: those with a plist in ~/Library/LaunchAgents (the
+    app installs one there; launchd loads what is there at login), loaded or not. Only those are
+    asked about (``launchctl print``): a Mac without OpenClaw's agent costs no launchctl call."""
     found = []
     for label in _candidate_labels(ctx):
         plist = _launchd.plist_path(ctx, label)
-        job = _launchd.read(plist) if plist.exists() else None
+        if not plist.exists():
+            continue
+        job = _launchd.read(plist)
         if job is not None and job.get("Label") not in (None, label):
             continue  # a file named like a gateway agent that is something else: not ours to judge
         loaded, pid = _launchd.loaded_pid(ctx, label)
-        if loaded or plist.exists():
-            found.append(GatewayAgent(label, plist, loaded, pid))
+        found.append(GatewayAgent(label, plist, loaded, pid))
     return found
 
 

@@ -77,6 +77,7 @@ def _worktree_entry_points() -> Path:
 
 
 ENTRY_POINTS_SITE = _worktree_entry_points()
+sys.path.insert(0, str(ENTRY_POINTS_SITE))  # and for the tests that load plugins in this process
 
 
 class Cli:
