@@ -52,6 +52,18 @@ def custom_agent(ctx) -> str | None:
     return path
 
 
+def key_needs_agent(ctx) -> bool:
+    """The key this setup uses has a passphrase, or will have one (given for a new key)."""
+    from plugins._common import expand
+
+    if "identity" not in ctx.questions:
+        return False
+    key = expand(ctx, ctx.answer("identity"))
+    if key.exists():
+        return is_encrypted(ctx, key)
+    return "key_passphrase" in ctx.questions and bool(ctx.answer_if_given("key_passphrase"))
+
+
 def per_session(path: str) -> bool:
     """An agent socket that goes away at logout (``ssh-agent``'s default ``/tmp/ssh-XXXX/agent.PID``)."""
     return bool(re.search(r"/ssh-[^/]+/agent\.\d+$", path))

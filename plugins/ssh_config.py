@@ -48,7 +48,9 @@ def agent_lines(ctx) -> list[str]:
     if ctx.platform == "darwin":
         lines += ["IgnoreUnknown UseKeychain", "UseKeychain yes", "AddKeysToAgent yes"]
     socket = _agent.custom_agent(ctx)
-    if socket:
+    # On Linux only for a key that needs the agent: an agent's socket often changes at every
+    # login, and naming it for a key without a passphrase would rewrite the block for nothing.
+    if socket and (ctx.platform == "darwin" or _agent.key_needs_agent(ctx)):
         lines.append(f"IdentityAgent {_ssh.config_arg(socket)}")
     return lines
 

@@ -391,6 +391,21 @@ class AddKeyToAgent(Action):
                 key=self.path, command=shlex.join(_agent.add_argv(ctx, self.path))))
         ctx.add_secret(passphrase)
         _agent.add(ctx, self.path, passphrase)
+        self._say_if_unnamed(ctx)
+
+    def _say_if_unnamed(self, ctx) -> None:
+        """A passphrase typed only now, after ssh-config wrote the block: on Linux the service's
+        ssh finds the agent only once the block names it."""
+        socket = _agent.custom_agent(ctx)
+        if ctx.platform == "darwin" or not socket:
+            return
+        try:
+            named = _ssh.effective_config(ctx, ctx.answer("alias")).get("identityagent", [])
+        except StepFailed:
+            return
+        if socket not in named:
+            ctx.ui.warn(_("the ssh config does not name your agent yet, so the tunnel's service would not find the "
+                          "key: run 'openclaw-remote run ssh-config' once more"))
 
     def summary(self, ctx):
         return _("add {key} to the ssh agent").format(key=self.path)

@@ -114,3 +114,32 @@ def test_darwin_a_custom_agent_is_named_with_identityagent_so_launchds_ssh_uses_
     assert "SSH_AUTH_SOCK" not in mac.standins.launchd_env()
     assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
     assert _gateway.probe(mac.local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
+
+
+def test_linux_a_passphrase_typed_in_a_terminal_is_confirmed_added_and_the_block_named_after(cli, home, remote,
+                                                                                            ssh_agent):
+    import sys
+
+    import pexpect
+
+    socket = ssh_agent()
+    env = {**cli.env, "SSH_AUTH_SOCK": socket}
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", "run", "ssh-config", "ssh-key", "--identity", KEY,
+                                           "--accept-host-key", *remote.flags],
+                          env=env, encoding="utf-8", timeout=30, dimensions=(40, 200))
+    child.expect("Host alias")
+    child.send("\r")
+    child.expect("Passphrase for the new ssh key")
+    child.send(PASSPHRASE + "\r")
+    child.expect("The same passphrase again")
+    child.send(PASSPHRASE + "\r")
+    child.expect("run 'openclaw-remote run ssh-config' once more")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert PASSPHRASE not in child.before
+    assert "openclaw-remote@remote-gateway" in agent_keys(socket)
+    assert "IdentityAgent" not in block(home)
+    again = cli("run", "ssh-config", "--yes", "--identity", KEY, *remote.flags, env={"SSH_AUTH_SOCK": socket})
+    assert again.returncode == 0, again.stderr
+    assert f"    IdentityAgent {socket}\n" in block(home)
