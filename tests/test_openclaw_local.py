@@ -189,3 +189,21 @@ def test_an_unreadable_openclaw_json_is_said_and_not_touched(cli, home, mac):
     checks = status_checks(cli)
     assert checks["openclaw-app-tunnel"]["status"] == "warn" and "JSON5" in checks["openclaw-app-tunnel"]["reason"]
     assert config.read_text() == "{ gateway: { mode: 'remote', "
+
+
+def test_doctor_fix_stops_the_apps_gateway_that_came_back_and_the_tunnel_takes_the_port_again(cli, home, mac):
+    plist = install_gateway_agent(home, mac)
+    assert cli("setup", "--yes", "--stop-local-gateway", *mac.flags).returncode == 0
+    # The app re-enabled its agent (say, while switched to local mode for a moment) and won the port:
+    assert mac.standins.run("launchctl", "bootout", f"gui/{UID}/{LABEL}").returncode == 0
+    assert mac.standins.run("launchctl", "enable", f"gui/{UID}/{GATEWAY_LABEL}").returncode == 0
+    assert mac.standins.run("launchctl", "bootstrap", f"gui/{UID}", str(plist)).returncode == 0
+    assert wait_until(lambda: gateway_holds_port(mac), timeout=10)
+
+    diagnosis = cli("doctor")
+    assert diagnosis.returncode == 1 and GATEWAY_LABEL in diagnosis.stdout + diagnosis.stderr
+    fixed = cli("doctor", "--fix", "--yes", "--stop-local-gateway")
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert GATEWAY_LABEL not in mac.standins.loaded() and GATEWAY_LABEL in mac.standins.disabled()
+    assert wait_until(lambda: ssh_processes_for(home) == [mac.standins.job_pid(LABEL)], timeout=10)
+    assert _gateway.probe(mac.local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
