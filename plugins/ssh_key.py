@@ -338,8 +338,6 @@ def _no_agent(ctx) -> str:
 def check_passphrase(ctx, key: Path) -> None:
     """Before the key is made or used: refuse what cannot work (a passphrase, and no agent to hold
     it), and say what will not last (an agent socket that ends with this login session)."""
-    from wizard import UsageError
-
     given = ctx.answer_if_given("key_passphrase")
     encrypted = key.exists() and _agent.is_encrypted(ctx, key)
     if not (encrypted or (given and not key.exists())):

@@ -8,7 +8,6 @@ import json
 import os
 import plistlib
 import shutil
-import time
 
 import pytest
 

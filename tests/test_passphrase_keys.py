@@ -14,7 +14,7 @@ from plugins import _gateway
 from tests.conftest import snapshot
 from tests.harness.fixtures import GATEWAY_TOKEN
 from tests.test_mac_side import LABEL, files_containing, mac  # noqa: F401  (mac is a fixture)
-from tests.test_remote import kill_recorded_tunnel, remote, ssh_processes_for  # noqa: F401  (remote too)
+from tests.test_remote import remote, ssh_processes_for  # noqa: F401  (remote is a fixture)
 
 pytestmark = pytest.mark.timeout(120)
 PASSPHRASE = "key-passphrase-secret-PPP"
