@@ -15,6 +15,11 @@ Verified against OpenClaw's own source (github.com/openclaw/openclaw), not only 
   ``gateway.mode`` is ``remote`` and the transport resolves to ssh (``gateway.remote.transport: "ssh"``,
   or a legacy config with ``gateway.remote.sshTarget``), and ``findPort`` silently takes a random
   free port when the preferred one is busy (``allowRandomLocalPort`` defaults to true).
+- the token: that ``OPENCLAW_GATEWAY_TOKEN`` in the environment wins over the configured token is
+  OpenClaw's documented rule (field notes); its own ``openclaw doctor`` warns "OPENCLAW_GATEWAY_TOKEN
+  overrides" the config's token (``noteSecurityWarnings`` and its tests, PR openclaw#74433). The
+  app's own log line about ``gateway.remote.token`` was NOT found in the source read here, so the
+  messages do not quote it.
 """
 
 from __future__ import annotations

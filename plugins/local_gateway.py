@@ -170,6 +170,9 @@ class LocalGateway(Step):
             loaded, _pid = _launchd.loaded_pid(ctx, label)
             if plist.exists() and not loaded:
                 actions.append(_launchd.bootstrap(plist))
+        if actions and not ctx.dry_run and _ports.owner(ctx.answer("local_port")) is not None:
+            ctx.ui.warn(_("local port {port} is still taken (by the tunnel?): OpenClaw.app's gateway comes back "
+                          "but cannot listen there until it is free").format(port=ctx.answer("local_port")))
         marker = _openclaw.marker(ctx)
         if ctx.record.get("marker_created") and marker.exists():
             actions.append(RemoveFile(marker, backup=False))
@@ -233,8 +236,8 @@ class ConfigTokenCheck(Check):
             return Health("ok", _("only one of them is set"))
         if configured == launchd:
             return Health("ok", _("the same"))
-        return Health("warn", _("{var} in launchd differs from gateway.remote.token in {path}: the app uses launchd's "
-                                "(it logs that the variable overrides the config's)").format(
+        return Health("warn", _("{var} in launchd differs from gateway.remote.token in {path}: the app uses launchd's, "
+                                "which overrides the config's").format(
             var=_launchd.TOKEN_VARIABLE, path=_openclaw.config_path(ctx)), rerun=(),
             advice=_("Remove gateway.remote.token from openclaw.json, or set it to the token in your keyring, so that "
                      "the app does not change token if launchd's is ever missing."))
