@@ -11,13 +11,17 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
-from plugins import _common, _gateway, _keyring, _ports, _ssh, _tunnel
+from plugins import _common, _gateway, _keyring, _openclaw, _ports, _ssh, _tunnel
 from plugins._tunnel import StartTunnel, check_gateway, explain_gateway
 from wizard import Check, Command, Health, RemoveFile, Step, StepFailed, hookimpl, state
 from wizard.i18n import _
 
 
-def _port_taken(port: int, holder) -> StepFailed:
+def _port_taken(port: int, holder, ctx=None) -> StepFailed:
+    if ctx is not None and ctx.platform == "darwin" and _openclaw.holding_agent(ctx, holder):
+        return StepFailed(_("local port {port} is taken by OpenClaw.app's own gateway ({owner}); run "
+                            "'openclaw-remote run local-gateway' to stop it, or choose another --local-port").format(
+            port=port, owner=holder.describe()), kept=_("No tunnel was started."))
     return StepFailed(_("local port {port} is already taken by {owner}; stop it or choose another "
                         "--local-port").format(port=port, owner=holder.describe()), kept=_("No tunnel was started."))
 
@@ -35,6 +39,8 @@ class Tunnel(Step):
         _common.check_editable(_tunnel.detached_log(ctx))  # a FIFO or a device as the log: refused now
         holder = _ports.owner(port, likely=(ctx.record.get("pid") or 0,))
         if holder is not None and not _ssh.forwards_alias(holder, alias):
+            if ctx.platform == "darwin" and _openclaw.holding_agent(ctx, holder):
+                return  # OpenClaw.app's own gateway: the local-gateway step, before this one, stops it (or refuses)
             raise _port_taken(port, holder)
 
     def plan(self, ctx):
@@ -49,7 +55,7 @@ class Tunnel(Step):
             ctx.ui.say("  " + _("an ssh tunnel for {alias} that openclaw-remote did not start holds port {port}: "
                                 "{owner}; left alone").format(alias=alias, port=port, owner=holder.describe()))
         elif not _ssh.is_tunnel(ctx, holder, alias):
-            raise _port_taken(port, holder)  # taken since the checks before the first write
+            raise _port_taken(port, holder, ctx)  # taken since the checks before the first write
         else:
             ctx.ui.say("  " + _("the tunnel for {alias} already runs: {owner}").format(alias=alias, owner=holder.describe()))
         if not ctx.dry_run:

@@ -61,6 +61,10 @@ def mac(home, cli, standins, secret_service, sshd, gateway):
     kill_recorded_tunnel(home)
 
 
+def _encrypted(key) -> bool:
+    return subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(key)], capture_output=True).returncode != 0
+
+
 def plist(home, label):
     return home / "Library" / "LaunchAgents" / f"{label}.plist"
 
@@ -93,7 +97,7 @@ def test_full_setup_of_six_steps_leaves_one_tunnel_owned_by_launchd(cli, home, m
 
     again = cli("setup", "--yes", *mac.flags)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("already done, nothing to change") == 6
+    assert again.stdout.count("already done, nothing to change") == 7
     assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
 
     # Secrets: the token only in the keyring and the one setenv call; the password nowhere.
@@ -119,8 +123,8 @@ def test_guided_setup_of_six_steps_typed_in_a_real_terminal(home, mac, cli):
         if text is not None:
             child.send("\x15" + text)
         child.send("\r")
-    child.expect("Passphrase for the new ssh key")
-    child.send("\r")
+    # No ssh agent in this terminal: no passphrase is offered (the tunnel could never unlock the key).
+    child.expect("no ssh agent is running, so the new key gets no passphrase")
     child.expect("Trust this host key")
     child.send("y")
     child.expect("Password for your account")
@@ -135,6 +139,7 @@ def test_guided_setup_of_six_steps_typed_in_a_real_terminal(home, mac, cli):
     child.close()
     assert child.exitstatus == 0, child.before
     assert "changed: ssh-config, ssh-key, tunnel, token, app-restart, autostart" in child.before
+    assert not _encrypted(home / ".ssh" / "id_ed25519")
     assert "a-typo-in-the-token" not in child.before
     assert GATEWAY_TOKEN not in child.before and mac.sshd.password not in child.before
     assert _gateway.probe(mac.local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
@@ -381,7 +386,8 @@ def test_status_after_setup_is_all_ok_and_follows_the_documented_schema(cli, hom
     assert set(report) == set(documented)
     assert report["schema"] == 1
     names = [check["name"] for check in report["checks"]]
-    assert names == ["ssh-config", "key-login", "tunnel-process", "local-port", "gateway-http", "gateway-handshake",
+    assert names == ["ssh-config", "key-login", "openclaw-gateway-agent", "openclaw-app-tunnel", "openclaw-config-token",
+                     "tunnel-process", "local-port", "gateway-http", "gateway-handshake",
                      "token-keyring", "token-launchd", "token-agent", "app-token", "autostart-agent", "other-agents"]
     for check in report["checks"]:
         assert set(check) == set(documented["checks"][0]) and check["status"] == "ok"

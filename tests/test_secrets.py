@@ -55,10 +55,10 @@ def test_no_secret_leaks_through_setup_status_doctor_and_undo(cli, home, mac):
     assert ssh_processes_for(home) == []
 
 
-SPIED = ("ssh", "ssh-keygen", "ssh-copy-id", "lsof", "ps", "pgrep", "launchctl", "osascript", "open", "security")
+SPIED = ("ssh", "ssh-keygen", "ssh-copy-id", "ssh-add", "lsof", "ps", "pgrep", "launchctl", "osascript", "open", "security")
 
 
-def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_path):
+def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_path, ssh_agent):
     """Every program the wizard starts, however it starts it (the runner, pexpect, a detached
     ssh, a stand-in), is a spy here that writes down its environment, then runs the real one."""
     import shutil
@@ -78,14 +78,15 @@ def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_p
     done = cli("setup", "--yes", *mac.flags)
     assert done.returncode == 0, done.stdout + done.stderr
     assert cli("status").returncode == 0
-    # A second key with a passphrase: ssh-keygen runs under pexpect, the passphrase typed at its
-    # prompt. (The step then stops: a background tunnel cannot use that key without an agent.)
+    # A second key with a passphrase: ssh-keygen and ssh-add run under pexpect, the passphrase
+    # typed at their prompts; the test's agent then holds the key.
     passphrase = "key-passphrase-secret-PPP"
-    cli("run", "ssh-key", "--yes", "--identity", "~/.ssh/with_passphrase",
-        env={"OPENCLAW_REMOTE_KEY_PASSPHRASE": passphrase})
-    assert (home / ".ssh" / "with_passphrase").exists()
+    second = cli("run", "ssh-key", "--yes", "--identity", "~/.ssh/with_passphrase",
+                 env={"OPENCLAW_REMOTE_KEY_PASSPHRASE": passphrase, "SSH_AUTH_SOCK": ssh_agent()})
+    assert (home / ".ssh" / "with_passphrase").exists(), second.stdout + second.stderr
     recorded = sorted(seen.iterdir())
-    assert {path.name.split(".")[0] for path in recorded} >= {"ssh", "ssh-keygen", "ssh-copy-id", "launchctl", "security"}
+    assert {path.name.split(".")[0] for path in recorded} >= {"ssh", "ssh-keygen", "ssh-copy-id", "ssh-add",
+                                                              "launchctl", "security"}
     for secret in (GATEWAY_TOKEN, mac.sshd.password, passphrase):
         leaked = [path.name for path in recorded if secret in path.read_text(errors="replace")]
         assert leaked == [], (secret[:4] + "…", leaked)

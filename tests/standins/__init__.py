@@ -108,6 +108,10 @@ class StandIns:
         "last_signal", "spec" (what was read from the plist)."""
         return lib.load_json(self.state, "launchd-loaded.json", {})
 
+    def disabled(self) -> list[str]:
+        """Labels ``launchctl disable`` switched off (persisting across logins, as on macOS)."""
+        return lib.load_json(self.state, "launchd-disabled.json", [])
+
     def job_pid(self, label: str) -> int | None:
         """The pid of the agent's running program, None when not loaded or not running."""
         record = self.loaded().get(label)
