@@ -149,6 +149,7 @@ class AppRestart(Step):
 
     def preflight(self, ctx):
         self._installed_app(ctx)
+        _launchd.require_gui_session(ctx)  # an app opened from an ssh session is not the user's
 
     def plan(self, ctx):
         app = self._installed_app(ctx)

@@ -97,6 +97,7 @@ class Autostart(Step):
             _launchd.check_ours(_launchd.plist_path(ctx, label), label)
             if shutil.which("launchctl", path=ctx.env.get("PATH")) is None:
                 raise StepFailed(_("launchctl is not on PATH, so no LaunchAgent can be loaded"))
+            _launchd.require_gui_session(ctx)
             return
         _common.check_editable(unit_path(ctx, label))
         unit_text(ctx, ctx.answer("alias"))  # a home that ssh or systemd could not be told: refused now
@@ -121,8 +122,7 @@ class Autostart(Step):
         changed = _launchd.existing(path) != job
         loaded, job_pid = _launchd.loaded_pid(ctx, label)
         detached = self._detached_holder(ctx, alias, port, job_pid, leaving)
-        if changed:
-            actions.append(WriteFile(path, _launchd.render(job), mode=0o644, dir_mode=0o755))
+        actions += _launchd.write_plist(path, job)
         actions += detached
         idle = loaded and not detached and _ports.owner(port, likely=(job_pid,) if job_pid else ()) is None
         if loaded and not changed and (detached or idle):
