@@ -272,10 +272,17 @@ def _ask_session(ctx) -> str | None:
     return None
 
 
+_session_told: set[int] = set()
+
+
 def require_gui_session(ctx) -> None:
-    """Preflight of every step that needs launchd's GUI session or the login Keychain (macOS)."""
+    """Preflight of every step that needs launchd's GUI session or the login Keychain (macOS);
+    the explanation is given once, the other steps refer to it."""
     problem = session_problem(ctx)
+    if problem and id(ctx) in _session_told:
+        raise StepFailed(_("not your desktop session (see above)"))
     if problem:
+        _session_told.add(id(ctx))
         raise StepFailed(problem, kept=_("Nothing was changed."))
 
 
