@@ -42,8 +42,9 @@ REMOVE_OTHERS = Question("remove_other_agents", _("Remove the other OpenClaw tun
 
 
 def tunnel_program(ctx, alias: str) -> list[str]:
-    # Same ssh as the tunnel step, from its absolute path (launchd's PATH is minimal).
-    return ["/usr/bin/ssh", *_ssh.isolation_options(ctx), "-N", "-o", "BatchMode=yes", alias]
+    # Apple's ssh, the one the tunnel step runs on a Mac, from its absolute path (launchd's PATH is
+    # minimal; the systemd unit names it the same way).
+    return [_ssh.APPLE_SSH, *_ssh.isolation_options(ctx), "-N", "-o", "BatchMode=yes", alias]
 
 
 def launch_agent(ctx, label: str, alias: str) -> dict:
