@@ -217,7 +217,7 @@ def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, ma
     assert result.returncode == 0, result.stderr
     from plugins.app_restart import QUIT_SCRIPT
 
-    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, mac.app_name]]  # the name is an argument
+    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, "ai.openclaw.mac"]]  # the bundle id, an argument
     assert mac.standins.calls("open") == [[str(mac.app)]]
     new_pid = mac.standins.app_pid()
     assert new_pid != old_pid

@@ -179,6 +179,16 @@ class StandIns:
     def disabled(self) -> list[str]:
         return lib.load_json(self.state, "launchd-disabled.json", [])
 
+    def automation_user(self, answer: str, after: float = 0.3) -> None:
+        """How the user answers macOS's Automation dialog: "allow", "deny" or "none", after
+        ``after`` s (see bin/osascript)."""
+        with lib.locked(self.state):
+            lib.save_json(self.state, "tcc.json", {"answer": answer, "after": after})
+
+    def automation_prompts(self) -> list[dict]:
+        """Every Automation dialog shown: {"app": NAME, "at": TIME}."""
+        return lib.read_lines(self.state, "tcc-prompts.jsonl")
+
     def setenv(self, name: str, value: str) -> None:
         """Set a launchd variable without logging a call (e.g. a stale token)."""
         with lib.locked(self.state):

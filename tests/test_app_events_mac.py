@@ -1,0 +1,58 @@
+"""Apple events to OpenClaw.app as macOS handles them: the Automation (TCC) consent dialog that
+blocks osascript until the user answers, a refusal (-1743) or no answer (-1712), and the app
+addressed by its bundle id. The osascript stand-in models the dialog (tests/standins/bin/osascript)."""
+
+from __future__ import annotations
+
+import pytest
+
+from plugins.app_restart import QUIT_SCRIPT
+from tests.harness.fixtures import GATEWAY_TOKEN
+from tests.test_mac_side import mac  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def restart(cli, mac, env=None):
+    """The app runs without the token (opened before it existed); app-restart must restart it."""
+    old_pid = mac.standins.start_app(mac.app_name, mac.app)
+    assert cli("run", "token", "--yes", *mac.flags).returncode == 0
+    done = cli("run", "app-restart", "--yes", *mac.flags, env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    new_pid = mac.standins.app_pid()
+    assert new_pid and new_pid != old_pid
+    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    return done
+
+
+def test_the_user_is_told_before_the_dialog_and_given_time_to_answer(cli, mac):
+    mac.standins.automation_user("allow", after=3.0)  # slower than a glance
+    done = restart(cli, mac)
+    told = done.stdout.find("macOS may ask whether your terminal may control")
+    assert told >= 0, done.stdout
+    assert [p["app"] for p in mac.standins.automation_prompts()] == [mac.app_name]
+    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, "ai.openclaw.mac"]]  # by bundle id, as an argument
+
+
+def test_a_refusal_is_recognised_and_the_app_gets_sigterm_after_saying_so(cli, mac):
+    mac.standins.automation_user("deny")
+    done = restart(cli, mac)
+    assert "error -1743" in done.stderr and "SIGTERM" in done.stderr
+    assert "Privacy & Security > Automation" in done.stderr
+
+
+def test_no_answer_in_time_is_recognised_too(cli, mac):
+    mac.standins.automation_user("none", after=1.0)
+    done = restart(cli, mac, env={"STANDIN_TCC_TIMEOUT": "1"})
+    assert "nobody answered" in done.stderr and "SIGTERM" in done.stderr
+
+
+def test_an_app_without_a_bundle_id_is_not_sent_apple_events(cli, mac):
+    import plistlib
+
+    info = mac.app / "Contents" / "Info.plist"
+    data = plistlib.loads(info.read_bytes())
+    del data["CFBundleIdentifier"]
+    info.write_bytes(plistlib.dumps(data))
+    done = restart(cli, mac)
+    assert mac.standins.calls("osascript") == [] and "names no bundle id" in done.stderr
