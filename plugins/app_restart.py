@@ -86,18 +86,29 @@ def app_pid(ctx, name: str) -> int | None:
     return min(pids) if pids else None
 
 
-def process_env_value(ctx, pid: int, variable: str) -> str | None:
-    """``variable`` in a running process's environment: /proc where it exists, else macOS's
-    ``ps -E`` (BSD ps; procps spells it ``e``)."""
-    environ = Path(f"/proc/{pid}/environ")
-    if environ.exists():
+PROC = Path("/proc")  # Linux only (the tests point it elsewhere to take the macOS path)
+UNSEEN = object()  # the process's environment could not be seen at all
+
+
+def process_env_value(ctx, pid: int, variable: str):
+    """``variable`` in a running process's environment (None when it has none), or ``UNSEEN``:
+    /proc where it exists, else macOS's ``ps -E`` (BSD ps; procps spells it ``e``). BSD ps shows
+    the environment of the same user's processes but not of Apple platform binaries: an output
+    with no variable at all (launchd always gives an app PATH and HOME) is an environment unseen."""
+    environ = PROC / str(pid) / "environ"
+    if PROC.is_dir():
+        if not environ.exists():
+            return None
         for item in environ.read_bytes().split(b"\0"):
             name, _sep, value = item.decode(errors="replace").partition("=")
             if name == variable:
                 return value
         return None
     result = ctx.run(["ps", "-E", "-ww", "-o", "command=", "-p", str(pid)], timeout=5)
-    for word in result.stdout.split():
+    words = result.stdout.split()
+    if not any(word.startswith(("PATH=", "HOME=")) for word in words):
+        return UNSEEN
+    for word in words:
         if word.startswith(variable + "="):
             return word[len(variable) + 1:]
     return None
@@ -226,7 +237,14 @@ class AppRestart(Step):
         if pid is None:
             return [OpenApp(app)]
         wanted = _launchd.getenv(ctx, VARIABLE)
-        if (process_env_value(ctx, pid, VARIABLE) or "") == wanted:
+        seen = process_env_value(ctx, pid, VARIABLE)
+        if seen is UNSEEN:
+            # Restarting on every run because we cannot look would be worse than saying so.
+            ctx.ui.warn(_("cannot see {name}'s environment (ps -E shows none), so whether it has the token is "
+                          "unknown; it is not restarted. If it reports 'unauthorized', quit and reopen it").format(
+                name=name))
+            return []
+        if (seen or "") == wanted:
             return []
         return [QuitApp(name, app_executable(app), bundle_id(app)), OpenApp(app)]
 

@@ -56,3 +56,37 @@ def test_an_app_without_a_bundle_id_is_not_sent_apple_events(cli, mac):
     info.write_bytes(plistlib.dumps(data))
     done = restart(cli, mac)
     assert mac.standins.calls("osascript") == [] and "names no bundle id" in done.stderr
+
+
+# --- ps -E on a Mac (BSD ps cannot run on Linux: its two output shapes are given here) -----------
+
+class PsWorld:
+    """``ctx.run`` answering ``ps -E -ww -o command= -p PID`` as BSD ps does: the command, then
+    the environment when ps may show it, nothing more when it may not (Apple platform binaries)."""
+
+    def __init__(self, output: str):
+        self.output = output
+        self.calls = []
+
+    def run(self, argv, timeout):
+        from wizard.runner import Result
+
+        self.calls.append(argv)
+        return Result(0, self.output, "")
+
+
+@pytest.mark.parametrize("output, expected", [
+    ("/Applications/OpenClaw.app/Contents/MacOS/OpenClaw PATH=/usr/bin:/bin HOME=/Users/ada "
+     "OPENCLAW_GATEWAY_TOKEN=abc\n", "abc"),
+    ("/Applications/OpenClaw.app/Contents/MacOS/OpenClaw PATH=/usr/bin:/bin HOME=/Users/ada\n", None),
+    ("/Applications/OpenClaw.app/Contents/MacOS/OpenClaw\n", "UNSEEN"),
+    ("", "UNSEEN"),
+])
+def test_ps_e_output_without_any_environment_is_unseen_not_absent(monkeypatch, tmp_path, output, expected):
+    from plugins import app_restart
+
+    monkeypatch.setattr(app_restart, "PROC", tmp_path / "no-proc")
+    world = PsWorld(output)
+    got = app_restart.process_env_value(world, 4242, "OPENCLAW_GATEWAY_TOKEN")
+    assert (got is app_restart.UNSEEN) if expected == "UNSEEN" else got == expected
+    assert world.calls == [["ps", "-E", "-ww", "-o", "command=", "-p", "4242"]]
