@@ -90,3 +90,26 @@ def test_ps_e_output_without_any_environment_is_unseen_not_absent(monkeypatch, t
     got = app_restart.process_env_value(world, 4242, "OPENCLAW_GATEWAY_TOKEN")
     assert (got is app_restart.UNSEEN) if expected == "UNSEEN" else got == expected
     assert world.calls == [["ps", "-E", "-ww", "-o", "command=", "-p", "4242"]]
+
+
+def test_in_a_terminal_a_refusal_asks_the_user_to_quit_the_app(cli, mac):
+    import os
+    import signal
+    import sys
+
+    import pexpect
+
+    old_pid = mac.standins.start_app(mac.app_name, mac.app)
+    assert cli("run", "token", "--yes", *mac.flags).returncode == 0
+    mac.standins.automation_user("deny")
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", "run", "app-restart", *mac.flags], env=cli.env,
+                          encoding="utf-8", timeout=30, dimensions=(40, 200))
+    child.expect("error -1743")
+    child.expect("yourself now")
+    os.kill(old_pid, signal.SIGTERM)  # the user presses ⌘Q
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    new_pid = mac.standins.app_pid()
+    assert new_pid and new_pid != old_pid
+    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
