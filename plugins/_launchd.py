@@ -242,17 +242,32 @@ def load_actions(ctx, label: str, path: Path, changed: bool) -> list:
 
 # --- the GUI session -------------------------------------------------------------------------
 
-_session_checked: dict[int, str | None] = {}  # per Context: launchctl asked once per run
+@dataclass
+class _Session:
+    """What the session check found for one Context (launchctl is asked once per run)."""
+
+    context: object  # a weak reference: a later Context may get the id of one that is gone
+    problem: str | None
+    told: bool = False
+
+
+_sessions: dict[int, _Session] = {}
+
+
+def _session(ctx) -> _Session:
+    import weakref
+
+    found = _sessions.get(id(ctx))
+    if found is None or found.context() is not ctx:
+        found = _sessions[id(ctx)] = _Session(weakref.ref(ctx), _ask_session(ctx))
+    return found
 
 
 def session_problem(ctx) -> str | None:
     """Why this is not the user's GUI (Aqua) session, or None. Over ssh or from an MDM agent
     ``launchctl managername`` says ``Background`` (or fails), ``gui/UID`` does not exist, the
     login Keychain is locked and an app opened from there is not the user's: stop before any change."""
-    key = id(ctx)
-    if key not in _session_checked:
-        _session_checked[key] = _ask_session(ctx)
-    return _session_checked[key]
+    return _session(ctx).problem
 
 
 def _ask_session(ctx) -> str | None:
@@ -272,18 +287,16 @@ def _ask_session(ctx) -> str | None:
     return None
 
 
-_session_told: set[int] = set()
-
-
 def require_gui_session(ctx) -> None:
     """Preflight of every step that needs launchd's GUI session or the login Keychain (macOS);
     the explanation is given once, the other steps refer to it."""
-    problem = session_problem(ctx)
-    if problem and id(ctx) in _session_told:
+    session = _session(ctx)
+    if not session.problem:
+        return
+    if session.told:
         raise StepFailed(_("not your desktop session (see above)"))
-    if problem:
-        _session_told.add(id(ctx))
-        raise StepFailed(problem, kept=_("Nothing was changed."))
+    session.told = True
+    raise StepFailed(session.problem, kept=_("Nothing was changed."))
 
 
 def getenv(ctx, name: str) -> str:

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -25,9 +24,16 @@ pytestmark = [pytest.mark.skipif(sys.platform != "darwin", reason="a real Mac on
 CAPTURED = Path(__file__).resolve().parent.parent / "launchctl-print-captured"
 
 
+class RealCommands:
+    """The part of a Context the launchd helpers use: commands run for real."""
+
+    def run(self, argv, timeout=30):
+        return runner.run(argv, timeout=timeout)
+
+
 @pytest.fixture
 def ctx():
-    return SimpleNamespace(run=lambda argv, timeout=30: runner.run(argv, timeout=timeout))
+    return RealCommands()
 
 
 def test_the_session_check_agrees_with_launchctl(ctx):
