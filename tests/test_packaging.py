@@ -15,7 +15,8 @@ from tests.conftest import REPO
 def old_pythons() -> list[str]:
     """Interpreters older than 3.10 on this machine: a Mac's /usr/bin/python3, pyenv's 3.9/3.8."""
     found = []
-    for candidate in ("/usr/bin/python3", shutil.which("python3.9"), shutil.which("python3.8")):
+    pyenv = sorted(str(p) for p in (Path.home() / ".pyenv" / "versions").glob("3.*/bin/python3"))
+    for candidate in ("/usr/bin/python3", shutil.which("python3.9"), shutil.which("python3.8"), *pyenv):
         if not candidate or not Path(candidate).exists():
             continue
         version = subprocess.run([candidate, "-c", "import sys; print(sys.version_info < (3, 10))"],
