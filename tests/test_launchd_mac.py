@@ -142,3 +142,13 @@ def test_outside_the_gui_session_setup_stops_before_any_change(cli, home, mac):
     assert "'Background', not 'Aqua'" in refused.stderr and "macOS notes" in refused.stderr
     assert snapshot(home) == before and launchctl_changes(mac.standins) == []
     assert ssh_processes_for(home) == []
+
+
+def test_a_bootout_that_never_finishes_is_waited_for_a_bounded_time(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    agent = plist(home, LABEL)
+    agent.write_text(agent.read_text().replace("<integer>30</integer>", "<integer>1</integer>"))
+    done = cli("run", "autostart", "--yes", *mac.flags, env={"STANDIN_LAUNCHD_BOOTOUT_LAG": "60"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    bound = f"{_launchd.BOOTOUT_WAIT_SECONDS:g} s after 'launchctl bootout' answered 36"
+    assert bound in done.stderr and f"launchctl print gui/{UID}/{LABEL}" in done.stderr
