@@ -13,10 +13,19 @@ from tests.test_mac_side import mac  # noqa: F401  (fixture)
 pytestmark = pytest.mark.timeout(120)
 
 
+def push_agent_done(mac):
+    """The token step's login agent runs at load (`wizard token push`, which holds the home's
+    lock a moment): the next command waits for it, as a person would not notice."""
+    from tests.standins import wait_until
+
+    assert wait_until(lambda: mac.standins.job_pid("openclaw-remote.token-push") is None, 10)
+
+
 def restart(cli, mac, env=None):
     """The app runs without the token (opened before it existed); app-restart must restart it."""
     old_pid = mac.standins.start_app(mac.app_name, mac.app)
     assert cli("run", "token", "--yes", *mac.flags).returncode == 0
+    push_agent_done(mac)
     done = cli("run", "app-restart", "--yes", *mac.flags, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     new_pid = mac.standins.app_pid()
@@ -101,6 +110,7 @@ def test_in_a_terminal_a_refusal_asks_the_user_to_quit_the_app(cli, mac):
 
     old_pid = mac.standins.start_app(mac.app_name, mac.app)
     assert cli("run", "token", "--yes", *mac.flags).returncode == 0
+    push_agent_done(mac)
     mac.standins.automation_user("deny")
     child = pexpect.spawn(sys.executable, ["-m", "wizard", "run", "app-restart", *mac.flags], env=cli.env,
                           encoding="utf-8", timeout=30, dimensions=(40, 200))

@@ -122,6 +122,16 @@ def test_our_plists_are_0644_even_when_the_old_file_was_group_writable(cli, home
     assert LABEL in mac.standins.loaded() and ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
 
 
+def test_the_dry_run_shows_a_mode_it_would_fix(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    agent = plist(home, LABEL)
+    agent.chmod(0o664)
+    plan = cli("run", "autostart", "--dry-run", "--yes", *mac.flags)
+    assert plan.returncode == 0, plan.stderr
+    assert f"chmod 664 -> 644 {agent}" in plan.stdout
+    assert stat.S_IMODE(agent.stat().st_mode) == 0o664  # a dry run changes nothing
+
+
 def test_doctor_fix_and_undo_pass_against_the_strict_stand_in(cli, home, mac):
     assert cli("setup", "--yes", *mac.flags).returncode == 0
     mac.standins.run("launchctl", "bootout", f"gui/{UID}/{LABEL}")

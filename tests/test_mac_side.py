@@ -213,6 +213,8 @@ def test_a_rejected_token_typed_three_times_is_never_stored(cli, home, mac):
 def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, mac):
     old_pid = mac.standins.start_app(mac.app_name, mac.app)  # opened before the token existed
     assert cli("run", "token", "--yes", *mac.flags).returncode == 0
+    # its login agent runs `token push` at load, holding the home's lock a moment
+    assert wait_until(lambda: mac.standins.job_pid("openclaw-remote.token-push") is None, 10)
     result = cli("run", "app-restart", "--yes", *mac.flags)
     assert result.returncode == 0, result.stderr
     from plugins.app_restart import QUIT_SCRIPT
