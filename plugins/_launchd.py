@@ -77,10 +77,11 @@ class Service:
 
     state: str | None = None
     pid: int | None = None
+    last_exit: int | None = None  # "last exit code = N"; None for "(never exited)" or an unknown shape
 
 
 def parse_print(text: str) -> Service:
-    """The service's own ``state`` and ``pid`` from ``launchctl print`` output.
+    """The service's own ``state``, ``pid`` and last exit code from ``launchctl print`` output.
 
     launchctl(1) says of that output: "IT IS NOT API IN ANY SENSE AT ALL". So this reads only
     ``key = value`` lines at the service's top level (nested blocks such as ``resource coalition
@@ -88,7 +89,7 @@ def parse_print(text: str) -> Service:
     does not know and never raises. Output without any block is read line by line the same way.
     The tests feed it output in the shape published from real Macs (tests/data/launchctl-print/)."""
     depth, opened = 0, False
-    state = pid = None
+    state = pid = last_exit = None
     for raw in text.splitlines():
         line = raw.strip()
         if line.endswith("{"):
@@ -107,7 +108,9 @@ def parse_print(text: str) -> Service:
             state = value
         elif key == "pid" and pid is None and value.isdigit():
             pid = int(value)
-    return Service(state, pid)
+        elif key == "last exit code" and last_exit is None and value.lstrip("-").isdigit():
+            last_exit = int(value)
+    return Service(state, pid, last_exit)
 
 
 def loaded_pid(ctx, label: str) -> tuple[bool, int | None]:
@@ -117,6 +120,28 @@ def loaded_pid(ctx, label: str) -> tuple[bool, int | None]:
     if not result.ok:
         return False, None
     return True, parse_print(result.stdout).pid
+
+
+def last_run(ctx, label: str) -> tuple[bool, int | None, int | None]:
+    """(loaded?, pid while running, last exit code) from ``launchctl print``; the exit code is
+    None when launchd shows none (never exited) or prints it in a shape we do not know."""
+    result = ctx.run(["launchctl", "print", f"{domain()}/{label}"], timeout=10)
+    if not result.ok:
+        return False, None, None
+    service = parse_print(result.stdout)
+    return True, service.pid, service.last_exit
+
+
+def wait_finished(ctx, label: str, timeout: float) -> tuple[bool, int | None, int | None]:
+    """Wait (briefly polling) until a run-once job is no longer running; returns last_run."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = last_run(ctx, label)
+        if state[1] is None or time.monotonic() >= deadline:
+            return state
+        time.sleep(0.1)
 
 
 # What launchctl's exit status means: launchd's errno values (launchctl(1), errno(2); the field notes).

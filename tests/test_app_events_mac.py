@@ -92,12 +92,12 @@ class PsWorld:
     ("", "UNSEEN"),
 ])
 def test_ps_e_output_without_any_environment_is_unseen_not_absent(monkeypatch, tmp_path, output, expected):
-    from plugins import app_restart
+    from plugins import _app
 
-    monkeypatch.setattr(app_restart, "PROC", tmp_path / "no-proc")
+    monkeypatch.setattr(_app, "PROC", tmp_path / "no-proc")
     world = PsWorld(output)
-    got = app_restart.process_env_value(world, 4242, "OPENCLAW_GATEWAY_TOKEN")
-    assert (got is app_restart.UNSEEN) if expected == "UNSEEN" else got == expected
+    got = _app.process_env_value(world, 4242, "OPENCLAW_GATEWAY_TOKEN")
+    assert (got is _app.UNSEEN) if expected == "UNSEEN" else got == expected
     assert world.calls == [["ps", "-E", "-ww", "-o", "command=", "-p", "4242"]]
 
 
