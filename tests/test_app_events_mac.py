@@ -7,30 +7,35 @@ from __future__ import annotations
 import pytest
 
 from plugins.app_restart import QUIT_SCRIPT
-from tests.harness.fixtures import GATEWAY_TOKEN
 from tests.test_mac_side import mac  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.timeout(120)
 
 
-def push_agent_done(mac):
-    """The token step's login agent runs at load (`wizard token push`, which holds the home's
-    lock a moment): the next command waits for it, as a person would not notice."""
+NEWER = "a-token-set-after-the-app-started"
+
+
+def app_without_the_token(cli, mac) -> int:
+    """The app runs, and launchd has a token it does not have: app-restart must restart it. (The
+    token step's login agent already restarted it at load, with SIGTERM: no Apple event.)"""
     from tests.standins import wait_until
 
+    mac.standins.start_app(mac.app_name, mac.app)
+    assert cli("run", "token", "--yes", *mac.flags).returncode == 0
     assert wait_until(lambda: mac.standins.job_pid("openclaw-remote.token-push") is None, 10)
+    assert mac.standins.calls("osascript") == []
+    mac.standins.clear_calls()
+    mac.standins.setenv("OPENCLAW_GATEWAY_TOKEN", NEWER)
+    return mac.standins.app_pid()
 
 
 def restart(cli, mac, env=None):
-    """The app runs without the token (opened before it existed); app-restart must restart it."""
-    old_pid = mac.standins.start_app(mac.app_name, mac.app)
-    assert cli("run", "token", "--yes", *mac.flags).returncode == 0
-    push_agent_done(mac)
+    old_pid = app_without_the_token(cli, mac)
     done = cli("run", "app-restart", "--yes", *mac.flags, env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     new_pid = mac.standins.app_pid()
     assert new_pid and new_pid != old_pid
-    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == NEWER
     return done
 
 
@@ -108,9 +113,7 @@ def test_in_a_terminal_a_refusal_asks_the_user_to_quit_the_app(cli, mac):
 
     import pexpect
 
-    old_pid = mac.standins.start_app(mac.app_name, mac.app)
-    assert cli("run", "token", "--yes", *mac.flags).returncode == 0
-    push_agent_done(mac)
+    old_pid = app_without_the_token(cli, mac)
     mac.standins.automation_user("deny")
     child = pexpect.spawn(sys.executable, ["-m", "wizard", "run", "app-restart", *mac.flags], env=cli.env,
                           encoding="utf-8", timeout=30, dimensions=(40, 200))
@@ -122,4 +125,4 @@ def test_in_a_terminal_a_refusal_asks_the_user_to_quit_the_app(cli, mac):
     assert child.exitstatus == 0, child.before
     new_pid = mac.standins.app_pid()
     assert new_pid and new_pid != old_pid
-    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == NEWER
