@@ -24,12 +24,12 @@ CAPTURES = Path(__file__).resolve().parent / "data" / "launchctl-print"
 
 # --- the parser, on output in the shape of a real Mac's ------------------------------------------
 
-@pytest.mark.parametrize("name, state, pid", [("running.txt", "running", 48213),
-                                              ("throttled.txt", "spawn scheduled", None),
-                                              ("exited.txt", "not running", None)])
-def test_print_parser_reads_the_service_level_only(name, state, pid):
-    # running.txt's nested coalitions say "state = active" before nothing else does
-    assert _launchd.parse_print((CAPTURES / name).read_text()) == _launchd.Service(state, pid)
+@pytest.mark.parametrize("name, state, pid, last_exit", [("running.txt", "running", 48213, 255),
+                                                         ("throttled.txt", "spawn scheduled", None, 255),
+                                                         ("exited.txt", "not running", None, 0)])
+def test_print_parser_reads_the_service_level_only(name, state, pid, last_exit):
+    # running.txt's nested coalitions have a "state = active" of their own
+    assert _launchd.parse_print((CAPTURES / name).read_text()) == _launchd.Service(state, pid, last_exit)
 
 
 @pytest.mark.parametrize("text", ["", "garbage\n{{{\n", "}\n}\n\tpid = 12\n", "pid = twelve\nstate\n",
@@ -41,6 +41,7 @@ def test_print_parser_never_fails_on_output_it_does_not_know(text):
 
 def test_print_parser_reads_blockless_output_line_by_line():
     assert _launchd.parse_print("state = running\npid = 77\n") == _launchd.Service("running", 77)
+    assert _launchd.parse_print("\tlast exit code = (never exited)\n").last_exit is None
 
 
 # --- the stand-in behaves as launchd does ----------------------------------------------------------
@@ -85,7 +86,7 @@ def test_print_has_nested_blocks_that_fool_a_flat_reader(standins, tmp_path):
     assert run(standins, "launchctl", "bootstrap", DOMAIN, str(agent)).returncode == 0
     printed = run(standins, "launchctl", "print", f"{DOMAIN}/test.p").stdout
     assert "\t\tstate = active" in printed and "\tstate = running" in printed
-    assert _launchd.parse_print(printed) == _launchd.Service("running", standins.job_pid("test.p"))
+    assert _launchd.parse_print(printed) == _launchd.Service("running", standins.job_pid("test.p"))  # never exited
 
 
 # --- the wizard survives them ----------------------------------------------------------------------
