@@ -42,18 +42,42 @@ def app_pid(ctx, name: str) -> int | None:
     return min(pids) if pids else None
 
 
-def process_env_value(ctx, pid: int, variable: str) -> str | None:
-    """``variable`` in a running process's environment: /proc where it exists, else macOS's
-    ``ps -E`` (BSD ps; procps spells it ``e``)."""
-    environ = Path(f"/proc/{pid}/environ")
-    if environ.exists():
+def bundle_id(app: str) -> str | None:
+    """CFBundleIdentifier from the app's Info.plist (OpenClaw: ai.openclaw.mac, older bot.molt.mac)."""
+    import plistlib
+    from xml.parsers.expat import ExpatError
+
+    try:
+        with open(Path(app) / "Contents" / "Info.plist", "rb") as handle:
+            value = plistlib.load(handle).get("CFBundleIdentifier")
+    except (OSError, ValueError, AttributeError, plistlib.InvalidFileException, ExpatError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
+PROC = Path("/proc")  # Linux only (the tests point it elsewhere to take the macOS path)
+UNSEEN = object()  # the process's environment could not be seen at all
+
+
+def process_env_value(ctx, pid: int, variable: str):
+    """``variable`` in a running process's environment (None when it has none), or ``UNSEEN``:
+    /proc where it exists, else macOS's ``ps -E`` (BSD ps; procps spells it ``e``). BSD ps shows
+    the environment of the same user's processes but not of Apple platform binaries: an output
+    with no variable at all (launchd always gives an app PATH and HOME) is an environment unseen."""
+    environ = PROC / str(pid) / "environ"
+    if PROC.is_dir():
+        if not environ.exists():
+            return None
         for item in environ.read_bytes().split(b"\0"):
             name, _sep, value = item.decode(errors="replace").partition("=")
             if name == variable:
                 return value
         return None
     result = ctx.run(["ps", "-E", "-ww", "-o", "command=", "-p", str(pid)], timeout=5)
-    for word in result.stdout.split():
+    words = result.stdout.split()
+    if not any(word.startswith(("PATH=", "HOME=")) for word in words):
+        return UNSEEN
+    for word in words:
         if word.startswith(variable + "="):
             return word[len(variable) + 1:]
     return None
@@ -62,5 +86,6 @@ def process_env_value(ctx, pid: int, variable: str) -> str | None:
 def holds(ctx, pid: int, variable: str, wanted: str) -> bool:
     """Does the process's environment hold ``variable`` = ``wanted``? Compared in constant time,
     in this process only: neither value is printed, logged or written anywhere."""
-    value = process_env_value(ctx, pid, variable) or ""
+    value = process_env_value(ctx, pid, variable)
+    value = "" if value is None or value is UNSEEN else value
     return hmac.compare_digest(value.encode(), wanted.encode())

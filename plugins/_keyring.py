@@ -186,14 +186,28 @@ def set_token(alias: str, token: str) -> None:
 
 
 def delete_token(alias: str) -> None:
+    """Delete the token, then check it is really gone: keyring's own macOS backend (chosen with
+    PYTHON_KEYRING_BACKEND) turns every Keychain error on delete (locked, access denied) into the
+    same PasswordDeleteError as "not found", so whatever the backend, a read-back tells."""
     from keyring.errors import KeyringError, PasswordDeleteError
 
+    backend = _backend()
+    why = ""
     try:
-        _backend().delete_password(service(alias), ACCOUNT)
-    except PasswordDeleteError:
-        pass  # already gone
+        backend.delete_password(service(alias), ACCOUNT)
+    except PasswordDeleteError as exc:
+        why = str(exc)  # gone already, or (macOS) refused: the read below tells
     except KeyringError as exc:
         raise StepFailed(_("the keyring refused to delete the token: {why}").format(why=exc)) from None
+    try:
+        left = backend.get_password(service(alias), ACCOUNT) is not None
+    except KeyringError as exc:
+        left, why = True, why or str(exc)
+    if left:
+        raise StepFailed(_("the token is still in the keyring after deleting it{why}. Delete it yourself: on macOS "
+                           "'security delete-generic-password -s {service} -a {account}' (or Keychain Access), on "
+                           "Linux your keyring's manager (Seahorse, KeePassXC)").format(
+            why=f" ({why})" if why else "", service=service(alias), account=ACCOUNT))
 
 
 def token_for_probe(ctx, alias: str) -> str | None:

@@ -230,7 +230,7 @@ class SshConfig(Step):
         if not path.exists():
             return
         find_managed(_read(path).splitlines(), ctx.answer("alias"))  # damaged markers: stop now
-        result = ctx.run(["ssh", "-G", "-F", str(path), ctx.answer("alias")], timeout=10)
+        result = ctx.run([_ssh.program(), "-G", "-F", str(path), ctx.answer("alias")], timeout=10)
         if not result.ok:
             raise UsageError(_("ssh cannot read {path} as it is: {why}; fix it first (nothing was changed)").format(
                 path=path, why=(result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[0]))

@@ -16,7 +16,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from plugins import _app, _common, _gateway, _keyring, _launchd, _ports
-from wizard import Action, Check, Command, Health, Question, RemoveFile, Run, Step, StepFailed, UsageError, WriteFile, hookimpl
+from wizard import Action, Check, Command, Health, Question, RemoveFile, Run, Step, StepFailed, UsageError, hookimpl
 from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
@@ -141,6 +141,7 @@ class Token(Step):
         if ctx.platform == "darwin":
             _common.check_editable(_launchd.plist_path(ctx, PUSH_LABEL))
             _launchd.check_ours(_launchd.plist_path(ctx, PUSH_LABEL), PUSH_LABEL)
+            _launchd.require_gui_session(ctx)  # before the Keychain: over ssh it is locked
         alias = ctx.answer("alias")
         try:
             stored = _keyring.get_token(alias)
@@ -212,8 +213,7 @@ class Token(Step):
         path = _launchd.plist_path(ctx, PUSH_LABEL)
         agent = push_agent(ctx, alias)
         changed = _launchd.existing(path) != agent
-        if changed:
-            actions.append(WriteFile(path, _launchd.render(agent), mode=0o644, dir_mode=0o755))
+        actions += _launchd.write_plist(path, agent)
         actions += _launchd.load_actions(ctx, PUSH_LABEL, path, changed)
         return actions
 

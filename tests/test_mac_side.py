@@ -45,7 +45,7 @@ def mac(home, cli, standins, secret_service, sshd, gateway):
     app_name = f"OpenClaw{os.getpid() % 10**7}"  # pgrep -x is machine-wide: another test run's app is not ours
     app = standins.install_app(app_name)
     local_port = ports.free_port()
-    cli.env.update({**standins.env, **keychain, "OPENCLAW_REMOTE_PLATFORM": "darwin",
+    cli.env.update({**standins.env, **standins.strict_env, **keychain, "OPENCLAW_REMOTE_PLATFORM": "darwin",
                     "STANDIN_LAUNCHD_PATH": f"{BIN_DIR}:/usr/bin:/bin"})
     cli.env[SSH_PASSWORD_VAR] = sshd.password
     cli.env["OPENCLAW_GATEWAY_TOKEN"] = GATEWAY_TOKEN
@@ -63,6 +63,14 @@ def mac(home, cli, standins, secret_service, sshd, gateway):
 
 def _encrypted(key) -> bool:
     return subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(key)], capture_output=True).returncode != 0
+
+
+READ_ONLY = ("print", "managername", "getenv", "list")  # launchctl subcommands that change nothing
+
+
+def launchctl_changes(standins) -> list[list[str]]:
+    """The launchctl calls that could have changed something (the session check only reads)."""
+    return [call for call in standins.calls("launchctl") if call[0] not in READ_ONLY]
 
 
 def plist(home, label):
@@ -223,7 +231,7 @@ def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, ma
     assert result.returncode == 0, result.stderr
     from plugins.app_restart import QUIT_SCRIPT
 
-    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, mac.app_name]]  # the name is an argument
+    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, "ai.openclaw.mac"]]  # the bundle id, an argument
     assert mac.standins.calls("open") == [[str(mac.app)]]
     new_pid = mac.standins.app_pid()
     assert new_pid != old_pid
@@ -260,7 +268,7 @@ def test_leftover_agents_are_removed_the_legacy_one_without_asking(cli, home, ma
 
     refused = cli("run", "autostart", "--yes", *mac.flags)
     assert refused.returncode == 1 and "--remove-other-agents" in refused.stderr
-    assert mac.standins.calls("launchctl") and all(c[0] == "print" for c in mac.standins.calls("launchctl"))
+    assert mac.standins.calls("launchctl") and launchctl_changes(mac.standins) == []
 
     done = cli("run", "autostart", "--yes", "--remove-other-agents", *mac.flags)
     assert done.returncode == 0, done.stderr
@@ -328,7 +336,7 @@ def test_dry_run_shows_plists_and_commands_with_the_token_masked(cli, home, mac)
     assert f"$ launchctl bootstrap gui/{UID} {plist(home, LABEL)}" in result.stdout
     assert GATEWAY_TOKEN not in result.stdout + result.stderr
     assert snapshot(home) == before
-    assert [c for c in mac.standins.calls("launchctl") if c[0] not in ("getenv", "print")] == []
+    assert launchctl_changes(mac.standins) == []
     assert mac.standins.calls("open") == mac.standins.calls("osascript") == []
 
 

@@ -117,7 +117,7 @@ class Context:
             raise RuntimeError(_("internal error: a write was attempted during a dry run"))
 
     def write_file(self, path: Path, text: str | bytes, *, mode: int = 0o600, dir_mode: int = 0o700,
-                   backup: bool = True) -> None:
+                   backup: bool = True, exact_mode: bool = False) -> None:
         self._refuse_in_dry_run()
         target = files.real_path(path)
         new = [*files.missing_parents(target), *([] if target.exists() else [target])]
@@ -127,7 +127,8 @@ class Context:
         self._note_created(new, save=touched)  # before creating them: a kill midway leaves nothing undo does not know
         try:
             saved = files.write_atomic(path, text, mode=mode, dir_mode=dir_mode, owner=self.owner,
-                                       backup_dir=self.backup_dir if backup else None, root=self.home)
+                                       backup_dir=self.backup_dir if backup else None, root=self.home,
+                                       exact_mode=exact_mode)
         except BaseException:
             self._forget_never_created(new)
             raise
