@@ -11,7 +11,7 @@ import sys
 import unicodedata
 from dataclasses import dataclass, field
 
-from plugins import _common, _gateway, _keyring, _launchd, _ports
+from plugins import _common, _gateway, _keyring, _launchd, _openclaw, _ports, _remote
 from wizard import Action, Check, Command, Health, Question, RemoveFile, Run, Step, StepFailed, UsageError, WriteFile, hookimpl
 from wizard.i18n import _
 
@@ -32,6 +32,11 @@ def check_token(text: str) -> str:
 
 TOKEN = Question("token", _("Gateway token (hidden; stored in your keyring)"), secret=True, env=VARIABLE,
                  validate=check_token, upfront=False)
+# Asked before the hidden prompt: the ssh login we set up can read the token where the Gateway runs.
+FROM_REMOTE = Question("token_from_remote", _("Fetch the token from the remote machine over ssh?"), default=True,
+                       confirm=True, upfront=False,
+                       help=_("fetch the Gateway token from the remote machine over ssh ('openclaw gateway auth-token "
+                              "--show' there) instead of typing it"))
 
 
 def push_command(ctx, alias: str) -> list[str]:
@@ -92,7 +97,7 @@ class Token(Step):
     # After the tunnel: a new token is tried on the Gateway before it is stored.
     after = ("tunnel",)
     before = ("app-restart",)
-    questions = (_common.ALIAS, TOKEN)
+    questions = (_common.ALIAS, TOKEN, FROM_REMOTE, _remote.REMOTE_OPENCLAW)
 
     def preflight(self, ctx):
         if ctx.platform == "darwin":
@@ -105,9 +110,10 @@ class Token(Step):
             raise StepFailed(failure.message + " " + _(
                 "The tunnel does not need it: leave this step out for now (for example 'openclaw-remote run ssh-config "
                 "ssh-key tunnel'), and run 'openclaw-remote run token' once a keyring works.")) from None
-        if not stored and not ctx.interactive and not ctx.answer_if_given("token"):
-            raise UsageError(_("no Gateway token, and nobody can be asked for it: set {env} or pass "
-                               "--token-stdin").format(env=VARIABLE))
+        if (not stored and not ctx.interactive and not ctx.answer_if_given("token")
+                and not ctx.answer_if_given("token_from_remote")):
+            raise UsageError(_("no Gateway token, and nobody can be asked for it: set {env}, pass "
+                               "--token-stdin, or fetch it with --token-from-remote").format(env=VARIABLE))
 
     def plan(self, ctx):
         alias = ctx.answer("alias")
@@ -131,9 +137,21 @@ class Token(Step):
             return given
         if stored and not ctx.confirm(_("A token is already stored for {alias}. Replace it?").format(alias=alias)):
             return stored
+        from_remote = Token._from_remote(ctx)
         if ctx.dry_run:
-            return "<token>"  # a dry run never asks for a secret: shown as is, a placeholder
-        return ctx.answer("token")
+            # a dry run never asks for a secret, nor fetches one: shown as is, a placeholder
+            return "<token from the remote>" if from_remote else "<token>"
+        return _openclaw.fetch_token(ctx, alias) if from_remote else ctx.answer("token")
+
+    @staticmethod
+    def _from_remote(ctx) -> bool:
+        """--token-from-remote (or its variable or answers-file key); in a terminal, a yes/no first.
+        A token handed to us in the environment or on stdin is used as it is."""
+        if ctx.answer_if_given("token"):
+            return False
+        if not ctx.interactive and not ctx.answer_if_given("token_from_remote"):
+            return False
+        return bool(ctx.answer("token_from_remote"))
 
     @staticmethod
     def _accepted(ctx, token: str) -> str:
@@ -146,6 +164,12 @@ class Token(Step):
             result = _gateway.probe(port, token)
             if result.kind != _gateway.TOKEN_REJECTED:
                 return token
+            fetched = bool(ctx.resolver.values.get("token_from_remote")) and not ctx.answer_if_given("token")
+            if fetched:
+                raise StepFailed(_("the Gateway rejected the token its own host revealed ({code}): the token was "
+                                   "probably changed there without a restart; run 'openclaw gateway restart' on the "
+                                   "remote machine, then 'openclaw-remote run token'").format(code=result.code),
+                                 kept=_("The token was not stored."))
             typed = ctx.interactive and not ctx.answer_if_given("token")
             if not typed or attempt == TOKEN_TRIES:
                 raise StepFailed(_("the Gateway rejected this token ({code}): copy the token from the Gateway's "

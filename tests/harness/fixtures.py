@@ -67,3 +67,16 @@ def tunnel(sshd: TestSshd, ssh_client: SshClientFiles) -> Iterator[Callable[[int
     yield open_tunnel
     for each in opened:
         each.close()
+
+
+@pytest.fixture
+def remote_openclaw(sshd: TestSshd, gateway: GatewayStandIn):
+    """OpenClaw's `openclaw` CLI stand-in, on the PATH of the sshd user's ssh sessions, reporting a
+    running Gateway on `gateway.port` whose token is GATEWAY_TOKEN (reconfigure or reinstall it)."""
+    from tests.standins.remote_openclaw import RemoteOpenclaw
+
+    stand_in = RemoteOpenclaw(sshd, GATEWAY_TOKEN, gateway.port).install()
+    try:
+        yield stand_in
+    finally:
+        stand_in.close()
