@@ -153,6 +153,8 @@ def test_the_reveal_refuses_without_a_terminal_as_upstream_does(up, home, cli):
 def test_the_fetch_offered_in_a_real_terminal_before_the_hidden_prompt(cli, home, up):
     child = pexpect.spawn(sys.executable, ["-m", "wizard", "run", "token"], env=cli.env, encoding="utf-8",
                           timeout=30, dimensions=(40, 200))
+    child.expect("Use these answers")
+    child.send("y")
     child.expect("Fetch the token from the remote machine over ssh")
     child.send("y")
     child.expect(pexpect.EOF)
