@@ -318,7 +318,8 @@ class RemoteGatewayCheck(Check):
             return Health("fail", _("cannot log in to look: {why}").format(why=result.why()), details,
                           follows="key-login", rerun=())
         if result.missing:
-            return Health("fail", _("the openclaw command is not found on the remote machine (exit 127)"), details,
+            # The Gateway may well be fine: only this layer cannot look. A warning, with the repair.
+            return Health("warn", _("the openclaw command is not found on the remote machine (exit 127)"), details,
                           advice=_openclaw.missing_words(ctx, alias) + ".",
                           actions=(LocateRemoteOpenclaw(alias),), rerun=())
         if found is None:

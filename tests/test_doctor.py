@@ -174,18 +174,21 @@ def test_token_rejected_by_the_gateway_asks_for_the_new_one(cli, home, mac):
     assert mac.standins.launchd_env()["OPENCLAW_GATEWAY_TOKEN"] == "rotated-token-on-the-gateway"
 
 
-def test_gateway_not_running_on_the_remote_is_explained_not_fixed(cli, home, mac):
+def test_gateway_not_running_on_the_remote_is_started_over_ssh(cli, home, mac, remote_openclaw):
     setup(cli, mac)
     mac.gateway.stop()
+    remote_openclaw.configure(service="stopped")
     try:
         out = diagnose(cli)
         assert "Gateway liveness (HTTP /healthz): the tunnel is up but nothing answers behind it" in out
-        assert "Start the OpenClaw Gateway on the remote machine" in out
-        assert "follows from 'gateway-http'" in out
+        assert "Gateway on the remote machine (openclaw gateway status): the Gateway service is not running" in out
+        assert "follows from 'remote-gateway'" in out and "gateway start" in out
+        remote_openclaw.when_started(mac.gateway.start)  # the remote's service manager
         fixed = repair(cli)
-        assert fixed.returncode == 1 and "still failing: gateway-http, gateway-handshake" in fixed.stderr
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     finally:
-        mac.gateway.start()
+        mac.gateway.start()  # (does nothing when it runs)
+    assert remote_openclaw.state()["service"] == "running"
     assert cli("doctor").returncode == 0
 
 

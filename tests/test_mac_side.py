@@ -30,8 +30,9 @@ SSH_PASSWORD_VAR = "OPENCLAW_REMOTE_SSH_PASSWORD"
 
 
 @pytest.fixture
-def mac(home, cli, standins, secret_service, sshd, gateway):
-    """A Mac as far as the wizard can tell: stand-ins on PATH, a keyring, OpenClaw.app installed."""
+def mac(home, cli, standins, secret_service, sshd, gateway, remote_openclaw):
+    """A Mac as far as the wizard can tell: stand-ins on PATH, a keyring, OpenClaw.app installed; on the
+    remote, OpenClaw's CLI reporting the gateway stand-in."""
     if not sshd.supports_password:
         pytest.skip("needs root for the password user (CI runs as root)")
     sshd.revoke_all_keys()

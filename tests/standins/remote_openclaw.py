@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parent / "remote" / "openclaw"
@@ -44,6 +45,23 @@ class RemoteOpenclaw:
         path = self.dir / "state.json"
         path.write_text(json.dumps({**(self.state() if path.exists() else {}), **state}))
         os.chmod(path, 0o666)  # `gateway start` (run as the login user) writes it
+
+    def when_started(self, start) -> None:
+        """Be the remote's service manager: call ``start()`` (say, the gateway stand-in's) once
+        ``openclaw gateway start`` has marked the service running."""
+        import threading
+
+        def watch():
+            while self.dir is not None:
+                try:
+                    if self.state().get("service") == "running":
+                        start()
+                        return
+                except (OSError, ValueError):
+                    pass
+                time.sleep(0.05)
+
+        threading.Thread(target=watch, daemon=True).start()
 
     def state(self) -> dict:
         return json.loads((self.dir / "state.json").read_text())
