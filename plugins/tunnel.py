@@ -194,7 +194,30 @@ class GatewayHealthCheck(Check):
         result = _gateway.probe(port, None, timeout=2.0)
         if result.ok:
             return Health("ok", result.detail)
+        stale = _older_than_config(ctx)
+        if result.kind == _gateway.PORT_CLOSED and stale:
+            return stale
         return _gateway_unreachable(ctx, result, ctx.answer("remote_port"))
+
+
+def _older_than_config(ctx) -> Health | None:
+    """A tunnel started before the ssh config last changed forwards what the config said then (another
+    remote port, say, after doctor followed the Gateway there): the fix restarts it."""
+    holder = _holder(ctx)
+    started = _ports.started_at(holder.pid) if holder is not None and holder.pid else None
+    try:
+        changed = _ssh.config_path(ctx).stat().st_mtime
+    except OSError:
+        return None
+    if started is None or started >= changed - 1:  # /proc's start time is rounded to clock ticks
+        return None
+    alias, port = ctx.answer("alias"), ctx.answer("local_port")
+    return Health("fail", _("nothing answers behind the tunnel, and the tunnel is older than the ssh config it "
+                            "should follow"), {"pid": holder.pid},
+                  advice=_("ssh reads its config only when it starts: the fix restarts the tunnel so that it "
+                           "forwards what the config says now."),
+                  actions=tuple(_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"), restart=True)),
+                  rerun=())
 
 
 class GatewayHandshakeCheck(Check):
