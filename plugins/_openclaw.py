@@ -151,19 +151,19 @@ def fetch_token(ctx, alias: str) -> str:
         ctx.answer("remote_openclaw")
         result = _reveal(ctx, alias)
     if result.missing:
-        raise StepFailed(missing_words(ctx, alias), kept=_("No token was stored."))
+        raise StepFailed(missing_words(ctx, alias), kept=_("The token was not stored."))
     if result.ssh_failed:
         raise StepFailed(_("cannot log in to {alias} to fetch the token: {why}").format(alias=alias, why=result.why()),
-                         kept=_("No token was stored."))
+                         kept=_("The token was not stored."))
     if not result.ok:
         reason = result.why()
         raise StepFailed(_("the remote refused to reveal the token: {reason} {advice}").format(
-            reason=reason, advice=refusal_advice(reason)), kept=_("No token was stored."))
+            reason=reason, advice=refusal_advice(reason)), kept=_("The token was not stored."))
     try:
         token = token_in(result.stdout)
     except ValueError as exc:
         raise StepFailed(_("what the remote printed is not a token ({why}). {advice}").format(
-            why=exc, advice=refusal_advice("")), kept=_("No token was stored.")) from None
+            why=exc, advice=refusal_advice("")), kept=_("The token was not stored.")) from None
     finally:
         del result  # the only copy of the output
     ctx.add_secret(token)

@@ -149,8 +149,8 @@ class Token(Step):
         A token handed to us in the environment or on stdin is used as it is."""
         if ctx.answer_if_given("token"):
             return False
-        if not ctx.interactive and not ctx.answer_if_given("token_from_remote"):
-            return False
+        if (not ctx.interactive or ctx.dry_run) and not ctx.answer_if_given("token_from_remote"):
+            return False  # a dry run asks for no secret, so it does not offer to fetch one either
         return bool(ctx.answer("token_from_remote"))
 
     @staticmethod

@@ -347,8 +347,8 @@ class RemoteGatewayCheck(Check):
                           actions=(LocateRemoteOpenclaw(alias),), rerun=())
         if found is None:
             return Health("fail", _("'openclaw gateway status --json' gave no status: {why}").format(why=result.why()),
-                          details, rerun=(), advice=_("Update OpenClaw on the remote machine ('openclaw update'), "
-                                                      "or run 'openclaw gateway status' there to see why."))
+                          details, rerun=(), advice=_("Update OpenClaw on the remote machine, or run 'openclaw "
+                                                      "gateway status' there to see why."))
         details.update(service=found.runtime, bind_mode=found.bind_mode, bind_host=found.bind_host, port=found.port,
                        rpc_ok=found.rpc_ok)
         return self._judge(alias, remote_port, found, details)
