@@ -121,3 +121,29 @@ def run(ctx, alias: str, words: list[str], *, tty: bool = False, timeout: float 
 def answer_given(ctx) -> bool:
     """Was the remote's ``openclaw`` path handed to us (flag, variable, answers file, saved)?"""
     return bool(_common.answer_known(ctx, "remote_openclaw"))
+
+
+def probe_gateway(ctx, alias: str, remote_port: int, token: str, timeout: float = 3.0):
+    """The Gateway handshake with ``token``, through a short-lived ``ssh -W 127.0.0.1:PORT`` over the
+    alias (stdio forwarding: no local port is bound, so it works with or without the tunnel; -W
+    implies ClearAllForwardings). The token travels inside the ssh connection, never on a command
+    line. Returns a ``_gateway.GatewayResult``; ends within ``bound(timeout)`` seconds."""
+    import socket
+
+    from plugins import _gateway
+    from wizard.runner import spawn_on_socket
+
+    argv = _ssh.ssh_command(ctx, *_ssh.NO_HOSTKEY_UPDATES, "-o", "BatchMode=yes", "-o", "LogLevel=ERROR",
+                            "-o", f"ConnectTimeout={CONNECT_TIMEOUT}", "-W", f"127.0.0.1:{int(remote_port)}", alias)
+    ours, theirs = socket.socketpair()
+    child = spawn_on_socket(argv, theirs, env=_ssh.child_env(ctx))
+    theirs.close()
+    try:
+        return _gateway.probe(remote_port, token, sock=ours, timeout=CONNECT_TIMEOUT + timeout)
+    finally:
+        ours.close()
+        try:
+            child.wait(timeout=2)
+        except Exception:  # noqa: BLE001  (subprocess.TimeoutExpired: it did not see the socket close)
+            child.kill()
+            child.wait()

@@ -159,12 +159,17 @@ class Token(Step):
         that is refused is asked again (three tries, as the password); a refused one is never stored."""
         port = _common.answer_known(ctx, "local_port")
         for attempt in range(1, TOKEN_TRIES + 1):
-            if not port or not _ports.accepting(port):
+            tunnel = bool(port) and _ports.accepting(port)
+            fetched = bool(ctx.resolver.values.get("token_from_remote")) and not ctx.answer_if_given("token")
+            if not tunnel and fetched:  # no tunnel yet, but the alias reaches the Gateway: a short-lived probe
+                remote_port = int(_common.answer_known(ctx, "remote_port") or _common.REMOTE_PORT.default)
+                result = _remote.probe_gateway(ctx, ctx.answer("alias"), remote_port, token)
+            elif not tunnel:
                 return token  # no tunnel yet: the handshake checks it later
-            result = _gateway.probe(port, token)
+            else:
+                result = _gateway.probe(port, token)
             if result.kind != _gateway.TOKEN_REJECTED:
                 return token
-            fetched = bool(ctx.resolver.values.get("token_from_remote")) and not ctx.answer_if_given("token")
             if fetched:
                 raise StepFailed(_("the Gateway rejected the token its own host revealed ({code}): the token was "
                                    "probably changed there without a restart; run 'openclaw gateway restart' on the "

@@ -202,3 +202,17 @@ def test_the_plugin_example_in_the_docs_runs_on_the_remote_while_the_tunnel_is_u
     checks = {check["name"]: check for check in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["remote-uptime"]["status"] == "ok" and "load average" in checks["remote-uptime"]["reason"]
     assert checks["local-port"]["status"] == "ok"  # the tunnel held the alias's forwarded port meanwhile
+
+
+def test_with_no_tunnel_a_fetched_token_is_tried_through_a_short_lived_ssh(cli, home, up):
+    assert cli("tunnel", "stop").returncode == 0
+    up.openclaw.configure(token="not-the-gateways-token")  # the remote reveals a token its Gateway refuses
+    refused = cli("run", "token", "--yes", "--token-from-remote")
+    assert refused.returncode == 1 and "rejected the token its own host revealed" in refused.stdout + refused.stderr
+    assert stored(up, home, cli) == "fail"
+    up.openclaw.configure(token=GATEWAY_TOKEN)
+    before = len(up.gateway.connects)
+    done = cli("run", "token", "--yes", "--token-from-remote")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert stored(up, home, cli) == "ok"
+    assert len(up.gateway.connects) > before  # it really reached the Gateway, with no local port bound

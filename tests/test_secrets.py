@@ -95,6 +95,8 @@ def test_a_token_fetched_over_ssh_is_in_no_argv_no_environment_no_file_no_output
     strace = shutil.which("strace")
     if strace is None:
         pytest.fail("strace is needed for this test: apt-get install -y strace")
+    # No tunnel: the fetched token is then tried through a short-lived `ssh -W` (a child, traced too).
+    assert cli("tunnel", "stop").returncode == 0
     trace = tmp_path / "execve.trace"
     done = subprocess.run([strace, "-f", "-qq", "-v", "-s", "100000", "-e", "trace=execve", "-o", str(trace),
                            sys.executable, "-m", "wizard", "run", "token", "--yes", "--token-from-remote"],
@@ -103,6 +105,7 @@ def test_a_token_fetched_over_ssh_is_in_no_argv_no_environment_no_file_no_output
     assert stored(up, home, cli) == "ok"  # it really was fetched, checked and stored
     traced = trace.read_text(errors="replace")
     assert '"gateway", "auth-token"' not in traced and "auth-token --show" in traced  # the reveal ran, traced
+    assert '"-W", "127.0.0.1:' in traced  # and so did the probe
     assert GATEWAY_TOKEN not in traced
     assert GATEWAY_TOKEN not in done.stdout + done.stderr
     assert files_containing(home, GATEWAY_TOKEN) == []
