@@ -81,6 +81,35 @@ def loaded_pid(ctx, label: str) -> tuple[bool, int | None]:
     return True, None
 
 
+def last_run(ctx, label: str) -> tuple[bool, int | None, int | None]:
+    """(loaded?, pid while running, last exit code) from ``launchctl print``; the exit code is
+    None when launchd shows none (never exited) or prints it in a shape we do not know."""
+    result = ctx.run(["launchctl", "print", f"{domain()}/{label}"], timeout=10)
+    if not result.ok:
+        return False, None, None
+    pid = code = None
+    for line in result.stdout.splitlines():
+        key, _sep, value = line.strip().partition(" = ")
+        value = value.strip()
+        if key == "pid" and value.isdigit():
+            pid = int(value)
+        elif key == "last exit code" and value.lstrip("-").isdigit():
+            code = int(value)
+    return True, pid, code
+
+
+def wait_finished(ctx, label: str, timeout: float) -> tuple[bool, int | None, int | None]:
+    """Wait (briefly polling) until a run-once job is no longer running; returns last_run."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        state = last_run(ctx, label)
+        if state[1] is None or time.monotonic() >= deadline:
+            return state
+        time.sleep(0.1)
+
+
 def bootout(label: str) -> Run:
     return Run(["launchctl", "bootout", f"{domain()}/{label}"], why=_("unload"), ok_codes=(0, *NOT_LOADED))
 

@@ -10,8 +10,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from plugins import _launchd, _ports
-from wizard import Action, Question, Step, StepFailed, UsageError, hookimpl
+from plugins import _app, _launchd, _ports
+from plugins._app import DEFAULT_APP, app_executable, app_name, app_pid, holds
+from wizard import Action, Check, Health, Question, Step, StepFailed, UsageError, hookimpl
 from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
@@ -38,49 +39,7 @@ def check_app(text: str) -> str:
     return text
 
 
-APP = Question("app", _("Where OpenClaw.app is installed"), default="/Applications/OpenClaw.app", validate=check_app)
-
-
-def app_name(app: str) -> str:
-    return Path(app).name[: -len(".app")]
-
-
-def app_executable(app: str) -> str:
-    """The process name (macOS matches CFBundleExecutable, cut to 15 characters)."""
-    import plistlib
-    from xml.parsers.expat import ExpatError
-
-    try:
-        with open(Path(app) / "Contents" / "Info.plist", "rb") as handle:
-            name = plistlib.load(handle).get("CFBundleExecutable") or app_name(app)
-    except (OSError, ValueError, plistlib.InvalidFileException, ExpatError):
-        name = app_name(app)
-    return str(name)[:15]
-
-
-def app_pid(ctx, name: str) -> int | None:
-    import os
-
-    result = ctx.run(["pgrep", "-U", str(os.getuid()), "-x", name], timeout=5)
-    pids = [int(word) for word in result.stdout.split() if word.isdigit()]
-    return min(pids) if pids else None
-
-
-def process_env_value(ctx, pid: int, variable: str) -> str | None:
-    """``variable`` in a running process's environment: /proc where it exists, else macOS's
-    ``ps -E`` (BSD ps; procps spells it ``e``)."""
-    environ = Path(f"/proc/{pid}/environ")
-    if environ.exists():
-        for item in environ.read_bytes().split(b"\0"):
-            name, _sep, value = item.decode(errors="replace").partition("=")
-            if name == variable:
-                return value
-        return None
-    result = ctx.run(["ps", "-E", "-ww", "-o", "command=", "-p", str(pid)], timeout=5)
-    for word in result.stdout.split():
-        if word.startswith(variable + "="):
-            return word[len(variable) + 1:]
-    return None
+APP = Question("app", _("Where OpenClaw.app is installed"), default=DEFAULT_APP, validate=check_app)
 
 
 @dataclass
@@ -156,8 +115,7 @@ class AppRestart(Step):
         pid = app_pid(ctx, app_executable(app))
         if pid is None:
             return [OpenApp(app)]
-        wanted = _launchd.getenv(ctx, VARIABLE)
-        if (process_env_value(ctx, pid, VARIABLE) or "") == wanted:
+        if holds(ctx, pid, VARIABLE, _launchd.getenv(ctx, VARIABLE)):
             return []
         return [QuitApp(name, app_executable(app)), OpenApp(app)]
 
@@ -183,3 +141,34 @@ class AppRestart(Step):
 @hookimpl
 def register_steps(register):
     register(AppRestart())
+
+
+class AppTokenCheck(Check):
+    name, step = "app-token", "app-restart"
+    title = _("OpenClaw.app holds the token launchd has")
+
+    def run(self, ctx):
+        if ctx.platform != "darwin":
+            return Health("ok", _("not needed on this platform"))
+        app = _app.app_path(ctx)
+        pid = app_pid(ctx, app_executable(app))
+        if pid is None:
+            # Nothing is wrong with an app that is not running: it reads launchd's environment when it starts.
+            return Health("ok", _("{name} is not running (it reads the token when it starts)").format(
+                name=app_name(app)))
+        wanted = _launchd.getenv(ctx, VARIABLE)
+        if not wanted:
+            return Health("fail", _("launchd holds no {var} to compare with").format(var=VARIABLE),
+                          follows="token-launchd", details={"pid": pid})
+        if holds(ctx, pid, VARIABLE, wanted):
+            return Health("ok", _("pid {pid} started with it").format(pid=pid), details={"pid": pid})
+        return Health("fail", _("{name} (pid {pid}) runs with a different or no {var}").format(
+            name=app_name(app), pid=pid, var=VARIABLE), details={"pid": pid},
+            advice=_("A running app never sees a later 'launchctl setenv': it started before the token was pushed "
+                     "(launchd does not order login agents before login items) or before the token changed. The "
+                     "fix quits it and opens it again."))
+
+
+@hookimpl
+def register_checks(register):
+    register(AppTokenCheck())

@@ -1,23 +1,28 @@
 """Step ``token``: the Gateway token, kept in the keyring and given to launchd (guide step 3).
 
-``launchctl setenv`` is lost at logout and reboot, so a small login agent of ours runs
-``openclaw-remote token push`` at every login: it reads the keyring and sets the variable
-again. The token is only ever in the keyring and in that one ``launchctl setenv`` call.
+``launchctl setenv`` is lost at logout and reboot, so a small login agent of ours sets it again
+at every login. It runs only what ships with macOS (``/bin/sh`` running ``security``,
+``launchctl``, ``pgrep``, ``ps``, ``open``), never this Python: a Python path vanishes when
+Homebrew upgrades Python or a uv/pipx environment is rebuilt, and launchd then fails silently
+at every login. The Keychain item trusts ``/usr/bin/security`` (plugins/_keyring.py), so the
+read asks nothing. The token is only ever in the Keychain, in the shell's memory, and in that
+one ``launchctl setenv`` call.
 """
 
 from __future__ import annotations
 
-import sys
+import os
 import unicodedata
 from dataclasses import dataclass, field
 
-from plugins import _common, _gateway, _keyring, _launchd, _openclaw, _ports, _remote
+from plugins import _app, _common, _gateway, _keyring, _launchd, _openclaw, _ports, _remote
 from wizard import Action, Check, Command, Health, Question, RemoveFile, Run, Step, StepFailed, UsageError, WriteFile, hookimpl
 from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
 PUSH_LABEL = _launchd.TOKEN_PUSH_LABEL
 TOKEN_TRIES = 3
+AGENT_TIMEOUT = 20.0  # the push is instant; quitting and opening the app takes up to 15 s
 
 
 def check_token(text: str) -> str:
@@ -39,10 +44,48 @@ FROM_REMOTE = Question("token_from_remote", _("Fetch the token from the remote m
                               "--show' there) instead of typing it"))
 
 
+PUSH_SHELL = "/bin/sh"
+# The login agent's script. Its values arrive as positional arguments ($1 service, $2 account,
+# $3 variable, $4 app, $5 the app's process name) and are never parsed as shell text. The token
+# stays in a shell variable (not exported: no child's environment gets it) and is compared with
+# the shell's own test builtin, never passed to a program but launchctl setenv.
+# After the push: launchd does not order login agents against login items, so OpenClaw.app may
+# already run without the token; then it is quit (SIGTERM: an Apple event would need the
+# Automation consent, a dialog at login) and opened again, and it reads launchd's environment.
+PUSH_SCRIPT = """\
+token=$(security find-generic-password -s "$1" -a "$2" -w)
+found=$?
+if [ "$found" -ne 0 ] || [ -z "$token" ]; then
+  echo "openclaw-remote: the Keychain gave no token for $1 (security exit $found); run 'openclaw-remote doctor'" >&2
+  exit 1
+fi
+launchctl setenv "$3" "$token" || exit 1
+uid=$(id -u)
+pid=$(pgrep -U "$uid" -x "$5" | head -n 1)
+[ -n "$pid" ] || exit 0
+environment() {
+  if [ -r "/proc/$pid/environ" ]; then tr '\\000' '\\n' < "/proc/$pid/environ"
+  else ps -E -ww -o command= -p "$pid" | tr ' ' '\\n'; fi
+}
+if environment | { while IFS= read -r entry; do [ "$entry" = "$3=$token" ] && exit 0; done; exit 1; }; then
+  exit 0
+fi
+echo "openclaw-remote: $5 was started without the token: restarting it" >&2
+kill -TERM "$pid"
+tries=0
+while pgrep -U "$uid" -x "$5" > /dev/null; do
+  tries=$((tries + 1))
+  if [ "$tries" -gt 75 ]; then echo "openclaw-remote: $5 did not quit within 15 s" >&2; exit 1; fi
+  sleep 0.2
+done
+open "$4"
+"""
+
+
 def push_command(ctx, alias: str) -> list[str]:
-    """What the login agent runs: this very Python, so launchd's bare PATH does not matter."""
-    argv = [sys.executable, "-m", "wizard", "token", "push", "--alias", alias]
-    return argv if ctx.real_home else argv + ["--home", str(ctx.home)]
+    app = _app.app_path(ctx)
+    return [PUSH_SHELL, "-c", PUSH_SCRIPT, PUSH_LABEL, _keyring.service(alias), _keyring.ACCOUNT, VARIABLE,
+            app, _app.app_executable(app)]
 
 
 def push_agent(ctx, alias: str) -> dict:
@@ -141,7 +184,14 @@ class Token(Step):
         if ctx.dry_run:
             # a dry run never asks for a secret, nor fetches one: shown as is, a placeholder
             return "<token from the remote>" if from_remote else "<token>"
-        return _openclaw.fetch_token(ctx, alias) if from_remote else ctx.answer("token")
+        if not from_remote:
+            return ctx.answer("token")
+        fetched = _openclaw.fetch_token(ctx, alias)
+        try:
+            return check_token(fetched)  # the same rules as a typed token
+        except ValueError as exc:
+            raise StepFailed(_("the token fetched from the remote machine cannot be used: {why}").format(why=exc),
+                             kept=_("The token was not stored.")) from None
 
     @staticmethod
     def _from_remote(ctx) -> bool:
@@ -208,8 +258,10 @@ class Token(Step):
         token = _keyring.get_token(alias)
         if not token:
             raise StepFailed(_("the keyring does not return the token after storing it"))
-        if ctx.platform == "darwin" and _launchd.getenv(ctx, VARIABLE) != token:
-            raise StepFailed(_("launchd does not hold the stored token after launchctl setenv"))
+        if ctx.platform == "darwin":
+            self._verify_push_agent(ctx)
+            if _launchd.getenv(ctx, VARIABLE) != token:
+                raise StepFailed(_("launchd does not hold the stored token after launchctl setenv"))
         port = _common.answer_known(ctx, "local_port")
         if port and _ports.accepting(port):
             result = _gateway.probe(port, token)
@@ -218,6 +270,18 @@ class Token(Step):
                                    "Gateway's configuration and run 'openclaw-remote run token'").format(code=result.code),
                                  kept=_("The token is stored; the Gateway refuses it."))
 
+    @staticmethod
+    def _verify_push_agent(ctx) -> None:
+        """The agent ran when it was loaded (RunAtLoad), as it will at each login: wait for it to
+        finish (so that an app restart it began is over before the app-restart step looks), and
+        check that it could read the Keychain and push, with no one there to answer a dialog."""
+        loaded, running, code = _launchd.wait_finished(ctx, PUSH_LABEL, AGENT_TIMEOUT)
+        if running is not None:
+            raise StepFailed(_("the login agent {label} is still running after {s:g} s; see {log}").format(
+                label=PUSH_LABEL, s=AGENT_TIMEOUT, log=_launchd.log_path(ctx, PUSH_LABEL)))
+        if loaded and code not in (0, None):
+            raise StepFailed(_("the login agent {label} could not push the token (exit {code}); see {log}").format(
+                label=PUSH_LABEL, code=code, log=_launchd.log_path(ctx, PUSH_LABEL)))
 
     def undo(self, ctx):
         alias = ctx.answer("alias")
@@ -241,11 +305,11 @@ class Token(Step):
 
 class TokenCommand(Command):
     name = "token"
-    help = _("token push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (run at login)")
+    help = _("token push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (by hand; the login agent does it at login)")
 
     def add_arguments(self, parser):
         parser.add_argument("action", choices=["push"],
-                            help=_("push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (what the login agent runs)"))
+                            help=_("push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (what the login agent does at login)"))
         parser.add_argument("--alias", help=_common.ALIAS.prompt)
 
     def run(self, ctx, args) -> int:
@@ -325,7 +389,51 @@ class LaunchdTokenCheck(Check):
         return Health("ok", _("same as the keyring"))
 
 
+class PushAgentCheck(Check):
+    name, step = "token-agent", "token"
+    title = _("login agent that gives launchd the token")
+
+    def run(self, ctx):
+        if ctx.platform != "darwin":
+            return Health("ok", _("not needed on this platform"))
+        path = _launchd.plist_path(ctx, PUSH_LABEL)
+        job = _launchd.read(path)
+        fix = _(" The fix writes the agent again (it runs only macOS's own /bin/sh, security and launchctl) and "
+                "loads it.")
+        if job is None:
+            return Health("fail", _("{path} is missing or unreadable").format(path=path),
+                          advice=_("Without it, launchd forgets the token at the next logout.") + fix)
+        program = _program(job)
+        if not program or not os.path.isfile(program) or not os.access(program, os.X_OK):
+            return Health("fail", _("its program {program} does not exist: launchd cannot start it").format(
+                program=program or "-"), details={"program": program or ""},
+                advice=_("An agent from an earlier version ran a Python that is gone (a Homebrew Python upgrade "
+                         "or a rebuilt uv/pipx environment); launchd fails silently at every login.") + fix)
+        if job != push_agent(ctx, ctx.answer("alias")):
+            return Health("fail", _("{path} is not the agent this version writes").format(path=path),
+                          details={"program": program},
+                          advice=_("An earlier version's agent runs a Python path that can vanish, and its Keychain "
+                                   "read may ask for a password at login.") + fix)
+        loaded, _pid, code = _launchd.last_run(ctx, PUSH_LABEL)
+        if not loaded:
+            return Health("fail", _("written but not loaded in launchd"), advice=_("It runs at the next login only "
+                                                                                   "if it is loaded.") + fix)
+        if code not in (0, None):
+            return Health("fail", _("its last run failed (exit {code}); see {log}").format(
+                code=code, log=_launchd.log_path(ctx, PUSH_LABEL)), details={"exit_code": code},
+                follows="token-keyring",
+                advice=_("The agent could not read the token from the Keychain or push it.") + fix)
+        return Health("ok", _("runs {program} (loaded)").format(program=program), details={"program": program})
+
+
+def _program(job: dict) -> str:
+    argv = job.get("ProgramArguments")
+    program = job.get("Program") or (argv[0] if isinstance(argv, list) and argv else "")
+    return program if isinstance(program, str) else ""
+
+
 @hookimpl
 def register_checks(register):
     register(KeyringCheck())
     register(LaunchdTokenCheck())
+    register(PushAgentCheck())

@@ -37,13 +37,16 @@ def mac(home, cli, standins, secret_service, sshd, gateway, remote_openclaw):
         pytest.skip("needs root for the password user (CI runs as root)")
     sshd.revoke_all_keys()
     (home / "Library" / "Logs").mkdir(parents=True)
-    # What a login session's launchd would have (on a real Mac the platform is detected):
-    for name, value in {**secret_service, "OPENCLAW_REMOTE_PLATFORM": "darwin"}.items():
+    # The Keychain is the security stand-in (over this Secret Service), as on a Mac where no
+    # PYTHON_KEYRING_BACKEND is set. What a login session's launchd would have (on a real Mac
+    # the platform is detected):
+    keychain = {name: value for name, value in secret_service.items() if name != "PYTHON_KEYRING_BACKEND"}
+    for name, value in {**keychain, "OPENCLAW_REMOTE_PLATFORM": "darwin"}.items():
         standins.setenv(name, value)
     app_name = f"OpenClaw{os.getpid() % 10**7}"  # pgrep -x is machine-wide: another test run's app is not ours
     app = standins.install_app(app_name)
     local_port = ports.free_port()
-    cli.env.update({**standins.env, **secret_service, "OPENCLAW_REMOTE_PLATFORM": "darwin",
+    cli.env.update({**standins.env, **keychain, "OPENCLAW_REMOTE_PLATFORM": "darwin",
                     "STANDIN_LAUNCHD_PATH": f"{BIN_DIR}:/usr/bin:/bin"})
     cli.env[SSH_PASSWORD_VAR] = sshd.password
     cli.env["OPENCLAW_GATEWAY_TOKEN"] = GATEWAY_TOKEN
@@ -208,8 +211,14 @@ def test_a_rejected_token_typed_three_times_is_never_stored(cli, home, mac):
 
 
 def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, mac):
-    old_pid = mac.standins.start_app(mac.app_name, mac.app)  # opened before the token existed
+    mac.standins.start_app(mac.app_name, mac.app)  # opened before the token existed
     assert cli("run", "token", "--yes", *mac.flags).returncode == 0
+    # The login agent ran at load, pushed the token and restarted the app, as it does at login:
+    assert mac.standins.calls("open") == [[str(mac.app)]] and mac.standins.calls("osascript") == []
+    old_pid = mac.standins.app_pid()
+    assert mac.standins.process_env(old_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    mac.standins.clear_calls()
+    mac.standins.setenv("OPENCLAW_GATEWAY_TOKEN", "a-token-set-after-the-app-started")
     result = cli("run", "app-restart", "--yes", *mac.flags)
     assert result.returncode == 0, result.stderr
     from plugins.app_restart import QUIT_SCRIPT
@@ -218,7 +227,7 @@ def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, ma
     assert mac.standins.calls("open") == [[str(mac.app)]]
     new_pid = mac.standins.app_pid()
     assert new_pid != old_pid
-    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == "a-token-set-after-the-app-started"
     again = cli("run", "app-restart", "--yes", *mac.flags)
     assert "already done" in again.stdout and mac.standins.app_pid() == new_pid
 
@@ -378,8 +387,8 @@ def test_status_after_setup_is_all_ok_and_follows_the_documented_schema(cli, hom
     assert report["schema"] == 1
     names = [check["name"] for check in report["checks"]]
     assert names == ["ssh-config", "key-login", "tunnel-process", "local-port", "remote-gateway", "gateway-http",
-                     "gateway-handshake",
-                     "token-keyring", "token-launchd", "autostart-agent", "other-agents"]
+                     "gateway-handshake", "token-keyring", "token-launchd", "token-agent", "app-token", "autostart-agent",
+                     "other-agents"]
     for check in report["checks"]:
         assert set(check) == set(documented["checks"][0]) and check["status"] == "ok"
     by_name = {check["name"]: check for check in report["checks"]}

@@ -4,6 +4,8 @@ the home (logs included), no output, and no recorded command line but `launchctl
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.harness.fixtures import GATEWAY_TOKEN
@@ -24,14 +26,21 @@ def test_no_secret_leaks_through_setup_status_doctor_and_undo(cli, home, mac):
         return result
 
     assert run("setup", "--yes", *mac.flags).returncode == 0
+    assert run("setup", "--yes", "--json", *mac.flags).returncode == 0  # the run report too
     assert run("status").returncode == 0 and run("status", "--json").returncode == 0
     mac.standins.setenv("OPENCLAW_GATEWAY_TOKEN", "stale-secret-token-ZZZ")
-    assert run("doctor").returncode == 1
+    assert run("doctor").returncode == 1 and run("doctor", "--json").returncode == 1
     assert run("doctor", "--fix", "--yes").returncode == 0
     mac.gateway.token = ROTATED
-    assert run("doctor", "--fix", "--yes", OPENCLAW_GATEWAY_TOKEN=ROTATED).returncode == 0
+    fixed = run("doctor", "--fix", "--yes", "--json", OPENCLAW_GATEWAY_TOKEN=ROTATED)
+    assert fixed.returncode == 0
+    report = json.loads(fixed.stdout)  # the repairs it made, the step it re-ran, every layer ok after
+    assert report["changed"] is True and report["exit_code"] == 0
+    assert {repair["status"] for repair in report["repairs"]} == {"changed"}
+    assert "token" in {step["name"] for step in report["steps"] if step["status"] == "changed"}
+    assert {check["status"] for check in report["checks"]} == {"ok"}
     assert run("tunnel", "restart").returncode == 0 and run("tunnel", "logs").returncode == 0
-    assert run("undo", "--dry-run").returncode == 0
+    assert run("undo", "--dry-run").returncode == 0 and run("undo", "--dry-run", "--json").returncode == 0
     files_while_set_up = {secret: files_containing(home, secret) for secret in (GATEWAY_TOKEN, ROTATED)}
     assert run("undo", "--yes").returncode == 0
 
@@ -47,7 +56,7 @@ def test_no_secret_leaks_through_setup_status_doctor_and_undo(cli, home, mac):
     assert ssh_processes_for(home) == []
 
 
-SPIED = ("ssh", "ssh-keygen", "ssh-copy-id", "lsof", "ps", "pgrep", "launchctl", "osascript", "open")
+SPIED = ("ssh", "ssh-keygen", "ssh-copy-id", "lsof", "ps", "pgrep", "launchctl", "osascript", "open", "security")
 
 
 def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_path):
@@ -77,7 +86,7 @@ def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_p
         env={"OPENCLAW_REMOTE_KEY_PASSPHRASE": passphrase})
     assert (home / ".ssh" / "with_passphrase").exists()
     recorded = sorted(seen.iterdir())
-    assert {path.name.split(".")[0] for path in recorded} >= {"ssh", "ssh-keygen", "ssh-copy-id", "launchctl"}
+    assert {path.name.split(".")[0] for path in recorded} >= {"ssh", "ssh-keygen", "ssh-copy-id", "launchctl", "security"}
     for secret in (GATEWAY_TOKEN, mac.sshd.password, passphrase):
         leaked = [path.name for path in recorded if secret in path.read_text(errors="replace")]
         assert leaked == [], (secret[:4] + "…", leaked)

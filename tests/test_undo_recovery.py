@@ -246,7 +246,7 @@ def test_undo_removes_the_blocks_of_every_alias_setup_was_run_with(cli, home):
 def test_undo_help_offers_only_what_undo_uses(cli):
     result = cli("undo", "--help")
     options = sorted(set(word.rstrip(",") for word in result.stdout.split() if word.startswith("--")))
-    assert options == ["--dry-run", "--help", "--home", "--non-interactive", "--yes"], result.stdout
+    assert options == ["--dry-run", "--help", "--home", "--json", "--non-interactive", "--yes"], result.stdout
 
 
 # a state file that is not what we wrote ---------------------------------------------------------------

@@ -11,6 +11,7 @@ from typing import Any
 from wizard import files, runner
 from wizard.answers import Resolver
 from wizard.i18n import _
+from wizard.report import Report
 from wizard.state import State, config_dir, inside
 from wizard.step import Question
 from wizard.ui import UI
@@ -33,6 +34,7 @@ class Context:
     questions: dict[str, Question]
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     step_name: str | None = None
+    report: Report = field(default_factory=lambda: Report(""))  # what --json prints at the end
 
     @property
     def real_home(self) -> bool:

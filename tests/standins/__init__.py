@@ -1,4 +1,4 @@
-"""Stand-ins for macOS tools (launchctl, open, osascript) so the wizard's macOS steps run for real
+"""Stand-ins for macOS tools (launchctl, open, osascript, security) so the wizard's macOS steps run for real
 on Linux with ``OPENCLAW_REMOTE_PLATFORM=darwin``.
 
 Put ``BIN_DIR`` first on PATH and set ``STANDIN_STATE`` to a temp dir (``StandIns.env`` does
@@ -37,7 +37,7 @@ from tests.standins import _standin_lib as lib
 __all__ = ["BIN_DIR", "StandIns", "StandInsError", "wait_until"]
 
 BIN_DIR = Path(__file__).resolve().parent / "bin"
-TOOLS = ("launchctl", "open", "osascript")
+TOOLS = ("launchctl", "open", "osascript", "security")
 
 
 class StandInsError(RuntimeError):
