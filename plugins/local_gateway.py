@@ -1,7 +1,7 @@
 """Step ``local-gateway``: OpenClaw.app's own gateway must not hold the tunnel's port (macOS).
 
 In local mode OpenClaw.app keeps a gateway LaunchAgent of its own (``ai.openclaw.gateway``, see
-plugins/_openclaw.py for what was verified in OpenClaw's source) listening on 18789: while it
+plugins/_openclaw_app.py for what was verified in OpenClaw's source) listening on 18789: while it
 runs our tunnel cannot bind the port, and at login it races our agent for it. With the user's
 consent this step stops it the way OpenClaw documents: first the attach-only switch
 ``~/.openclaw/disable-launchagent`` (so that the app does not install and start it again), then
@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from plugins import _common, _launchd, _openclaw, _ports
+from plugins import _common, _launchd, _openclaw_app, _ports
 from wizard import Action, Check, Health, Question, RemoveFile, Run, Step, StepFailed, hookimpl, state
 from wizard.i18n import _
 
@@ -75,14 +75,14 @@ class StopAgent(Action):
         return _("stop OpenClaw's gateway agent {label}").format(label=self.label)
 
 
-def _competing(ctx) -> list[_openclaw.GatewayAgent]:
+def _competing(ctx) -> list[_openclaw_app.GatewayAgent]:
     """OpenClaw's gateway agents that compete with the tunnel: loaded now (holding the port or
     ready to), or present and not yet disabled (launchd loads them at the next login)."""
     stopped = set(ctx.record.get("stopped_agents", []))
-    return [agent for agent in _openclaw.gateway_agents(ctx) if agent.loaded or agent.label not in stopped]
+    return [agent for agent in _openclaw_app.gateway_agents(ctx) if agent.loaded or agent.label not in stopped]
 
 
-def _describe(agent: _openclaw.GatewayAgent, port: int) -> str:
+def _describe(agent: _openclaw_app.GatewayAgent, port: int) -> str:
     holder = _ports.owner(port, likely=(agent.pid,) if agent.pid else ())
     if agent.holds(holder):
         return _("OpenClaw.app's own gateway agent {label} holds local port {port} ({owner}): the tunnel cannot bind "
@@ -97,8 +97,8 @@ def _describe(agent: _openclaw.GatewayAgent, port: int) -> str:
 def warn_app_tunnel(ctx) -> str | None:
     """The warning about OpenClaw.app's own ssh tunnel, None when its config opens none."""
     try:
-        target = _openclaw.app_ssh_target(_openclaw.read_config(ctx))
-    except _openclaw.ConfigError as exc:
+        target = _openclaw_app.app_ssh_target(_openclaw_app.read_config(ctx))
+    except _openclaw_app.ConfigError as exc:
         return str(exc)
     if target is None:
         return None
@@ -107,7 +107,7 @@ def warn_app_tunnel(ctx) -> str | None:
              "silently takes another one. Keep one of the two: to keep this tunnel (it survives logins and sleep, "
              "and 'status' watches it), switch OpenClaw.app to Local mode in its settings, where it attaches to the "
              "tunnel's port; to keep the app's own, run 'openclaw-remote undo'. openclaw-remote never edits that "
-             "file.").format(target=target, path=_openclaw.config_path(ctx), port=ctx.answer("local_port"))
+             "file.").format(target=target, path=_openclaw_app.config_path(ctx), port=ctx.answer("local_port"))
 
 
 class LocalGateway(Step):
@@ -124,7 +124,7 @@ class LocalGateway(Step):
         return None
 
     def preflight(self, ctx):
-        _common.check_editable(_openclaw.marker(ctx))
+        _common.check_editable(_openclaw_app.marker(ctx))
         agents = _competing(ctx)
         if not agents:
             return
@@ -145,14 +145,14 @@ class LocalGateway(Step):
         if not ctx.answer("stop_local_gateway"):  # the checks before the first write asked already
             raise StepFailed(_("OpenClaw.app's own gateway agent was not stopped"), kept=_("Nothing was changed."))
         actions: list[Action] = []
-        if not _openclaw.marker(ctx).exists():
-            actions.append(CreateMarker(_openclaw.marker(ctx)))
+        if not _openclaw_app.marker(ctx).exists():
+            actions.append(CreateMarker(_openclaw_app.marker(ctx)))
         return actions + [StopAgent(agent.label) for agent in agents]
 
     def verify(self, ctx):
         # bootout can finish asynchronously (exit 36, "Operation now in progress"): look for a moment.
         def still_loaded() -> list[str]:
-            return [agent.label for agent in _openclaw.gateway_agents(ctx) if agent.loaded]
+            return [agent.label for agent in _openclaw_app.gateway_agents(ctx) if agent.loaded]
 
         _ports.wait_for(lambda: not still_loaded(), timeout=BOOTOUT_SETTLE, interval=0.2)
         still = still_loaded()
@@ -173,7 +173,7 @@ class LocalGateway(Step):
         if actions and not ctx.dry_run and _ports.owner(ctx.answer("local_port")) is not None:
             ctx.ui.warn(_("local port {port} is still taken (by the tunnel?): OpenClaw.app's gateway comes back "
                           "but cannot listen there until it is free").format(port=ctx.answer("local_port")))
-        marker = _openclaw.marker(ctx)
+        marker = _openclaw_app.marker(ctx)
         if ctx.record.get("marker_created") and marker.exists():
             actions.append(RemoveFile(marker, backup=False))
         return actions
@@ -192,7 +192,7 @@ class GatewayAgentCheck(Check):
         if ctx.platform != "darwin":
             return Health("ok", _("not on this platform"))
         port = ctx.answer("local_port")
-        loaded = [agent for agent in _openclaw.gateway_agents(ctx) if agent.loaded]
+        loaded = [agent for agent in _openclaw_app.gateway_agents(ctx) if agent.loaded]
         if not loaded:
             return Health("ok", _("not running"))
         agent = loaded[0]
@@ -226,8 +226,8 @@ class ConfigTokenCheck(Check):
         if ctx.platform != "darwin":
             return Health("ok", _("not on this platform"))
         try:
-            configured = _openclaw.remote_token(_openclaw.read_config(ctx))
-        except _openclaw.ConfigError as exc:
+            configured = _openclaw_app.remote_token(_openclaw_app.read_config(ctx))
+        except _openclaw_app.ConfigError as exc:
             return Health("warn", str(exc), rerun=())
         if configured:
             ctx.add_secret(configured)
@@ -238,7 +238,7 @@ class ConfigTokenCheck(Check):
             return Health("ok", _("the same"))
         return Health("warn", _("{var} in launchd differs from gateway.remote.token in {path}: the app uses launchd's, "
                                 "which overrides the config's").format(
-            var=_launchd.TOKEN_VARIABLE, path=_openclaw.config_path(ctx)), rerun=(),
+            var=_launchd.TOKEN_VARIABLE, path=_openclaw_app.config_path(ctx)), rerun=(),
             advice=_("Remove gateway.remote.token from openclaw.json, or set it to the token in your keyring, so that "
                      "the app does not change token if launchd's is ever missing."))
 

@@ -15,7 +15,7 @@ import os
 import unicodedata
 from dataclasses import dataclass, field
 
-from plugins import _app, _common, _gateway, _keyring, _launchd, _ports
+from plugins import _app, _common, _gateway, _keyring, _launchd, _openclaw_cli, _ports, _remote
 from wizard import Action, Check, Command, Health, Question, RemoveFile, Run, Step, StepFailed, UsageError, hookimpl
 from wizard.i18n import _
 
@@ -37,6 +37,11 @@ def check_token(text: str) -> str:
 
 TOKEN = Question("token", _("Gateway token (hidden; stored in your keyring)"), secret=True, env=VARIABLE,
                  validate=check_token, upfront=False)
+# Asked before the hidden prompt: the ssh login we set up can read the token where the Gateway runs.
+FROM_REMOTE = Question("token_from_remote", _("Fetch the token from the remote machine over ssh?"), default=True,
+                       confirm=True, upfront=False,
+                       help=_("fetch the Gateway token from the remote machine over ssh ('openclaw gateway auth-token "
+                              "--show' there) instead of typing it"))
 
 
 PUSH_SHELL = "/bin/sh"
@@ -135,7 +140,7 @@ class Token(Step):
     # After the tunnel: a new token is tried on the Gateway before it is stored.
     after = ("tunnel",)
     before = ("app-restart",)
-    questions = (_common.ALIAS, TOKEN)
+    questions = (_common.ALIAS, TOKEN, FROM_REMOTE, _remote.REMOTE_OPENCLAW)
 
     def preflight(self, ctx):
         if ctx.platform == "darwin":
@@ -149,9 +154,10 @@ class Token(Step):
             raise StepFailed(failure.message + " " + _(
                 "The tunnel does not need it: leave this step out for now (for example 'openclaw-remote run ssh-config "
                 "ssh-key tunnel'), and run 'openclaw-remote run token' once a keyring works.")) from None
-        if not stored and not ctx.interactive and not ctx.answer_if_given("token"):
-            raise UsageError(_("no Gateway token, and nobody can be asked for it: set {env} or pass "
-                               "--token-stdin").format(env=VARIABLE))
+        if (not stored and not ctx.interactive and not ctx.answer_if_given("token")
+                and not ctx.answer_if_given("token_from_remote")):
+            raise UsageError(_("no Gateway token, and nobody can be asked for it: set {env}, pass "
+                               "--token-stdin, or fetch it with --token-from-remote").format(env=VARIABLE))
 
     def plan(self, ctx):
         alias = ctx.answer("alias")
@@ -175,9 +181,28 @@ class Token(Step):
             return given
         if stored and not ctx.confirm(_("A token is already stored for {alias}. Replace it?").format(alias=alias)):
             return stored
+        from_remote = Token._from_remote(ctx)
         if ctx.dry_run:
-            return "<token>"  # a dry run never asks for a secret: shown as is, a placeholder
-        return ctx.answer("token")
+            # a dry run never asks for a secret, nor fetches one: shown as is, a placeholder
+            return "<token from the remote>" if from_remote else "<token>"
+        if not from_remote:
+            return ctx.answer("token")
+        fetched = _openclaw_cli.fetch_token(ctx, alias)
+        try:
+            return check_token(fetched)  # the same rules as a typed token
+        except ValueError as exc:
+            raise StepFailed(_("the token fetched from the remote machine cannot be used: {why}").format(why=exc),
+                             kept=_("The token was not stored.")) from None
+
+    @staticmethod
+    def _from_remote(ctx) -> bool:
+        """--token-from-remote (or its variable or answers-file key); in a terminal, a yes/no first.
+        A token handed to us in the environment or on stdin is used as it is."""
+        if ctx.answer_if_given("token"):
+            return False
+        if (not ctx.interactive or ctx.dry_run) and not ctx.answer_if_given("token_from_remote"):
+            return False  # a dry run asks for no secret, so it does not offer to fetch one either
+        return bool(ctx.answer("token_from_remote"))
 
     @staticmethod
     def _accepted(ctx, token: str) -> str:
@@ -185,11 +210,22 @@ class Token(Step):
         that is refused is asked again (three tries, as the password); a refused one is never stored."""
         port = _common.answer_known(ctx, "local_port")
         for attempt in range(1, TOKEN_TRIES + 1):
-            if not port or not _ports.accepting(port):
+            tunnel = bool(port) and _ports.accepting(port)
+            fetched = bool(ctx.resolver.values.get("token_from_remote")) and not ctx.answer_if_given("token")
+            if not tunnel and fetched:  # no tunnel yet, but the alias reaches the Gateway: a short-lived probe
+                remote_port = int(_common.answer_known(ctx, "remote_port") or _common.REMOTE_PORT.default)
+                result = _remote.probe_gateway(ctx, ctx.answer("alias"), remote_port, token)
+            elif not tunnel:
                 return token  # no tunnel yet: the handshake checks it later
-            result = _gateway.probe(port, token)
+            else:
+                result = _gateway.probe(port, token)
             if result.kind != _gateway.TOKEN_REJECTED:
                 return token
+            if fetched:
+                raise StepFailed(_("the Gateway rejected the token its own host revealed ({code}): the token was "
+                                   "probably changed there without a restart; run 'openclaw gateway restart' on the "
+                                   "remote machine, then 'openclaw-remote run token'").format(code=result.code),
+                                 kept=_("The token was not stored."))
             typed = ctx.interactive and not ctx.answer_if_given("token")
             if not typed or attempt == TOKEN_TRIES:
                 raise StepFailed(_("the Gateway rejected this token ({code}): copy the token from the Gateway's "

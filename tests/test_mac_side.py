@@ -30,8 +30,9 @@ SSH_PASSWORD_VAR = "OPENCLAW_REMOTE_SSH_PASSWORD"
 
 
 @pytest.fixture
-def mac(home, cli, standins, secret_service, sshd, gateway):
-    """A Mac as far as the wizard can tell: stand-ins on PATH, a keyring, OpenClaw.app installed."""
+def mac(home, cli, standins, secret_service, sshd, gateway, remote_openclaw):
+    """A Mac as far as the wizard can tell: stand-ins on PATH, a keyring, OpenClaw.app installed; on the
+    remote, OpenClaw's CLI reporting the gateway stand-in."""
     if not sshd.supports_password:
         pytest.skip("needs root for the password user (CI runs as root)")
     sshd.revoke_all_keys()
@@ -137,6 +138,8 @@ def test_guided_setup_of_six_steps_typed_in_a_real_terminal(home, mac, cli):
     child.send("y")
     child.expect("Password for your account")
     child.send(mac.sshd.password + "\r")
+    child.expect("Fetch the token from the remote machine over ssh")  # offered first; typed here
+    child.send("n")
     # A wrong token is tried on the Gateway through the new tunnel, refused, and asked again.
     child.expect(r"Gateway token \(hidden")  # the prompt, not the step's heading
     child.send("a-typo-in-the-token\r")
@@ -203,6 +206,8 @@ def test_a_rejected_token_typed_three_times_is_never_stored(cli, home, mac):
     child.logfile_read = seen = io.StringIO()
     child.expect("Host alias")
     child.send("\r")
+    child.expect("Fetch the token from the remote machine over ssh")
+    child.send("n")
     for attempt in (1, 2, 3):
         child.expect(r"Gateway token \(hidden")
         child.send(f"wrong-token-{attempt}\r")
@@ -395,7 +400,7 @@ def test_status_after_setup_is_all_ok_and_follows_the_documented_schema(cli, hom
     assert report["schema"] == 1
     names = [check["name"] for check in report["checks"]]
     assert names == ["ssh-config", "key-login", "openclaw-gateway-agent", "openclaw-app-tunnel", "openclaw-config-token",
-                     "tunnel-process", "local-port", "gateway-http", "gateway-handshake",
+                     "tunnel-process", "local-port", "remote-gateway", "gateway-http", "gateway-handshake",
                      "token-keyring", "token-launchd", "token-agent", "app-token", "autostart-agent", "other-agents"]
     for check in report["checks"]:
         assert set(check) == set(documented["checks"][0]) and check["status"] == "ok"

@@ -26,8 +26,9 @@ def needs_password(sshd):
 
 
 @pytest.fixture
-def remote(sshd, gateway, home, cli):
-    """Answers pointing at the test sshd; every tunnel the wizard starts is stopped afterwards."""
+def remote(sshd, gateway, home, cli, remote_openclaw):
+    """Answers pointing at the test sshd (OpenClaw's CLI installed there, reporting the gateway stand-in);
+    every tunnel the wizard starts is stopped afterwards."""
     sshd.revoke_all_keys()
     if not sshd.running:
         sshd.start()

@@ -11,6 +11,7 @@ import pytest
 from tests.harness.fixtures import GATEWAY_TOKEN
 from tests.test_mac_side import files_containing, mac  # noqa: F401  (mac is a fixture)
 from tests.test_remote import ssh_processes_for
+from tests.test_remote_gateway import remote, up  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.timeout(240)
 ROTATED = "rotated-secret-token-QQQ"
@@ -90,3 +91,31 @@ def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_p
     for secret in (GATEWAY_TOKEN, mac.sshd.password, passphrase):
         leaked = [path.name for path in recorded if secret in path.read_text(errors="replace")]
         assert leaked == [], (secret[:4] + "…", leaked)
+
+
+def test_a_token_fetched_over_ssh_is_in_no_argv_no_environment_no_file_no_output(cli, home, up, tmp_path):
+    """`run token --token-from-remote` under strace: every program the wizard starts (ssh -tt for the
+    reveal, the probes) is traced with its full argv and environment; the token is in none of them."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.test_remote_gateway import stored
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is needed for this test: apt-get install -y strace")
+    # No tunnel: the fetched token is then tried through a short-lived `ssh -W` (a child, traced too).
+    assert cli("tunnel", "stop").returncode == 0
+    trace = tmp_path / "execve.trace"
+    done = subprocess.run([strace, "-f", "-qq", "-v", "-s", "100000", "-e", "trace=execve", "-o", str(trace),
+                           sys.executable, "-m", "wizard", "run", "token", "--yes", "--token-from-remote"],
+                          env=cli.env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert stored(up, home, cli) == "ok"  # it really was fetched, checked and stored
+    traced = trace.read_text(errors="replace")
+    assert '"gateway", "auth-token"' not in traced and "auth-token --show" in traced  # the reveal ran, traced
+    assert '"-W", "127.0.0.1:' in traced  # and so did the probe
+    assert GATEWAY_TOKEN not in traced
+    assert GATEWAY_TOKEN not in done.stdout + done.stderr
+    assert files_containing(home, GATEWAY_TOKEN) == []

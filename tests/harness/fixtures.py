@@ -97,3 +97,16 @@ def ssh_agent(tmp_path) -> Iterator[Callable[..., str]]:
     for agent in started:
         agent.terminate()
         agent.wait(5)
+
+
+@pytest.fixture
+def remote_openclaw(sshd: TestSshd, gateway: GatewayStandIn):
+    """OpenClaw's `openclaw` CLI stand-in, on the PATH of the sshd user's ssh sessions, reporting a
+    running Gateway on `gateway.port` whose token is GATEWAY_TOKEN (reconfigure or reinstall it)."""
+    from tests.standins.remote_openclaw import RemoteOpenclaw
+
+    stand_in = RemoteOpenclaw(sshd, GATEWAY_TOKEN, gateway.port).install()
+    try:
+        yield stand_in
+    finally:
+        stand_in.close()
