@@ -74,11 +74,41 @@ def _destination(ctx, alias: str) -> str:
     return f"{config.get('hostname', [alias])[0]}:{config.get('port', ['22'])[0]}"
 
 
-def probe_key_login(ctx, alias: str) -> tuple[bool, str, str]:
+def probe_key_login(ctx, alias: str, options: tuple[str, ...] = ()) -> tuple[bool, str, str]:
     """_ssh.key_login, saying what it waits for: an unreachable remote takes the whole bound."""
     with ctx.ui.waiting(_("checking that key login to {alias} works (up to {s:g} s)…").format(
             alias=alias, s=_ssh.key_login_bound())):
-        return _ssh.key_login(ctx, alias)
+        return _ssh.key_login(ctx, alias, options=options)
+
+
+def _known_hosts_files(ctx, alias: str) -> list[str]:
+    """The known-hosts files ssh reads for ``alias``: this home's own when it is not ssh's,
+    else what ``ssh -G`` says (the user's config may name others)."""
+    if not ctx.real_home:
+        return [str(known_hosts(ctx))]
+    try:
+        return _ssh.effective_config(ctx, alias).get("userknownhostsfile", [str(known_hosts(ctx))])[0].split()
+    except StepFailed:
+        return [str(known_hosts(ctx))]
+
+
+def probe_trusting_new_host_key(ctx, alias: str) -> tuple[bool, str, str, list[str]]:
+    """One login that proves key login and learns an unknown host key at once, for when the user
+    already said to trust it (--accept-host-key): (ok, kind, explanation, new known_hosts lines).
+
+    ssh's ``StrictHostKeyChecking=accept-new`` trusts a key only for a host it knows no key for
+    (a changed key still fails) and writes it to the first ``UserKnownHostsFile``: that first
+    file is a scratch file of ours, the user's files follow it and are only read. The new lines
+    reach known_hosts through TrustHostKey, an action like any other (a dry run writes nothing)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="openclaw-remote-") as scratch:
+        learned = Path(scratch, "known_hosts")
+        files = " ".join(_ssh.config_arg(name) for name in [str(learned), *_known_hosts_files(ctx, alias)])
+        ok, kind, why = probe_key_login(ctx, alias, ("-o", "StrictHostKeyChecking=accept-new",
+                                                     "-o", f"UserKnownHostsFile={files}"))
+        lines = learned.read_text(errors="replace").splitlines() if learned.exists() else []
+    return ok, kind, why, [line for line in lines if line.strip()]
 
 
 def key_scratch(key: Path) -> Path:
@@ -139,6 +169,33 @@ class RemoveScratch(Action):
     def perform(self, ctx):
         if self.path.is_dir() and not self.path.is_symlink():
             shutil.rmtree(self.path)
+
+
+@dataclass
+class TrustHostKey(Action):
+    """Add the host key lines a trusting probe learned (and logged in with) to known_hosts,
+    recorded first so that undo takes exactly these out again."""
+
+    path: Path
+    lines: list[str]
+
+    def _write(self) -> WriteFile:
+        old = WriteFile(self.path, "").old_text()
+        new = [line for line in self.lines if line not in old.splitlines()]
+        text = old + ("\n" if old and not old.endswith("\n") else "") + "".join(line + "\n" for line in new)
+        return WriteFile(self.path, text, mode=0o600)
+
+    def describe(self, ctx):
+        return self._write().describe(ctx)
+
+    def summary(self, ctx):
+        return _("trust the remote host key in {path}").format(path=self.path)
+
+    def perform(self, ctx):
+        record = ctx.record
+        ctx.remember(known_hosts_added=[*record.get("known_hosts_added", []), *self.lines],
+                     known_hosts_created=record.get("known_hosts_created", not self.path.exists()))
+        self._write().perform(ctx)
 
 
 @dataclass
@@ -211,6 +268,9 @@ class CreateKey(Action):
 class CopyKey(Action):
     path: Path
     alias: str
+    # ssh-copy-id logged in with the key alone, without a passphrase ("All keys were skipped"):
+    # that login proved what verify would prove again.
+    proved_key_login: bool = False
 
     def describe(self, ctx):
         return ("$ " + shlex.join(_copy_argv(ctx, self.path, self.alias)) + "    # "
@@ -258,6 +318,7 @@ class CopyKey(Action):
 
         copying = _("logging in and copying the key (up to {s} s)…").format(s=COPY_TIMEOUT)
         passwords_sent = 0
+        passphrase_asked = False
         while True:
             index = child.expect([HOST_KEY_PROMPT, CHANGED, PASSPHRASE_PROMPT, RETRY, PASSWORD_PROMPT,
                                   SKIPPED, ADDED, FINAL_DENIED, ERRORS, pexpect.EOF, pexpect.TIMEOUT])
@@ -267,6 +328,7 @@ class CopyKey(Action):
             elif index == 1:
                 raise StepFailed(_ssh.explain(CHANGED)[1], kept=_("known_hosts was not touched."))
             elif index == 2:
+                passphrase_asked = True
                 child.sendline(ctx.answer("key_passphrase"))
             elif index == 3:
                 # A password from OPENCLAW_REMOTE_SSH_PASSWORD/stdin would only be refused again.
@@ -285,6 +347,9 @@ class CopyKey(Action):
                 wait.update(copying)
             elif index in (5, 6):
                 child.expect(pexpect.EOF)
+                # ssh-copy-id skips a key only when its own login with it alone worked; BatchMode
+                # (the tunnel's) needs that to work without the passphrase too.
+                self.proved_key_login = index == 5 and not passphrase_asked
                 return
             elif index == 7:
                 raise StepFailed(_("the remote machine refused the password {n} times").format(n=passwords_sent),
@@ -331,6 +396,8 @@ class SshKey(Step):
     questions = (_common.ALIAS, _common.IDENTITY, PASSWORD, PASSPHRASE, ACCEPT_HOST_KEY)
     record_fields = {"generated_key": state.is_text, "known_hosts_added": state.is_text_list,
                      "known_hosts_created": state.is_flag, "copying": lambda v: v is None or _is_copying(v)}
+    _proved = False  # plan's probe logged in with the key (see verify)
+    _copy: CopyKey | None = None  # the copy plan made, which may have proved key login itself
 
     def preflight(self, ctx):
         key = _key_path(ctx)
@@ -358,12 +425,17 @@ class SshKey(Step):
         key = _key_path(ctx)
         alias = ctx.answer("alias")
         actions = []
+        self._proved, self._copy = False, None
         if not key.exists():
             actions.append(CreateKey(key))
         elif not (ctx.dry_run and not _ssh.alias_configured(ctx, alias)):
-            ok, kind, why = probe_key_login(ctx, alias)
+            if ctx.answer_if_given("accept_host_key"):  # one login both trusts the host key and proves key login
+                ok, kind, why, learned = probe_trusting_new_host_key(ctx, alias)
+            else:
+                (ok, kind, why), learned = probe_key_login(ctx, alias), []
             if ok:
-                return []
+                self._proved = True
+                return [TrustHostKey(known_hosts(ctx), learned)] if learned else []
             if kind not in ("denied", "hostkey-unknown"):
                 if ctx.dry_run:
                     ctx.ui.warn(_("cannot reach the remote machine now: {why}").format(why=why))
@@ -372,9 +444,12 @@ class SshKey(Step):
         if not Path(str(key) + ".pub").exists() and key.exists():
             raise StepFailed(_("{path}.pub is missing: the public half of the key is needed to copy it").format(path=key))
         actions.append(CopyKey(key, alias))
+        self._copy = actions[-1]
         return actions
 
     def verify(self, ctx):
+        if self._proved or (self._copy is not None and self._copy.proved_key_login):
+            return  # one login already proved it, in this run: no second one
         ok, _kind, why = probe_key_login(ctx, ctx.answer("alias"))
         if not ok:
             raise StepFailed(_("key login still does not work after copying the key: {why}").format(why=why))

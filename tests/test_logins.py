@@ -65,3 +65,63 @@ def test_a_rerun_with_everything_in_place_logs_in_once(cli, home, remote):
     print(f"\nre-run: {logins} logins, {connections} connections")
     assert result.stdout.count("already done, nothing to change") == 3
     assert logins == 1
+
+
+def test_the_trusting_login_changes_nothing_in_a_dry_run_and_undo_takes_its_host_key_out(cli, home, remote):
+    from tests.conftest import snapshot
+
+    authorized_key(home, remote.sshd)
+    known = home / ".ssh" / "known_hosts"
+    known.write_text("other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO5cR4bm2VNoK0ZyS4z4K4mH6bq0QeQkqJkJ1XxXxXxX\n")
+    assert cli("run", "ssh-config", "--yes", *remote.flags).returncode == 0  # a dry run probes a configured alias
+    before = snapshot(home)
+    dry = cli("run", "ssh-key", "--yes", "--accept-host-key", "--dry-run", *remote.flags)
+    assert dry.returncode == 0, dry.stderr
+    assert snapshot(home) == before
+    assert "+[127.0.0.1]:%d ssh-ed25519" % remote.sshd.port in dry.stdout  # the line it would add, shown
+
+    logins, _connections, _result = counted(remote.sshd, lambda: cli("run", "ssh-config", "ssh-key", "--yes",
+                                                                      "--accept-host-key", *remote.flags))
+    assert logins == 1
+    text = known.read_text()
+    assert text.startswith("other.example ") and remote.sshd.host_key_pub.split()[1] in text
+    undone = cli("undo", "ssh-key", "--yes")
+    assert undone.returncode == 0, undone.stderr
+    assert known.read_text() == "other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO5cR4bm2VNoK0ZyS4z4K4mH6bq0QeQkqJkJ1XxXxXxX\n"
+
+
+def test_a_changed_host_key_stops_the_trusting_login_and_known_hosts_stays(cli, home, remote):
+    authorized_key(home, remote.sshd)
+    known = home / ".ssh" / "known_hosts"
+    known.write_text(f"[{remote.sshd.host}]:{remote.sshd.port} ssh-ed25519 "
+                     "AAAAC3NzaC1lZDI1NTE5AAAAIO5cR4bm2VNoK0ZyS4z4K4mH6bq0QeQkqJkJ1XxXxXxX\n")
+    before = known.read_bytes()
+    mark = remote.sshd.log_mark()
+    result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags)
+    assert result.returncode == 1 and "CHANGED" in result.stderr
+    assert known.read_bytes() == before and remote.sshd.logins_since(mark) == 0
+
+
+def test_confirming_the_host_key_in_a_terminal_logs_in_twice_with_an_authorized_key(home, remote):
+    import sys
+
+    import pexpect
+
+    from tests.conftest import clean_env
+
+    authorized_key(home, remote.sshd)
+    mark = remote.sshd.log_mark()
+    child = pexpect.spawn(sys.executable, ["-m", "wizard", *REMOTE_STEPS, *remote.flags], env=clean_env(home),
+                          encoding="utf-8", timeout=20, dimensions=(40, 200))
+    for prompt in ("Host alias", "ssh key to use"):
+        child.expect(prompt)
+        child.send("\r")
+    child.expect("fingerprint")  # shown before anything is trusted or any login
+    assert remote.sshd.logins_since(mark) == 0
+    child.expect("Trust this host key")
+    child.send("y")
+    child.expect("tunnel ready")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert remote.sshd.logins_since(mark) <= 2
