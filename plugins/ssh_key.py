@@ -74,11 +74,9 @@ def _destination(ctx, alias: str) -> str:
     return f"{config.get('hostname', [alias])[0]}:{config.get('port', ['22'])[0]}"
 
 
-def probe_key_login(ctx, alias: str, options: tuple[str, ...] = ()) -> tuple[bool, str, str]:
+def probe_key_login(ctx, alias: str) -> tuple[bool, str, str]:
     """_ssh.key_login, saying what it waits for: an unreachable remote takes the whole bound."""
-    with ctx.ui.waiting(_("checking that key login to {alias} works (up to {s:g} s)…").format(
-            alias=alias, s=_ssh.key_login_bound())):
-        return _ssh.key_login(ctx, alias, options=options)
+    return KeyLoginProbe(ctx, alias, trusting=False).outcome(ctx)[:3]
 
 
 def _known_hosts_files(ctx, alias: str) -> list[str]:
@@ -92,23 +90,58 @@ def _known_hosts_files(ctx, alias: str) -> list[str]:
         return [str(known_hosts(ctx))]
 
 
-def probe_trusting_new_host_key(ctx, alias: str) -> tuple[bool, str, str, list[str]]:
-    """One login that proves key login and learns an unknown host key at once, for when the user
-    already said to trust it (--accept-host-key): (ok, kind, explanation, new known_hosts lines).
+def _login_inputs(ctx) -> tuple[bytes | None, ...]:
+    """What a key login's outcome depends on here: the ssh config and known_hosts as they are."""
+    def read(path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+    return read(_ssh.config_path(ctx)), read(known_hosts(ctx))
 
-    ssh's ``StrictHostKeyChecking=accept-new`` trusts a key only for a host it knows no key for
-    (a changed key still fails) and writes it to the first ``UserKnownHostsFile``: that first
-    file is a scratch file of ours, the user's files follow it and are only read. The new lines
-    reach known_hosts through TrustHostKey, an action like any other (a dry run writes nothing)."""
-    import tempfile
 
-    with tempfile.TemporaryDirectory(prefix="openclaw-remote-") as scratch:
-        learned = Path(scratch, "known_hosts")
-        files = " ".join(_ssh.config_arg(name) for name in [str(learned), *_known_hosts_files(ctx, alias)])
-        ok, kind, why = probe_key_login(ctx, alias, ("-o", "StrictHostKeyChecking=accept-new",
-                                                     "-o", f"UserKnownHostsFile={files}"))
-        lines = learned.read_text(errors="replace").splitlines() if learned.exists() else []
-    return ok, kind, why, [line for line in lines if line.strip()]
+class KeyLoginProbe:
+    """One BatchMode login proving key login, started at once so that it runs while the other
+    checks go on (preflight starts it; plan takes its outcome).
+
+    ``trusting`` (the user already said --accept-host-key): the same login also learns an unknown
+    host key. ssh's ``StrictHostKeyChecking=accept-new`` trusts a key only for a host it knows no
+    key for (a changed key still fails) and writes it to the first ``UserKnownHostsFile``: that
+    first file is a scratch file of ours, the user's files follow it and are only read. The new
+    lines reach known_hosts through TrustHostKey, an action like any other (a dry run writes nothing)."""
+
+    def __init__(self, ctx, alias: str, trusting: bool):
+        import tempfile
+
+        self.alias, self.inputs = alias, _login_inputs(ctx)
+        self.scratch = Path(tempfile.mkdtemp(prefix="openclaw-remote-")) if trusting else None
+        options: tuple[str, ...] = ()
+        if self.scratch is not None:
+            files = [str(self.scratch / "known_hosts"), *_known_hosts_files(ctx, alias)]
+            options = ("-o", "StrictHostKeyChecking=accept-new",
+                       "-o", "UserKnownHostsFile=" + " ".join(_ssh.config_arg(name) for name in files))
+        self.started = _ssh.start_key_login(ctx, alias, options=options)
+
+    def still_answers(self, ctx, alias: str, trusting: bool) -> bool:
+        """Was it started for what plan asks now (nothing it depends on changed since)?"""
+        return alias == self.alias and trusting == (self.scratch is not None) and _login_inputs(ctx) == self.inputs
+
+    def outcome(self, ctx) -> tuple[bool, str, str, list[str]]:
+        """(ok, kind, explanation, host key lines learned), waiting for the login if need be."""
+        try:
+            with ctx.ui.waiting(_("checking that key login to {alias} works (up to {s:g} s)…").format(
+                    alias=self.alias, s=_ssh.key_login_bound())):
+                ok, kind, why = _ssh.key_login_outcome(self.started.result())
+            learned = self.scratch / "known_hosts" if self.scratch is not None else None
+            lines = learned.read_text(errors="replace").splitlines() if learned and learned.exists() else []
+        finally:
+            self.cancel()
+        return ok, kind, why, [line for line in lines if line.strip()]
+
+    def cancel(self) -> None:
+        self.started.cancel()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def key_scratch(key: Path) -> Path:
@@ -398,6 +431,7 @@ class SshKey(Step):
                      "known_hosts_created": state.is_flag, "copying": lambda v: v is None or _is_copying(v)}
     _proved = False  # plan's probe logged in with the key (see verify)
     _copy: CopyKey | None = None  # the copy plan made, which may have proved key login itself
+    _early: KeyLoginProbe | None = None  # the login preflight started for plan
 
     def preflight(self, ctx):
         key = _key_path(ctx)
@@ -420,6 +454,27 @@ class SshKey(Step):
                                                 if no_password else "")) from None
         if no_password:
             raise UsageError(no_password)
+        # The login plan needs, under way while the other steps check and plan; only through an alias
+        # ssh already knows (else ssh would look the bare alias up in DNS, or reach another machine).
+        alias = ctx.answer("alias")
+        if key.exists() and _ssh.alias_configured(ctx, alias):
+            self._early = KeyLoginProbe(ctx, alias, self._trusting(ctx))
+
+    @staticmethod
+    def _trusting(ctx) -> bool:
+        """--accept-host-key given: one login both trusts an unknown host key and proves key login."""
+        return bool(ctx.answer_if_given("accept_host_key"))
+
+    def _probe(self, ctx, alias: str) -> KeyLoginProbe:
+        """The login preflight started, unless what it depends on changed since (ssh-config wrote
+        the block): then a new one."""
+        early, self._early = self._early, None
+        trusting = self._trusting(ctx)
+        if early is not None and early.still_answers(ctx, alias, trusting):
+            return early
+        if early is not None:
+            early.cancel()
+        return KeyLoginProbe(ctx, alias, trusting)
 
     def plan(self, ctx):
         key = _key_path(ctx)
@@ -428,11 +483,8 @@ class SshKey(Step):
         self._proved, self._copy = False, None
         if not key.exists():
             actions.append(CreateKey(key))
-        elif not (ctx.dry_run and not _ssh.alias_configured(ctx, alias)):
-            if ctx.answer_if_given("accept_host_key"):  # one login both trusts the host key and proves key login
-                ok, kind, why, learned = probe_trusting_new_host_key(ctx, alias)
-            else:
-                (ok, kind, why), learned = probe_key_login(ctx, alias), []
+        elif not (ctx.dry_run and self._early is None and not _ssh.alias_configured(ctx, alias)):
+            ok, kind, why, learned = self._probe(ctx, alias).outcome(ctx)
             if ok:
                 self._proved = True
                 return [TrustHostKey(known_hosts(ctx), learned)] if learned else []
@@ -441,6 +493,9 @@ class SshKey(Step):
                     ctx.ui.warn(_("cannot reach the remote machine now: {why}").format(why=why))
                 else:
                     raise StepFailed(why, kept=_("No key was copied."))
+        if self._early is not None:  # not needed after all
+            self._early.cancel()
+            self._early = None
         if not Path(str(key) + ".pub").exists() and key.exists():
             raise StepFailed(_("{path}.pub is missing: the public half of the key is needed to copy it").format(path=key))
         actions.append(CopyKey(key, alias))
