@@ -60,8 +60,11 @@ def _key_path(ctx) -> Path:
     return _common.expand(ctx, ctx.answer("identity"))
 
 
-def _copy_argv(ctx, key: Path, alias: str) -> list[str]:
-    return ["ssh-copy-id", "-i", str(key) + ".pub", *_ssh.isolation_options(ctx), *_ssh.NO_FORWARDS,
+def _copy_argv(ctx, key: Path, alias: str, new_key: bool = False) -> list[str]:
+    # -f for a key made in this run: it cannot be on the remote yet, so ssh-copy-id's login trying
+    # it first ("to filter out any that are already installed") would be a connection for nothing.
+    return ["ssh-copy-id", *(["-f"] if new_key else []), "-i", str(key) + ".pub", *_ssh.isolation_options(ctx),
+            *_ssh.NO_FORWARDS,
             "-o", f"ConnectTimeout={COPY_TIMEOUT}", alias]
 
 
@@ -304,16 +307,17 @@ class CopyKey(Action):
     # ssh-copy-id logged in with the key alone, without a passphrase ("All keys were skipped"):
     # that login proved what verify would prove again.
     proved_key_login: bool = False
+    new_key: bool = False  # created in this run (see _copy_argv)
 
     def describe(self, ctx):
-        return ("$ " + shlex.join(_copy_argv(ctx, self.path, self.alias)) + "    # "
+        return ("$ " + shlex.join(_copy_argv(ctx, self.path, self.alias, self.new_key)) + "    # "
                 + _("asks for your password on the remote machine once; waits up to {s} s for each answer").format(
                     s=COPY_TIMEOUT) + "\n")
 
     def perform(self, ctx):
         import pexpect
 
-        argv = _copy_argv(ctx, self.path, self.alias)
+        argv = _copy_argv(ctx, self.path, self.alias, self.new_key)
         connecting = _("connecting to {where} (up to {s} s)…").format(
             where=_destination(ctx, self.alias), s=COPY_TIMEOUT)
         known = known_hosts(ctx)
@@ -498,7 +502,7 @@ class SshKey(Step):
             self._early = None
         if not Path(str(key) + ".pub").exists() and key.exists():
             raise StepFailed(_("{path}.pub is missing: the public half of the key is needed to copy it").format(path=key))
-        actions.append(CopyKey(key, alias))
+        actions.append(CopyKey(key, alias, new_key=not key.exists()))
         self._copy = actions[-1]
         return actions
 
