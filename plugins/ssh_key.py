@@ -124,6 +124,9 @@ class KeyLoginProbe:
             options = ("-o", "StrictHostKeyChecking=accept-new",
                        "-o", "UserKnownHostsFile=" + " ".join(_ssh.config_arg(name) for name in files))
         self.started = _ssh.start_key_login(ctx, alias, options=options)
+        import atexit
+
+        atexit.register(self.cancel)  # a run stopped before plan: the scratch file goes too
 
     def still_answers(self, ctx, alias: str, trusting: bool) -> bool:
         """Was it started for what plan asks now (nothing it depends on changed since)?"""
@@ -142,6 +145,9 @@ class KeyLoginProbe:
         return ok, kind, why, [line for line in lines if line.strip()]
 
     def cancel(self) -> None:
+        import atexit
+
+        atexit.unregister(self.cancel)
         self.started.cancel()
         if self.scratch is not None:
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -451,6 +457,12 @@ class SshKey(Step):
         if not key.exists() and not ctx.interactive and not ctx.answer_if_given("password"):
             no_password = _("a new key is copied to the remote machine with your password there, and nobody can be "
                             "asked for it: set {env} or pass --password-stdin").format(env=PASSWORD.env_var)
+        # The login plan needs, under way while the remaining checks (this one's TCP check too) and
+        # the other steps' run; only through an alias ssh already knows (else ssh would look the bare
+        # alias up in DNS, or reach another machine). A run these checks stop ends it on exit.
+        alias = ctx.answer("alias")
+        if key.exists() and _ssh.alias_configured(ctx, alias):
+            self._early = KeyLoginProbe(ctx, alias, self._trusting(ctx))
         try:
             _ssh.check_reachable(ctx)
         except StepFailed as failure:  # both at once: fixing one must not reveal the other later
@@ -458,11 +470,6 @@ class SshKey(Step):
                                                 if no_password else "")) from None
         if no_password:
             raise UsageError(no_password)
-        # The login plan needs, under way while the other steps check and plan; only through an alias
-        # ssh already knows (else ssh would look the bare alias up in DNS, or reach another machine).
-        alias = ctx.answer("alias")
-        if key.exists() and _ssh.alias_configured(ctx, alias):
-            self._early = KeyLoginProbe(ctx, alias, self._trusting(ctx))
 
     @staticmethod
     def _trusting(ctx) -> bool:

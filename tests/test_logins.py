@@ -7,6 +7,7 @@ costs round trips over a real network, so this is a behaviour, not a timing."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
@@ -129,3 +130,33 @@ def test_confirming_the_host_key_in_a_terminal_logs_in_twice_with_an_authorized_
     child.close()
     assert child.exitstatus == 0, child.before
     assert remote.sshd.logins_since(mark) <= 2
+
+
+def test_a_run_its_checks_stop_leaves_no_probe_behind(cli, home, remote, tmp_path):
+    import socket
+
+
+    authorized_key(home, remote.sshd)
+    assert cli("run", "ssh-config", "--yes", *remote.flags).returncode == 0  # the alias is known: a probe starts early
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", remote.local_port))
+    squatter.listen()
+    try:
+        result = cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags, env={"TMPDIR": str(scratch)})
+    finally:
+        squatter.close()
+    assert result.returncode == 1 and "already taken" in result.stderr
+    assert list(scratch.iterdir()) == []  # the trusting probe's scratch known_hosts went with it
+    assert not (home / ".ssh" / "known_hosts").exists()
+    probes = [pid for pid in os.listdir("/proc") if pid.isdigit() and _is_probe_of(pid, home)]
+    assert probes == []
+
+
+def _is_probe_of(pid: str, home) -> bool:
+    try:
+        args = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return False
+    return bool(args) and args[0].endswith(b"ssh") and str(home).encode() in b" ".join(args) and b"true" in args
