@@ -461,6 +461,9 @@ class SshKey(Step):
         # the other steps' run; only through an alias ssh already knows (else ssh would look the bare
         # alias up in DNS, or reach another machine). A run these checks stop ends it on exit.
         alias = ctx.answer("alias")
+        if self._early is not None:  # an earlier run in this process that stopped before plan
+            self._early.cancel()
+            self._early = None
         if key.exists() and _ssh.alias_configured(ctx, alias):
             self._early = KeyLoginProbe(ctx, alias, self._trusting(ctx))
         try:

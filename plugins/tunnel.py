@@ -63,10 +63,10 @@ class Tunnel(Step):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
         _tunnel.tunnel_argv(ctx, alias)  # a home that ssh could not be told: refused now
         _common.check_editable(_tunnel.detached_log(ctx))  # a FIFO or a device as the log: refused now
+        self._early = None  # never one from an earlier run in this process
         holder = _ports.owner(port, likely=(ctx.record.get("pid") or 0,))
         if holder is not None and not _ssh.forwards_alias(holder, alias):
             raise _port_taken(port, holder)
-        self._early = None
         if holder is not None and not ctx.dry_run:  # a tunnel runs: plan asks the Gateway through it
             self._early = EarlyGatewayCheck(ctx, alias, port, holder)
 
