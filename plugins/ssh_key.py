@@ -7,6 +7,7 @@ pexpect: the host key fingerprint is shown and confirmed, the password is asked 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shlex
 import shutil
@@ -124,8 +125,6 @@ class KeyLoginProbe:
             options = ("-o", "StrictHostKeyChecking=accept-new",
                        "-o", "UserKnownHostsFile=" + " ".join(_ssh.config_arg(name) for name in files))
         self.started = _ssh.start_key_login(ctx, alias, options=options)
-        import atexit
-
         atexit.register(self.cancel)  # a run stopped before plan: the scratch file goes too
 
     def still_answers(self, ctx, alias: str, trusting: bool) -> bool:
@@ -145,8 +144,6 @@ class KeyLoginProbe:
         return ok, kind, why, [line for line in lines if line.strip()]
 
     def cancel(self) -> None:
-        import atexit
-
         atexit.unregister(self.cancel)
         self.started.cancel()
         if self.scratch is not None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,9 +57,6 @@ class Started:
     ended then, so that nothing it started outlives it unasked."""
 
     def __init__(self, argv: list[str], process: subprocess.Popen | None, timeout: float):
-        import atexit
-        import time
-
         self.argv, self.process = argv, process
         self.deadline = time.monotonic() + timeout
         self.timeout = timeout
@@ -65,9 +64,6 @@ class Started:
             atexit.register(self.cancel)
 
     def result(self) -> Result:
-        import atexit
-        import time
-
         if self.process is None:
             return Result(127, "", _("{command}: command not found").format(command=self.argv[0]))
         try:
@@ -80,8 +76,6 @@ class Started:
         return Result(self.process.returncode, out, err)
 
     def cancel(self) -> None:
-        import atexit
-
         atexit.unregister(self.cancel)
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
