@@ -18,6 +18,7 @@ from bench.common import command, logins, median_seconds, row, tool
 from bench.remote import Bench
 from tests.harness.gateway import GatewayStandIn
 from tests.harness.sshd import TestSshd
+from tests.standins.remote_openclaw import RemoteOpenclaw
 from tests.standins.secret_service import SecretService, missing_tools
 
 RUNS = 7
@@ -56,6 +57,8 @@ def run() -> list[dict]:
         with TestSshd() as sshd, GatewayStandIn(token=TOKEN) as gateway:
             bench = Bench(sshd, gateway, workdir)
             bench.fresh_home()
+            # OpenClaw's CLI on the remote, as on a real Gateway host: status asks it (remote-gateway)
+            remote_cli = RemoteOpenclaw(sshd, TOKEN, gateway.port).install()
             env = {**bench.env(), **keyring_env, "OPENCLAW_GATEWAY_TOKEN": TOKEN, "OPENCLAW_REMOTE_PLATFORM": "linux"}
             setup = tool("run", "ssh-config", "ssh-key", "token", "tunnel", "--yes",
                          "--host", sshd.host, "--port", str(sshd.port), "--user", sshd.user,
@@ -73,6 +76,7 @@ def run() -> list[dict]:
             finally:
                 sshd.start()
                 bench.stop_tunnel()
+                remote_cli.close()
     finally:
         service.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -74,13 +74,15 @@ class GatewayResult:
 
 
 def probe(port: int, token: str | None, *, host: str = "127.0.0.1",
-          timeout: float = 3.0) -> GatewayResult:
-    """What answers on host:port. Takes at most about `timeout` seconds (+1 s to close)."""
+          timeout: float = 3.0, sock: socket.socket | None = None) -> GatewayResult:
+    """What answers on host:port. Takes at most about `timeout` seconds (+1 s to close). With `sock`
+    (a connected stream, such as one end of a socketpair whose other end is `ssh -W`), the handshake
+    goes over it instead of a new TCP connection (a token is needed)."""
     deadline = time.monotonic() + timeout
     if token is None:
         result = _probe_health(host, port, deadline)
     else:
-        result = _probe_handshake(host, port, token, deadline)
+        result = _probe_handshake(host, port, token, deadline, sock)
     return _without_secret(result, token)
 
 
@@ -191,7 +193,7 @@ class _NotJson(Exception):
     pass
 
 
-def _probe_handshake(host: str, port: int, token: str, deadline: float) -> GatewayResult:
+def _probe_handshake(host: str, port: int, token: str, deadline: float, sock=None) -> GatewayResult:
     # Imported here: websockets costs ~30 ms, which commands that never probe should not pay.
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus
     from websockets.sync.client import connect as ws_connect
@@ -199,6 +201,7 @@ def _probe_handshake(host: str, port: int, token: str, deadline: float) -> Gatew
     try:
         ws = ws_connect(
             f"ws://{host}:{port}",
+            sock=sock,
             open_timeout=_remaining(deadline),
             close_timeout=1,
             **_NO_PROXY,

@@ -121,3 +121,24 @@ def wait_for(condition, timeout: float, interval: float = 0.02) -> bool:
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def started_at(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None when that cannot be told.
+    Linux: /proc/PID/stat's start time (clock ticks after boot) plus the boot time; macOS: ``ps -o
+    lstart=`` (a date such as ``Tue Dec  1 12:00:00 2026``, in local time)."""
+    try:
+        ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        boot = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+        return boot + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        pass
+    import subprocess
+
+    try:
+        done = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5,
+                              env={**os.environ, "LC_ALL": "C"})
+        return time.mktime(time.strptime(" ".join(done.stdout.split()), "%a %b %d %H:%M:%S %Y"))
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None

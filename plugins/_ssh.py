@@ -44,8 +44,22 @@ def isolation_options(ctx) -> list[str]:
             "-o", f"UserKnownHostsFile={config_arg(str(ctx.path('.ssh', 'known_hosts')))}"]
 
 
+APPLE_SSH = "/usr/bin/ssh"  # what a LaunchAgent runs: launchd gives it PATH /usr/bin:/bin:/usr/sbin:/sbin
+
+
+def program() -> str:
+    """The ssh every probe, ``ssh -G``, the detached tunnel and the login agent run. On a Mac,
+    Apple's own ``/usr/bin/ssh``: what is verified is then what launchd runs (a Homebrew ssh
+    earlier on PATH reads the same config differently and rejects Apple's ``UseKeychain``).
+    Elsewhere ``ssh`` from PATH. Decided by the real OS, not OPENCLAW_REMOTE_PLATFORM: the
+    Linux tests that play macOS keep running the ssh their PATH names."""
+    import sys
+
+    return APPLE_SSH if sys.platform == "darwin" else "ssh"
+
+
 def ssh_command(ctx, *args: str) -> list[str]:
-    return ["ssh", *isolation_options(ctx), *args]
+    return [program(), *isolation_options(ctx), *args]
 
 
 # Every ssh through the alias except the tunnel itself: the alias's LocalForward would
@@ -58,7 +72,7 @@ NO_HOSTKEY_UPDATES = ("-o", "UpdateHostKeys=no")
 def effective_config(ctx, alias: str, config_file: Path | None = None) -> dict[str, list[str]]:
     """What ``ssh -G`` says ssh would use for ``alias`` (keys lowercase, values in order)."""
     if config_file is not None:
-        argv = ["ssh", "-G", "-F", str(config_file), alias]
+        argv = [program(), "-G", "-F", str(config_file), alias]
     else:
         argv = ssh_command(ctx, "-G", alias)
     result = ctx.run(argv, timeout=10)

@@ -11,6 +11,7 @@ import shlex
 import signal
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from plugins import _gateway, _keyring, _launchd, _ports, _ssh
 from wizard import Action, Run, StepFailed
@@ -160,18 +161,44 @@ def kill(pid: int) -> None:
         pass
 
 
+PROC = Path("/proc")  # Linux only: macOS has none (the tests point this elsewhere to take the macOS path)
+
+
 def _alive(pid: int) -> bool:
+    """Running, and not a zombie: a dead process holds no port. Our own children (the detached
+    ssh this run started) are reaped here; without that, on macOS, where nothing else reaps them,
+    a killed one stays a zombie that ``kill(pid, 0)`` still finds, and every wait for it to go
+    runs to its timeout."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False  # it was our child, it had exited: reaped now
+    except ChildProcessError:
+        pass  # not our child (or reaped already): ask the system
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    try:  # a zombie (its parent has not reaped it yet) holds no port any more
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """Someone else's exited child whose parent has not reaped it yet: /proc where it exists,
+    else ``ps -o stat=`` (BSD and procps both print Z first for a zombie; nothing for no process)."""
+    from wizard import runner
+
+    stat_file = PROC / str(pid) / "stat"
+    if PROC.is_dir():
+        try:
+            return stat_file.read_text().rsplit(")", 1)[1].split()[0] == "Z"
+        except (OSError, IndexError):
+            return False
+    result = runner.run(["ps", "-o", "stat=", "-p", str(pid)], timeout=5)
+    if result.returncode not in (0, 1):  # no ps, or no answer: say nothing about it
+        return False
+    words = result.stdout.strip()
+    return words == "" or words.startswith("Z")  # "": gone between kill(0) and ps (exit 1)
 
 
 @dataclass

@@ -10,15 +10,23 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from plugins import _launchd, _ports
-from wizard import Action, Question, Step, StepFailed, UsageError, hookimpl
+from plugins import _app, _launchd, _ports
+from plugins._app import DEFAULT_APP, app_executable, app_name, app_pid, holds
+from wizard import Action, Check, Health, Question, Step, StepFailed, UsageError, hookimpl
 from wizard.i18n import _
 
 VARIABLE = _launchd.TOKEN_VARIABLE
 # Each bounds the whole action (the command, then the wait for the process), as the plan says.
 QUIT_TIMEOUT = 15.0
-QUIT_SCRIPT = ("-e", "on run argv", "-e", "tell application (item 1 of argv) to quit", "-e", "end run")
+# The app is addressed by its bundle id, an argument of the script, never text parsed as AppleScript.
+QUIT_SCRIPT = ("-e", "on run argv", "-e", "tell application id (item 1 of argv) to quit", "-e", "end run")
 OPEN_TIMEOUT = 15.0
+# The first Apple event to the app shows macOS's Automation (TCC) consent dialog and osascript
+# blocks until the user answers; AppleScript's own timeout for an event is 2 minutes (-1712).
+CONSENT_TIMEOUT = 120.0
+NOT_AUTHORIZED = "(-1743)"  # errAEEventNotPermitted: the user refused (or refused earlier)
+TIMED_OUT = "(-1712)"  # errAETimeout: nobody answered the dialog in time
+MANUAL_QUIT_TIMEOUT = 60.0
 
 
 def _left(deadline: float) -> float:
@@ -38,78 +46,84 @@ def check_app(text: str) -> str:
     return text
 
 
-APP = Question("app", _("Where OpenClaw.app is installed"), default="/Applications/OpenClaw.app", validate=check_app)
-
-
-def app_name(app: str) -> str:
-    return Path(app).name[: -len(".app")]
-
-
-def app_executable(app: str) -> str:
-    """The process name (macOS matches CFBundleExecutable, cut to 15 characters)."""
-    import plistlib
-    from xml.parsers.expat import ExpatError
-
-    try:
-        with open(Path(app) / "Contents" / "Info.plist", "rb") as handle:
-            name = plistlib.load(handle).get("CFBundleExecutable") or app_name(app)
-    except (OSError, ValueError, plistlib.InvalidFileException, ExpatError):
-        name = app_name(app)
-    return str(name)[:15]
-
-
-def app_pid(ctx, name: str) -> int | None:
-    import os
-
-    result = ctx.run(["pgrep", "-U", str(os.getuid()), "-x", name], timeout=5)
-    pids = [int(word) for word in result.stdout.split() if word.isdigit()]
-    return min(pids) if pids else None
-
-
-def process_env_value(ctx, pid: int, variable: str) -> str | None:
-    """``variable`` in a running process's environment: /proc where it exists, else macOS's
-    ``ps -E`` (BSD ps; procps spells it ``e``)."""
-    environ = Path(f"/proc/{pid}/environ")
-    if environ.exists():
-        for item in environ.read_bytes().split(b"\0"):
-            name, _sep, value = item.decode(errors="replace").partition("=")
-            if name == variable:
-                return value
-        return None
-    result = ctx.run(["ps", "-E", "-ww", "-o", "command=", "-p", str(pid)], timeout=5)
-    for word in result.stdout.split():
-        if word.startswith(variable + "="):
-            return word[len(variable) + 1:]
-    return None
+APP = Question("app", _("Where OpenClaw.app is installed"), default=DEFAULT_APP, validate=check_app)
 
 
 @dataclass
 class QuitApp(Action):
+    """Quit the app with an Apple event to its bundle id (as ⌘Q does: it may save and clean up).
+    macOS first asks the user whether this terminal may control the app (Automation): say so
+    before, allow a human's time, and if the answer is no (-1743) or none comes, fall back:
+    ask the user to quit it, or, with nobody to ask, SIGTERM its pid after saying so."""
+
     name: str
     executable: str
+    bundle: str | None = None
 
     def argv(self) -> list[str]:
-        # The name is the script's argument, never part of its text: nothing the user typed is
-        # ever parsed as AppleScript (typographic quotes included).
-        return ["osascript", *QUIT_SCRIPT, self.name]
+        return ["osascript", *QUIT_SCRIPT, self.bundle or ""]
 
     def describe(self, ctx):
         import shlex
 
+        if not self.bundle:
+            return _("send {name} SIGTERM (its Info.plist names no bundle id to send Apple events to)").format(
+                name=self.name) + "\n"
         return ("$ " + shlex.join(self.argv()) + "    # "
                 + _("then waits until it has quit (up to {s:g} s)").format(s=QUIT_TIMEOUT) + "\n")
 
     def perform(self, ctx):
-        deadline = time.monotonic() + QUIT_TIMEOUT
+        pid = app_pid(ctx, self.executable)
+        if pid is None:
+            return
+        refused = self._apple_event(ctx) if self.bundle else _("its Info.plist names no bundle id")
+        if refused:
+            self._fall_back(ctx, pid, refused)
+            return
         with ctx.ui.waiting(_("waiting for {name} to quit (up to {s:g} s)…").format(name=self.name, s=QUIT_TIMEOUT)):
-            result = ctx.run(self.argv(), timeout=QUIT_TIMEOUT)
-            if not result.ok:
-                raise StepFailed(_("osascript could not quit {name}: {why}").format(
-                    name=self.name, why=result.stderr.strip()))
-            gone = _ports.wait_for(lambda: app_pid(ctx, self.executable) is None, _left(deadline), interval=0.1)
+            gone = _ports.wait_for(lambda: app_pid(ctx, self.executable) is None, QUIT_TIMEOUT, interval=0.1)
         if not gone:
             raise StepFailed(_("{name} did not quit within {s:g} s (an unsaved document or a dialog?)").format(
                 name=self.name, s=QUIT_TIMEOUT), kept=_("The app is still running; quit it yourself, then re-run."))
+
+    def _apple_event(self, ctx) -> str | None:
+        """None once the app was asked to quit; else why it could not be (refused, no answer)."""
+        ctx.ui.say("  " + _("asking {name} to quit. macOS may ask whether your terminal may control {name} "
+                            "(Automation): choose OK. Nothing else is sent to it.").format(name=self.name))
+        with ctx.ui.waiting(_("waiting for {name} to be asked to quit (up to {s:g} s while macOS asks you)…").format(
+                name=self.name, s=CONSENT_TIMEOUT)):
+            result = ctx.run(self.argv(), timeout=CONSENT_TIMEOUT + 5)  # osascript says -1712 first
+        if result.ok:
+            return None
+        if NOT_AUTHORIZED in result.stderr:
+            return _("macOS did not allow this terminal to control {name} (Automation, error -1743); allow it in "
+                     "System Settings > Privacy & Security > Automation").format(name=self.name)
+        if TIMED_OUT in result.stderr or result.returncode == 124:
+            return _("nobody answered macOS's Automation question in time")
+        raise StepFailed(_("osascript could not quit {name}: {why}").format(
+            name=self.name, why=result.stderr.strip() or f"exit {result.returncode}"))
+
+    def _fall_back(self, ctx, pid: int, why: str) -> None:
+        import os
+        import signal
+
+        if ctx.interactive:
+            ctx.ui.warn(_("{why}. Quit {name} yourself now (⌘Q); waiting up to {s:g} s…").format(
+                why=why, name=self.name, s=MANUAL_QUIT_TIMEOUT))
+            gone = _ports.wait_for(lambda: app_pid(ctx, self.executable) is None, MANUAL_QUIT_TIMEOUT, interval=0.2)
+            if not gone:
+                raise StepFailed(_("{name} is still running").format(name=self.name),
+                                 kept=_("The app is still running; quit it yourself, then re-run."))
+            return
+        ctx.ui.warn(_("{why}. Sending {name} (pid {pid}) SIGTERM instead, as 'kill -TERM {pid}' would: it quits "
+                      "without the chance to ask about unsaved work.").format(why=why, name=self.name, pid=pid))
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        if not _ports.wait_for(lambda: app_pid(ctx, self.executable) is None, QUIT_TIMEOUT, interval=0.1):
+            raise StepFailed(_("{name} did not quit within {s:g} s of SIGTERM").format(name=self.name, s=QUIT_TIMEOUT),
+                             kept=_("The app is still running; quit it yourself, then re-run."))
 
 
 @dataclass
@@ -149,6 +163,7 @@ class AppRestart(Step):
 
     def preflight(self, ctx):
         self._installed_app(ctx)
+        _launchd.require_gui_session(ctx)  # an app opened from an ssh session is not the user's
 
     def plan(self, ctx):
         app = self._installed_app(ctx)
@@ -156,10 +171,15 @@ class AppRestart(Step):
         pid = app_pid(ctx, app_executable(app))
         if pid is None:
             return [OpenApp(app)]
-        wanted = _launchd.getenv(ctx, VARIABLE)
-        if (process_env_value(ctx, pid, VARIABLE) or "") == wanted:
+        if _app.process_env_value(ctx, pid, VARIABLE) is _app.UNSEEN:
+            # Restarting on every run because we cannot look would be worse than saying so.
+            ctx.ui.warn(_("cannot see {name}'s environment (ps -E shows none), so whether it has the token is "
+                          "unknown; it is not restarted. If it reports 'unauthorized', quit and reopen it").format(
+                name=name))
             return []
-        return [QuitApp(name, app_executable(app)), OpenApp(app)]
+        if holds(ctx, pid, VARIABLE, _launchd.getenv(ctx, VARIABLE)):
+            return []
+        return [QuitApp(name, app_executable(app), _app.bundle_id(app)), OpenApp(app)]
 
     @staticmethod
     def _installed_app(ctx) -> str:
@@ -183,3 +203,34 @@ class AppRestart(Step):
 @hookimpl
 def register_steps(register):
     register(AppRestart())
+
+
+class AppTokenCheck(Check):
+    name, step = "app-token", "app-restart"
+    title = _("OpenClaw.app holds the token launchd has")
+
+    def run(self, ctx):
+        if ctx.platform != "darwin":
+            return Health("ok", _("not needed on this platform"))
+        app = _app.app_path(ctx)
+        pid = app_pid(ctx, app_executable(app))
+        if pid is None:
+            # Nothing is wrong with an app that is not running: it reads launchd's environment when it starts.
+            return Health("ok", _("{name} is not running (it reads the token when it starts)").format(
+                name=app_name(app)))
+        wanted = _launchd.getenv(ctx, VARIABLE)
+        if not wanted:
+            return Health("fail", _("launchd holds no {var} to compare with").format(var=VARIABLE),
+                          follows="token-launchd", details={"pid": pid})
+        if holds(ctx, pid, VARIABLE, wanted):
+            return Health("ok", _("pid {pid} started with it").format(pid=pid), details={"pid": pid})
+        return Health("fail", _("{name} (pid {pid}) runs with a different or no {var}").format(
+            name=app_name(app), pid=pid, var=VARIABLE), details={"pid": pid},
+            advice=_("A running app never sees a later 'launchctl setenv': it started before the token was pushed "
+                     "(launchd does not order login agents before login items) or before the token changed. The "
+                     "fix quits it and opens it again."))
+
+
+@hookimpl
+def register_checks(register):
+    register(AppTokenCheck())

@@ -42,8 +42,9 @@ REMOVE_OTHERS = Question("remove_other_agents", _("Remove the other OpenClaw tun
 
 
 def tunnel_program(ctx, alias: str) -> list[str]:
-    # Same ssh as the tunnel step, from its absolute path (launchd's PATH is minimal).
-    return ["/usr/bin/ssh", *_ssh.isolation_options(ctx), "-N", "-o", "BatchMode=yes", alias]
+    # Apple's ssh, the one the tunnel step runs on a Mac, from its absolute path (launchd's PATH is
+    # minimal; the systemd unit names it the same way).
+    return [_ssh.APPLE_SSH, *_ssh.isolation_options(ctx), "-N", "-o", "BatchMode=yes", alias]
 
 
 def launch_agent(ctx, label: str, alias: str) -> dict:
@@ -97,6 +98,7 @@ class Autostart(Step):
             _launchd.check_ours(_launchd.plist_path(ctx, label), label)
             if shutil.which("launchctl", path=ctx.env.get("PATH")) is None:
                 raise StepFailed(_("launchctl is not on PATH, so no LaunchAgent can be loaded"))
+            _launchd.require_gui_session(ctx)
             return
         _common.check_editable(unit_path(ctx, label))
         unit_text(ctx, ctx.answer("alias"))  # a home that ssh or systemd could not be told: refused now
@@ -121,8 +123,7 @@ class Autostart(Step):
         changed = _launchd.existing(path) != job
         loaded, job_pid = _launchd.loaded_pid(ctx, label)
         detached = self._detached_holder(ctx, alias, port, job_pid, leaving)
-        if changed:
-            actions.append(WriteFile(path, _launchd.render(job), mode=0o644, dir_mode=0o755))
+        actions += _launchd.write_plist(path, job)
         actions += detached
         idle = loaded and not detached and _ports.owner(port, likely=(job_pid,) if job_pid else ()) is None
         if loaded and not changed and (detached or idle):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from plugins import _common, _ssh
+from plugins import _agent, _common, _ssh
 from wizard import Check, Health, RemoveFile, Step, StepFailed, WriteFile, files, hookimpl
 from wizard.answers import UsageError
 from wizard.i18n import _
@@ -35,7 +35,24 @@ def _values(ctx) -> dict:
         "alias": ctx.answer("alias"), "host": ctx.answer("host"), "user": ctx.answer("user"),
         "port": ctx.answer("port"), "identity": identity,
         "local_port": ctx.answer("local_port"), "remote_port": ctx.answer("remote_port"),
+        "agent": agent_lines(ctx),
     }
+
+
+def agent_lines(ctx) -> list[str]:
+    """How the background tunnel reaches a key with a passphrase (plugins/_agent.py): on macOS the
+    Keychain keeps the passphrase and the agent is filled again after a reboot (``UseKeychain``,
+    which only Apple's ssh knows, hence ``IgnoreUnknown`` first for Homebrew's); an agent other
+    than macOS's own is named, since launchd's and systemd's ssh never see the shell's SSH_AUTH_SOCK."""
+    lines = []
+    if ctx.platform == "darwin":
+        lines += ["IgnoreUnknown UseKeychain", "UseKeychain yes", "AddKeysToAgent yes"]
+    socket = _agent.custom_agent(ctx)
+    # On Linux only for a key that needs the agent: an agent's socket often changes at every
+    # login, and naming it for a key without a passphrase would rewrite the block for nothing.
+    if socket and (ctx.platform == "darwin" or _agent.key_needs_agent(ctx)):
+        lines.append(f"IdentityAgent {_ssh.config_arg(socket)}")
+    return lines
 
 
 def render_block(v: dict, newline: str = "\n", explicit_port: bool = False) -> str:
@@ -46,6 +63,7 @@ def render_block(v: dict, newline: str = "\n", explicit_port: bool = False) -> s
     lines += [
         f"    IdentityFile {_ssh.config_arg(v['identity'])}",
         "    IdentitiesOnly yes",
+        *(f"    {line}" for line in v.get("agent", ())),
         f"    LocalForward 127.0.0.1:{v['local_port']} 127.0.0.1:{v['remote_port']}",
         "    ExitOnForwardFailure yes",
         *(f"    {key} {value}" for key, value in KEEPALIVE.items()),
@@ -212,7 +230,7 @@ class SshConfig(Step):
         if not path.exists():
             return
         find_managed(_read(path).splitlines(), ctx.answer("alias"))  # damaged markers: stop now
-        result = ctx.run(["ssh", "-G", "-F", str(path), ctx.answer("alias")], timeout=10)
+        result = ctx.run([_ssh.program(), "-G", "-F", str(path), ctx.answer("alias")], timeout=10)
         if not result.ok:
             raise UsageError(_("ssh cannot read {path} as it is: {why}; fix it first (nothing was changed)").format(
                 path=path, why=(result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[0]))

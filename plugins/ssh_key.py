@@ -14,7 +14,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from plugins import _common, _ssh
+from plugins import _agent, _common, _ssh
 from wizard import Action, Check, Health, Question, RemoveFile, Step, StepFailed, UsageError, WriteFile, hookimpl, state
 from wizard.i18n import _
 
@@ -290,6 +290,10 @@ class CreateKey(Action):
     @staticmethod
     def _confirmed_passphrase(ctx) -> str:
         """Typed twice when asked interactively: a typo would make a key nobody can unlock."""
+        if not ctx.answer_if_given("key_passphrase") and not _agent.reachable(ctx):
+            ctx.ui.say("  " + _("no ssh agent is running, so the new key gets no passphrase: the background tunnel "
+                                "could never unlock it (see 'Keys with a passphrase' in the user guide)"))
+            return ""
         for _attempt in range(3):
             passphrase = ctx.answer("key_passphrase")
             if not passphrase or not ctx.interactive:
@@ -429,6 +433,87 @@ class CopyKey(Action):
                          kept=_("known_hosts was not touched; no key was copied."))
 
 
+# --- keys with a passphrase: the decision, and the agent (plugins/_agent.py) ---------------------
+
+def _no_agent(ctx) -> str:
+    return _("a key with a passphrase only works for the background tunnel through an ssh agent that holds it, "
+             "and no agent answers on SSH_AUTH_SOCK")
+
+
+def check_passphrase(ctx, key: Path) -> None:
+    """Before the key is made or used: refuse what cannot work (a passphrase, and no agent to hold
+    it), and say what will not last (an agent socket that ends with this login session)."""
+    given = ctx.answer_if_given("key_passphrase")
+    encrypted = key.exists() and _agent.is_encrypted(ctx, key)
+    if not (encrypted or (given and not key.exists())):
+        return
+    if not _agent.reachable(ctx):
+        start = _("start one ('eval \"$(ssh-agent)\"', or your desktop's) and run again") if ctx.platform != "darwin" \
+            else _("macOS starts one for every login session: run the wizard from a Terminal window there")
+        if encrypted:
+            raise UsageError(_("{key} has a passphrase, and {why}; {start}, or use a key without one (--identity)").format(
+                key=key, why=_no_agent(ctx), start=start))
+        raise UsageError(_("{why}: {start}, or give no passphrase").format(why=_no_agent(ctx), start=start))
+    if encrypted and not ctx.interactive and not given and not _agent.holds(ctx, key):
+        raise UsageError(_("{key} has a passphrase and your ssh agent does not hold it: add it with '{command}', or "
+                           "set {env} for the wizard to add it").format(
+            key=key, command=" ".join(_agent.add_argv(ctx, key)), env=PASSPHRASE.env_var))
+    socket = _agent.socket_path(ctx) or ""
+    if ctx.platform != "darwin" and _agent.per_session(socket):
+        ctx.ui.warn(_("your ssh agent ({socket}) ends with this login session: after you log out, the tunnel's "
+                      "service cannot use the key until an agent holds it again (a systemd ssh-agent.service or "
+                      "your desktop's keyring agent lasts)").format(socket=socket))
+
+
+def needs_adding(ctx, key: Path) -> bool:
+    """An existing key with a passphrase that the agent does not hold yet."""
+    return _agent.is_encrypted(ctx, key) and not _agent.holds(ctx, key)
+
+
+@dataclass
+class AddKeyToAgent(Action):
+    """``ssh-add`` for a key with a passphrase (``--apple-use-keychain`` on macOS); nothing for one without."""
+
+    path: Path
+
+    def describe(self, ctx):
+        return ("$ " + shlex.join(_agent.add_argv(ctx, self.path)) + "    # "
+                + _("only if the key has a passphrase: your ssh agent holds it for the background tunnel") + "\n")
+
+    def perform(self, ctx):
+        if not _agent.is_encrypted(ctx, self.path) or _agent.holds(ctx, self.path):
+            return
+        # The one typed for the new key a moment ago (CreateKey), or given by flag, variable or stdin:
+        passphrase = ctx.resolver.values.get("key_passphrase") or ctx.answer_if_given("key_passphrase")
+        if not passphrase and ctx.interactive:
+            from wizard import prompts
+
+            passphrase = prompts.secret(_("Passphrase of {key} (for your ssh agent)").format(key=self.path))
+        if not passphrase:
+            raise StepFailed(_("{key} has a passphrase: add it to your agent with '{command}'").format(
+                key=self.path, command=shlex.join(_agent.add_argv(ctx, self.path))))
+        ctx.add_secret(passphrase)
+        _agent.add(ctx, self.path, passphrase)
+        self._say_if_unnamed(ctx)
+
+    def _say_if_unnamed(self, ctx) -> None:
+        """A passphrase typed only now, after ssh-config wrote the block: on Linux the service's
+        ssh finds the agent only once the block names it."""
+        socket = _agent.custom_agent(ctx)
+        if ctx.platform == "darwin" or not socket:
+            return
+        try:
+            named = _ssh.effective_config(ctx, ctx.answer("alias")).get("identityagent", [])
+        except StepFailed:
+            return
+        if socket not in named:
+            ctx.ui.warn(_("the ssh config does not name your agent yet, so the tunnel's service would not find the "
+                          "key: run 'openclaw-remote run ssh-config' once more"))
+
+    def summary(self, ctx):
+        return _("add {key} to the ssh agent").format(key=self.path)
+
+
 class SshKey(Step):
     name = "ssh-key"
     title = _("key login to the remote machine (ssh-copy-id)")
@@ -450,6 +535,7 @@ class SshKey(Step):
                     path=path, chars=" ".join(unsafe)))
         _common.check_editable(key, Path(f"{key}.pub"), known_hosts(ctx))
         _ssh.isolation_options(ctx)  # a home ssh could not be told about: refused now
+        check_passphrase(ctx, key)
         no_password = None
         if not key.exists() and not ctx.interactive and not ctx.answer_if_given("password"):
             no_password = _("a new key is copied to the remote machine with your password there, and nobody can be "
@@ -458,9 +544,7 @@ class SshKey(Step):
         # the other steps' run; only through an alias ssh already knows (else ssh would look the bare
         # alias up in DNS, or reach another machine). A run these checks stop ends it on exit.
         alias = ctx.answer("alias")
-        if self._early is not None:  # an earlier run in this process that stopped before plan
-            self._early.cancel()
-            self._early = None
+        self._cancel_early()  # one from an earlier run in this process that stopped before plan
         if key.exists() and _ssh.alias_configured(ctx, alias):
             self._early = KeyLoginProbe(ctx, alias, self._trusting(ctx))
         try:
@@ -475,6 +559,11 @@ class SshKey(Step):
     def _trusting(ctx) -> bool:
         """--accept-host-key given: one login both trusts an unknown host key and proves key login."""
         return bool(ctx.answer_if_given("accept_host_key"))
+
+    def _cancel_early(self) -> None:
+        if self._early is not None:
+            self._early.cancel()
+            self._early = None
 
     def _probe(self, ctx, alias: str) -> KeyLoginProbe:
         """The login preflight started, unless what it depends on changed since (ssh-config wrote
@@ -493,7 +582,10 @@ class SshKey(Step):
         actions = []
         self._proved, self._copy = False, None
         if not key.exists():
-            actions.append(CreateKey(key))
+            actions += [CreateKey(key), AddKeyToAgent(key)]
+        elif needs_adding(ctx, key):
+            self._cancel_early()  # BatchMode cannot use the key before the agent holds it
+            return [AddKeyToAgent(key), CopyKey(key, alias)]  # ssh-copy-id skips a key already there
         elif not (ctx.dry_run and self._early is None and not _ssh.alias_configured(ctx, alias)):
             ok, kind, why, learned = self._probe(ctx, alias).outcome(ctx)
             if ok:
@@ -504,9 +596,7 @@ class SshKey(Step):
                     ctx.ui.warn(_("cannot reach the remote machine now: {why}").format(why=why))
                 else:
                     raise StepFailed(why, kept=_("No key was copied."))
-        if self._early is not None:  # not needed after all
-            self._early.cancel()
-            self._early = None
+        self._cancel_early()  # not needed after all
         if not Path(str(key) + ".pub").exists() and key.exists():
             raise StepFailed(_("{path}.pub is missing: the public half of the key is needed to copy it").format(path=key))
         actions.append(CopyKey(key, alias, new_key=not key.exists()))

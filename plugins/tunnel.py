@@ -8,16 +8,21 @@ second ssh that could not bind. If ssh exits, its own words are reported at once
 
 from __future__ import annotations
 
+import shlex
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
-from plugins import _common, _gateway, _keyring, _ports, _ssh, _tunnel
+from plugins import _common, _gateway, _keyring, _openclaw_app, _openclaw_cli, _ports, _remote, _ssh, _tunnel
 from plugins._tunnel import StartTunnel, check_gateway, explain_gateway
-from wizard import Check, Command, Health, RemoveFile, Step, StepFailed, hookimpl, state
+from wizard import Action, Check, Command, Health, RemoveFile, Step, StepFailed, hookimpl, state
 from wizard.i18n import _
 
 
-def _port_taken(port: int, holder) -> StepFailed:
+def _port_taken(port: int, holder, ctx=None) -> StepFailed:
+    if ctx is not None and ctx.platform == "darwin" and _openclaw_app.holding_agent(ctx, holder):
+        return StepFailed(_("local port {port} is taken by OpenClaw.app's own gateway ({owner}); run "
+                            "'openclaw-remote run local-gateway' to stop it, or choose another --local-port").format(
+            port=port, owner=holder.describe()), kept=_("No tunnel was started."))
     return StepFailed(_("local port {port} is already taken by {owner}; stop it or choose another "
                         "--local-port").format(port=port, owner=holder.describe()), kept=_("No tunnel was started."))
 
@@ -66,6 +71,8 @@ class Tunnel(Step):
         self._early = None  # never one from an earlier run in this process
         holder = _ports.owner(port, likely=(ctx.record.get("pid") or 0,))
         if holder is not None and not _ssh.forwards_alias(holder, alias):
+            if ctx.platform == "darwin" and _openclaw_app.holding_agent(ctx, holder):
+                return  # OpenClaw.app's own gateway: the local-gateway step, before this one, stops it (or refuses)
             raise _port_taken(port, holder)
         if holder is not None and not ctx.dry_run:  # a tunnel runs: plan asks the Gateway through it
             self._early = EarlyGatewayCheck(ctx, alias, port, holder)
@@ -83,7 +90,7 @@ class Tunnel(Step):
             ctx.ui.say("  " + _("an ssh tunnel for {alias} that openclaw-remote did not start holds port {port}: "
                                 "{owner}; left alone").format(alias=alias, port=port, owner=holder.describe()))
         elif not _ssh.is_tunnel(ctx, holder, alias):
-            raise _port_taken(port, holder)  # taken since the checks before the first write
+            raise _port_taken(port, holder, ctx)  # taken since the checks before the first write
         else:
             ctx.ui.say("  " + _("the tunnel for {alias} already runs: {owner}").format(alias=alias, owner=holder.describe()))
         if not ctx.dry_run:
@@ -208,7 +215,10 @@ def _gateway_unreachable(ctx, result, remote_port: int) -> Health:
                                 "correct the port with 'openclaw-remote run ssh-config autostart --remote-port N'."),
         _gateway.STARTING: _("The Gateway is starting: look again in a few seconds."),
     }.get(result.kind, _("Update OpenClaw on this Mac or on the remote machine so that both speak one protocol."))
-    return Health("fail", explain_gateway(result, remote_port), advice=advice.format(port=remote_port), rerun=())
+    # Nothing behind the tunnel: what the Gateway's host says about it (remote-gateway) is the cause.
+    follows = "remote-gateway" if result.kind == _gateway.PORT_CLOSED else ""
+    return Health("fail", explain_gateway(result, remote_port), advice=advice.format(port=remote_port), rerun=(),
+                  follows=follows)
 
 
 class GatewayHealthCheck(Check):
@@ -225,7 +235,30 @@ class GatewayHealthCheck(Check):
         result = _gateway.probe(port, None, timeout=2.0)
         if result.ok:
             return Health("ok", result.detail)
+        stale = _older_than_config(ctx)
+        if result.kind == _gateway.PORT_CLOSED and stale:
+            return stale
         return _gateway_unreachable(ctx, result, ctx.answer("remote_port"))
+
+
+def _older_than_config(ctx) -> Health | None:
+    """A tunnel started before the ssh config last changed forwards what the config said then (another
+    remote port, say, after doctor followed the Gateway there): the fix restarts it."""
+    holder = _holder(ctx)
+    started = _ports.started_at(holder.pid) if holder is not None and holder.pid else None
+    try:
+        changed = _ssh.config_path(ctx).stat().st_mtime
+    except OSError:
+        return None
+    if started is None or started >= changed - 1:  # /proc's start time is rounded to clock ticks
+        return None
+    alias, port = ctx.answer("alias"), ctx.answer("local_port")
+    return Health("fail", _("nothing answers behind the tunnel, and the tunnel is older than the ssh config it "
+                            "should follow"), {"pid": holder.pid},
+                  advice=_("ssh reads its config only when it starts: the fix restarts the tunnel so that it "
+                           "forwards what the config says now."),
+                  actions=tuple(_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"), restart=True)),
+                  rerun=())
 
 
 class GatewayHandshakeCheck(Check):
@@ -243,6 +276,13 @@ class GatewayHandshakeCheck(Check):
         details = {"server_version": result.server_version, "protocol": result.protocol, "code": result.code}
         if result.kind == _gateway.HELLO_OK:
             return Health("ok", result.detail, details)
+        if result.code == "PAIRING_REQUIRED":
+            return Health(
+                "fail", _("the Gateway wants this device paired first (PAIRING_REQUIRED)"), details, rerun=(),
+                advice=_("A connection through the tunnel arrives as loopback and is normally approved at once; here "
+                         "that is off. On the remote machine run 'openclaw devices list', find the pending request, "
+                         "approve it with 'openclaw devices approve <requestId>' (requests expire after 5 minutes), "
+                         "then run 'openclaw-remote status' again."))
         if result.kind == _gateway.TOKEN_REJECTED:
             return Health(
                 "fail", _("the Gateway rejected the stored token ({code})").format(code=result.code), details,
@@ -256,10 +296,137 @@ class GatewayHandshakeCheck(Check):
                        follows="gateway-http")
 
 
+# ---- the Gateway where it runs, read over ssh ---------------------------------------------
+
+START_WAIT = 20.0  # after `openclaw gateway start`: until its RPC probe passes, at most
+
+
+@dataclass
+class StartRemoteGateway(Action):
+    """``openclaw gateway start`` on the remote, then wait until its own status says it answers."""
+
+    alias: str
+
+    def describe(self, ctx):
+        words = [_remote.openclaw(ctx), "gateway", "start"]
+        return "$ " + shlex.join(_remote.command(ctx, self.alias, words)) + "    # " + _(
+            "start the Gateway service on the remote machine") + "\n"
+
+    def perform(self, ctx):
+        words = [_remote.openclaw(ctx), "gateway", "start"]
+        with ctx.ui.waiting(_("starting the Gateway on {alias} (up to {s:g} s)…").format(
+                alias=self.alias, s=_remote.bound(START_WAIT))):
+            result = _remote.run(ctx, self.alias, words, timeout=START_WAIT)
+            if not result.ok:
+                raise StepFailed(_("'openclaw gateway start' failed on {alias}: {why}").format(
+                    alias=self.alias, why=result.why()))
+            started = _ports.wait_for(lambda: self._answers(ctx), START_WAIT, interval=1.0)
+        if not started:
+            raise StepFailed(_("the Gateway on {alias} was started but does not answer yet; look again with "
+                               "'openclaw-remote status' in a moment").format(alias=self.alias))
+
+    def _answers(self, ctx) -> bool:
+        found = _openclaw_cli.status(ctx, self.alias)[1]
+        return found is not None and found.running and found.rpc_ok is not False
+
+
+@dataclass
+class LocateRemoteOpenclaw(Action):
+    """Ask where ``openclaw`` is on the remote (once), check it answers there, and save the answer."""
+
+    alias: str
+
+    def describe(self, ctx):
+        return _("ask for the path of openclaw on the remote machine, check it there and save it (answer "
+                 "remote_openclaw)") + "\n"
+
+    def perform(self, ctx):
+        given = ctx.answer_if_given("remote_openclaw")
+        if not given and not ctx.interactive:
+            raise StepFailed(_("nobody to ask for the path of openclaw on the remote machine: pass --remote-openclaw "
+                               "PATH"))
+        path = given or ctx.answer("remote_openclaw")
+        result = _remote.run(ctx, self.alias, [path, "--version"])
+        if not result.ok:
+            raise StepFailed(_("{path} does not run on {alias}: {why}").format(path=path, alias=self.alias,
+                                                                            why=result.why()))
+        ctx.resolver.values["remote_openclaw"] = path
+        ctx.state.answers["remote_openclaw"] = path  # saved at once: every later ssh to the remote uses it
+        ctx.state.save()
+
+
+@dataclass
+class UseRemotePort(Action):
+    """Take the port the Gateway really listens on as ``--remote-port`` for the steps re-run next."""
+
+    port: int
+
+    def describe(self, ctx):
+        return _("use the Gateway's own port on the remote machine, {port}, as --remote-port").format(
+            port=self.port) + "\n"
+
+    def perform(self, ctx):
+        ctx.resolver.values["remote_port"] = self.port
+
+
+class RemoteGatewayCheck(Check):
+    name, step = "remote-gateway", "tunnel"
+    title = _("Gateway on the remote machine (openclaw gateway status)")
+    bound = _remote.bound()
+
+    def run(self, ctx):
+        alias, remote_port = ctx.answer("alias"), ctx.answer("remote_port")
+        result, found = _openclaw_cli.status(ctx, alias)
+        details = {"openclaw": _remote.openclaw(ctx)}
+        if result.ssh_failed:
+            return Health("fail", _("cannot log in to look: {why}").format(why=result.why()), details,
+                          follows="key-login", rerun=())
+        if result.missing:
+            # The Gateway may well be fine: only this layer cannot look. A warning, with the repair.
+            return Health("warn", _("the openclaw command is not found on the remote machine (exit 127)"), details,
+                          advice=_openclaw_cli.missing_words(ctx, alias) + ".",
+                          actions=(LocateRemoteOpenclaw(alias),), rerun=())
+        if found is None:
+            return Health("fail", _("'openclaw gateway status --json' gave no status: {why}").format(why=result.why()),
+                          details, rerun=(), advice=_("Update OpenClaw on the remote machine, or run 'openclaw "
+                                                      "gateway status' there to see why."))
+        details.update(service=found.runtime, bind_mode=found.bind_mode, bind_host=found.bind_host, port=found.port,
+                       rpc_ok=found.rpc_ok)
+        return self._judge(alias, remote_port, found, details)
+
+    @staticmethod
+    def _judge(alias: str, remote_port: int, found: _openclaw_cli.GatewayStatus, details: dict) -> Health:
+        if not found.running:
+            return Health("fail", _("the Gateway service is not running there ({status})").format(
+                status=found.runtime or "?"), details,
+                advice=_("The fix runs 'openclaw gateway start' on the remote machine over ssh, then looks again."),
+                actions=(StartRemoteGateway(alias),), rerun=())
+        if found.port is not None and found.port != remote_port:
+            return Health("fail", _("the Gateway listens on port {theirs} there, the tunnel forwards to {ours}").format(
+                theirs=found.port, ours=remote_port), details,
+                advice=_("The fix writes the ssh config again with --remote-port {port} and restarts the tunnel's "
+                         "agent.").format(port=found.port),
+                actions=(UseRemotePort(found.port),), rerun=("ssh-config", "autostart"))
+        if found.rpc_ok is False:
+            return Health("fail", _("the Gateway runs but its own RPC probe fails: {why}").format(
+                why=found.rpc_error or "?"), details, rerun=(),
+                advice=_("Look at its log there: 'openclaw gateway status --deep', then 'openclaw gateway restart'."))
+        where = f"{found.bind_host or found.bind_mode}:{found.port or remote_port}"
+        if not found.loopback_only:
+            return Health("warn", _("the Gateway listens on {where} ({mode}): reachable without the tunnel").format(
+                where=where, mode=found.bind_mode or "?"), details, rerun=(),
+                advice=_("Bound to the LAN or a tailnet, the Gateway is reachable from that network without the "
+                         "tunnel, protected by its token alone. That is a security choice; to keep it to the tunnel, "
+                         "run on the remote machine: 'openclaw config set gateway.bind loopback', then 'openclaw "
+                         "gateway restart'."))
+        return Health("ok", _("running, listening on {where}, RPC probe ok").format(where=where), details)
+
+
 @hookimpl
 def register_checks(register):
     register(TunnelProcessCheck())
     register(PortCheck())
+    register(RemoteGatewayCheck())  # before the Gateway's checks through the tunnel: it is their cause
     register(GatewayHealthCheck())
     register(GatewayHandshakeCheck())
 

@@ -50,12 +50,42 @@ def snapshot(root: Path) -> dict[str, tuple]:
     return found
 
 
+def _worktree_entry_points() -> Path:
+    """A dist-info for this checkout's pyproject.toml, first on PYTHONPATH: the wizard's subprocesses
+    then load the plugins this tree declares, even when the installed (editable) metadata is an
+    older checkout's (a step added here would otherwise be invisible until a reinstall)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    from wizard import __version__
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    site = Path(tempfile.mkdtemp(prefix="openclaw-remote-entry-points-"))
+    atexit.register(shutil.rmtree, site, True)
+    info = site / f"openclaw_remote_wizard-{__version__}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {__version__}\n")
+    groups = "".join(f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in entries.items()) + "\n"
+                     for group, entries in project["entry-points"].items())
+    (info / "entry_points.txt").write_text(groups)
+    return site
+
+
+ENTRY_POINTS_SITE = _worktree_entry_points()
+sys.path.insert(0, str(ENTRY_POINTS_SITE))  # and for the tests that load plugins in this process
+
+
 class Cli:
     """Runs the real ``openclaw-remote`` command in a subprocess against a temp home."""
 
     def __init__(self, home: Path):
         self.home = home
-        self.env = clean_env(home)
+        self.env = clean_env(home, PYTHONPATH=str(ENTRY_POINTS_SITE))
 
     def __call__(self, *args: str, input: str | None = None, env: dict | None = None,
                  timeout: float = 60) -> subprocess.CompletedProcess:

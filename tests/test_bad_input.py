@@ -63,6 +63,9 @@ FLAG_CASES = [
     ("app-quote", {"--app": '/Applications/x" & (do shell script "id") & ".app'}, "--app"),
     ("app-dotdot", {"--app": "/Applications/../tmp/OpenClaw.app"}, "--app"),
     ("app-not-an-app", {"--app": "/bin/sh"}, "--app"),
+    ("newline-in-remote-openclaw", {"--remote-openclaw": "openclaw\nrm -rf ~"}, "--remote-openclaw"),
+    ("escape-in-remote-openclaw", {"--remote-openclaw": "/opt/\x1b[2Jopenclaw"}, "--remote-openclaw"),
+    ("relative-remote-openclaw", {"--remote-openclaw": "node/bin/openclaw"}, "--remote-openclaw"),
 ]
 
 

@@ -28,7 +28,8 @@ def test_steps_lists_builtin_steps_with_applies_and_done(cli, home):
     result = cli("steps", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
-    assert [row["name"] for row in rows] == ["ssh-config", "ssh-key", "tunnel", "token", "app-restart", "autostart"]
+    assert [row["name"] for row in rows] == ["ssh-config", "ssh-key", "local-gateway", "tunnel", "token", "app-restart",
+                                             "autostart"]
     assert rows[0]["applies"] is True and rows[0]["done"] is False
     assert cli("run", "ssh-config", "--yes", "--host", "gw.example", "--user", "u").returncode == 0
     assert json.loads(cli("steps", "--json").stdout)[0]["done"] is True

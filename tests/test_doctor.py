@@ -174,18 +174,21 @@ def test_token_rejected_by_the_gateway_asks_for_the_new_one(cli, home, mac):
     assert mac.standins.launchd_env()["OPENCLAW_GATEWAY_TOKEN"] == "rotated-token-on-the-gateway"
 
 
-def test_gateway_not_running_on_the_remote_is_explained_not_fixed(cli, home, mac):
+def test_gateway_not_running_on_the_remote_is_started_over_ssh(cli, home, mac, remote_openclaw):
     setup(cli, mac)
     mac.gateway.stop()
+    remote_openclaw.configure(service="stopped")
     try:
         out = diagnose(cli)
         assert "Gateway liveness (HTTP /healthz): the tunnel is up but nothing answers behind it" in out
-        assert "Start the OpenClaw Gateway on the remote machine" in out
-        assert "follows from 'gateway-http'" in out
+        assert "Gateway on the remote machine (openclaw gateway status): the Gateway service is not running" in out
+        assert "follows from 'remote-gateway'" in out and "gateway start" in out
+        remote_openclaw.when_started(mac.gateway.start)  # the remote's service manager
         fixed = repair(cli)
-        assert fixed.returncode == 1 and "still failing: gateway-http, gateway-handshake" in fixed.stderr
+        assert fixed.returncode == 0, fixed.stdout + fixed.stderr
     finally:
-        mac.gateway.start()
+        mac.gateway.start()  # (does nothing when it runs)
+    assert remote_openclaw.state()["service"] == "running"
     assert cli("doctor").returncode == 0
 
 
@@ -265,3 +268,25 @@ def test_a_protocol_mismatch_seen_only_by_the_handshake_is_explained(cli, home, 
     assert "ok    Gateway liveness (HTTP /healthz)" in out  # only the handshake sees it
     assert "Update OpenClaw on this Mac or on the remote machine" in out
     assert "follows from" not in out
+
+
+def test_a_gateway_on_another_remote_port_is_followed_there(cli, home, mac, remote_openclaw):
+    from tests.harness.gateway import GatewayStandIn
+
+    setup(cli, mac)
+    with GatewayStandIn(token=GATEWAY_TOKEN) as moved:  # the Gateway now listens on another port there
+        remote_openclaw.configure(port=moved.port)
+        mac.gateway.stop()
+        try:
+            out = diagnose(cli)
+            assert f"the Gateway listens on port {moved.port} there, the tunnel forwards to {mac.gateway.port}" in out
+            fixed = repair(cli)
+            assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+            assert f"127.0.0.1:{moved.port}" in (home / ".ssh/config").read_text()
+            assert _gateway.probe(mac.local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
+            assert moved.connects  # the handshake went to the moved Gateway, through the restarted tunnel
+        finally:
+            mac.gateway.start()
+    from tests.test_remote import state_of
+
+    assert state_of(home)["answers"]["remote_port"] == moved.port

@@ -30,19 +30,23 @@ SSH_PASSWORD_VAR = "OPENCLAW_REMOTE_SSH_PASSWORD"
 
 
 @pytest.fixture
-def mac(home, cli, standins, secret_service, sshd, gateway):
-    """A Mac as far as the wizard can tell: stand-ins on PATH, a keyring, OpenClaw.app installed."""
+def mac(home, cli, standins, secret_service, sshd, gateway, remote_openclaw):
+    """A Mac as far as the wizard can tell: stand-ins on PATH, a keyring, OpenClaw.app installed; on the
+    remote, OpenClaw's CLI reporting the gateway stand-in."""
     if not sshd.supports_password:
         pytest.skip("needs root for the password user (CI runs as root)")
     sshd.revoke_all_keys()
     (home / "Library" / "Logs").mkdir(parents=True)
-    # What a login session's launchd would have (on a real Mac the platform is detected):
-    for name, value in {**secret_service, "OPENCLAW_REMOTE_PLATFORM": "darwin"}.items():
+    # The Keychain is the security stand-in (over this Secret Service), as on a Mac where no
+    # PYTHON_KEYRING_BACKEND is set. What a login session's launchd would have (on a real Mac
+    # the platform is detected):
+    keychain = {name: value for name, value in secret_service.items() if name != "PYTHON_KEYRING_BACKEND"}
+    for name, value in {**keychain, "OPENCLAW_REMOTE_PLATFORM": "darwin"}.items():
         standins.setenv(name, value)
     app_name = f"OpenClaw{os.getpid() % 10**7}"  # pgrep -x is machine-wide: another test run's app is not ours
     app = standins.install_app(app_name)
     local_port = ports.free_port()
-    cli.env.update({**standins.env, **secret_service, "OPENCLAW_REMOTE_PLATFORM": "darwin",
+    cli.env.update({**standins.env, **standins.strict_env, **keychain, "OPENCLAW_REMOTE_PLATFORM": "darwin",
                     "STANDIN_LAUNCHD_PATH": f"{BIN_DIR}:/usr/bin:/bin"})
     cli.env[SSH_PASSWORD_VAR] = sshd.password
     cli.env["OPENCLAW_GATEWAY_TOKEN"] = GATEWAY_TOKEN
@@ -56,6 +60,18 @@ def mac(home, cli, standins, secret_service, sshd, gateway):
     from tests.test_remote import kill_recorded_tunnel
 
     kill_recorded_tunnel(home)
+
+
+def _encrypted(key) -> bool:
+    return subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(key)], capture_output=True).returncode != 0
+
+
+READ_ONLY = ("print", "managername", "getenv", "list")  # launchctl subcommands that change nothing
+
+
+def launchctl_changes(standins) -> list[list[str]]:
+    """The launchctl calls that could have changed something (the session check only reads)."""
+    return [call for call in standins.calls("launchctl") if call[0] not in READ_ONLY]
 
 
 def plist(home, label):
@@ -90,7 +106,7 @@ def test_full_setup_of_six_steps_leaves_one_tunnel_owned_by_launchd(cli, home, m
 
     again = cli("setup", "--yes", *mac.flags)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("already done, nothing to change") == 6
+    assert again.stdout.count("already done, nothing to change") == 7
     assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
 
     # Secrets: the token only in the keyring and the one setenv call; the password nowhere.
@@ -116,12 +132,14 @@ def test_guided_setup_of_six_steps_typed_in_a_real_terminal(home, mac, cli):
         if text is not None:
             child.send("\x15" + text)
         child.send("\r")
-    child.expect("Passphrase for the new ssh key")
-    child.send("\r")
+    # No ssh agent in this terminal: no passphrase is offered (the tunnel could never unlock the key).
+    child.expect("no ssh agent is running, so the new key gets no passphrase")
     child.expect("Trust this host key")
     child.send("y")
     child.expect("Password for your account")
     child.send(mac.sshd.password + "\r")
+    child.expect("Fetch the token from the remote machine over ssh")  # offered first; typed here
+    child.send("n")
     # A wrong token is tried on the Gateway through the new tunnel, refused, and asked again.
     child.expect(r"Gateway token \(hidden")  # the prompt, not the step's heading
     child.send("a-typo-in-the-token\r")
@@ -132,6 +150,7 @@ def test_guided_setup_of_six_steps_typed_in_a_real_terminal(home, mac, cli):
     child.close()
     assert child.exitstatus == 0, child.before
     assert "changed: ssh-config, ssh-key, tunnel, token, app-restart, autostart" in child.before
+    assert not _encrypted(home / ".ssh" / "id_ed25519")
     assert "a-typo-in-the-token" not in child.before
     assert GATEWAY_TOKEN not in child.before and mac.sshd.password not in child.before
     assert _gateway.probe(mac.local_port, GATEWAY_TOKEN).kind == _gateway.HELLO_OK
@@ -187,6 +206,8 @@ def test_a_rejected_token_typed_three_times_is_never_stored(cli, home, mac):
     child.logfile_read = seen = io.StringIO()
     child.expect("Host alias")
     child.send("\r")
+    child.expect("Fetch the token from the remote machine over ssh")
+    child.send("n")
     for attempt in (1, 2, 3):
         child.expect(r"Gateway token \(hidden")
         child.send(f"wrong-token-{attempt}\r")
@@ -203,17 +224,23 @@ def test_a_rejected_token_typed_three_times_is_never_stored(cli, home, mac):
 
 
 def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, mac):
-    old_pid = mac.standins.start_app(mac.app_name, mac.app)  # opened before the token existed
+    mac.standins.start_app(mac.app_name, mac.app)  # opened before the token existed
     assert cli("run", "token", "--yes", *mac.flags).returncode == 0
+    # The login agent ran at load, pushed the token and restarted the app, as it does at login:
+    assert mac.standins.calls("open") == [[str(mac.app)]] and mac.standins.calls("osascript") == []
+    old_pid = mac.standins.app_pid()
+    assert mac.standins.process_env(old_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    mac.standins.clear_calls()
+    mac.standins.setenv("OPENCLAW_GATEWAY_TOKEN", "a-token-set-after-the-app-started")
     result = cli("run", "app-restart", "--yes", *mac.flags)
     assert result.returncode == 0, result.stderr
     from plugins.app_restart import QUIT_SCRIPT
 
-    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, mac.app_name]]  # the name is an argument
+    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, "ai.openclaw.mac"]]  # the bundle id, an argument
     assert mac.standins.calls("open") == [[str(mac.app)]]
     new_pid = mac.standins.app_pid()
     assert new_pid != old_pid
-    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == "a-token-set-after-the-app-started"
     again = cli("run", "app-restart", "--yes", *mac.flags)
     assert "already done" in again.stdout and mac.standins.app_pid() == new_pid
 
@@ -246,7 +273,7 @@ def test_leftover_agents_are_removed_the_legacy_one_without_asking(cli, home, ma
 
     refused = cli("run", "autostart", "--yes", *mac.flags)
     assert refused.returncode == 1 and "--remove-other-agents" in refused.stderr
-    assert mac.standins.calls("launchctl") and all(c[0] == "print" for c in mac.standins.calls("launchctl"))
+    assert mac.standins.calls("launchctl") and launchctl_changes(mac.standins) == []
 
     done = cli("run", "autostart", "--yes", "--remove-other-agents", *mac.flags)
     assert done.returncode == 0, done.stderr
@@ -314,7 +341,7 @@ def test_dry_run_shows_plists_and_commands_with_the_token_masked(cli, home, mac)
     assert f"$ launchctl bootstrap gui/{UID} {plist(home, LABEL)}" in result.stdout
     assert GATEWAY_TOKEN not in result.stdout + result.stderr
     assert snapshot(home) == before
-    assert [c for c in mac.standins.calls("launchctl") if c[0] not in ("getenv", "print")] == []
+    assert launchctl_changes(mac.standins) == []
     assert mac.standins.calls("open") == mac.standins.calls("osascript") == []
 
 
@@ -372,8 +399,9 @@ def test_status_after_setup_is_all_ok_and_follows_the_documented_schema(cli, hom
     assert set(report) == set(documented)
     assert report["schema"] == 1
     names = [check["name"] for check in report["checks"]]
-    assert names == ["ssh-config", "key-login", "tunnel-process", "local-port", "gateway-http", "gateway-handshake",
-                     "token-keyring", "token-launchd", "autostart-agent", "other-agents"]
+    assert names == ["ssh-config", "key-login", "openclaw-gateway-agent", "openclaw-app-tunnel", "openclaw-config-token",
+                     "tunnel-process", "local-port", "remote-gateway", "gateway-http", "gateway-handshake",
+                     "token-keyring", "token-launchd", "token-agent", "app-token", "autostart-agent", "other-agents"]
     for check in report["checks"]:
         assert set(check) == set(documented["checks"][0]) and check["status"] == "ok"
     by_name = {check["name"]: check for check in report["checks"]}

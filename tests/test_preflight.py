@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import snapshot
 from tests.harness import ports
-from tests.test_mac_side import linux, mac  # noqa: F401  (fixtures)
+from tests.test_mac_side import launchctl_changes, linux, mac  # noqa: F401  (fixtures)
 from tests.test_remote import ssh_processes_for
 
 pytestmark = pytest.mark.timeout(180)
@@ -29,7 +29,7 @@ def test_setup_with_yes_and_no_token_writes_nothing(cli, home, mac):
     before = snapshot(home)
     refused(cli("setup", "--yes", *mac.flags), 2, "Nothing was changed", "token: no Gateway token",
             "OPENCLAW_GATEWAY_TOKEN", "--token-stdin")
-    assert snapshot(home) == before and mac.standins.calls("launchctl") == []
+    assert snapshot(home) == before and launchctl_changes(mac.standins) == []
     assert ssh_processes_for(home) == []
 
 
@@ -115,7 +115,7 @@ def test_a_directory_where_a_step_writes_a_file_is_named_before_anything(cli, ho
     (home / where).mkdir(parents=True)
     before = snapshot(home)
     refused(cli("setup", "--yes", *mac.flags), 2, f"{home / where} is not a regular file", "Nothing was changed")
-    assert snapshot(home) == before and mac.standins.calls("launchctl") == []
+    assert snapshot(home) == before and launchctl_changes(mac.standins) == []
 
 
 def test_an_unreachable_host_and_a_missing_password_are_named_together(cli, home, mac):

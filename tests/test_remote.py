@@ -26,8 +26,9 @@ def needs_password(sshd):
 
 
 @pytest.fixture
-def remote(sshd, gateway, home, cli):
-    """Answers pointing at the test sshd; every tunnel the wizard starts is stopped afterwards."""
+def remote(sshd, gateway, home, cli, remote_openclaw):
+    """Answers pointing at the test sshd (OpenClaw's CLI installed there, reporting the gateway stand-in);
+    every tunnel the wizard starts is stopped afterwards."""
     sshd.revoke_all_keys()
     if not sshd.running:
         sshd.start()
@@ -99,8 +100,7 @@ def test_guided_setup_typed_in_a_real_terminal_against_the_sshd(home, remote):
         if text is not None:
             child.send("\x15" + text)
         child.send("\r")
-    child.expect("Passphrase for the new ssh key")
-    child.send("\r")  # no passphrase
+    child.expect("no ssh agent is running, so the new key gets no passphrase")  # no agent in this terminal: no passphrase offered
     child.expect("fingerprint")  # the host key is shown before anything is trusted
     child.expect("Trust this host key")
     child.send("y")
@@ -118,9 +118,10 @@ def test_wrong_password_three_times_copies_nothing(home, remote):
     needs_password(remote.sshd)
     child = pexpect.spawn(sys.executable, ["-m", "wizard", *REMOTE_STEPS, "--accept-host-key", *remote.flags],
                           env=clean_env(home), encoding="utf-8", timeout=20, dimensions=(40, 200))
-    for prompt in ("Host alias", "ssh key to use", "Passphrase"):
+    for prompt in ("Host alias", "ssh key to use"):
         child.expect(prompt)
         child.send("\r")
+    child.expect("no ssh agent is running, so the new key gets no passphrase")  # none offered
     for attempt in range(3):
         child.expect("Password for your account")
         child.send(f"wrong-{attempt}\r")

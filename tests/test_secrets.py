@@ -4,11 +4,14 @@ the home (logs included), no output, and no recorded command line but `launchctl
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.harness.fixtures import GATEWAY_TOKEN
 from tests.test_mac_side import files_containing, mac  # noqa: F401  (mac is a fixture)
 from tests.test_remote import ssh_processes_for
+from tests.test_remote_gateway import remote, up  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.timeout(240)
 ROTATED = "rotated-secret-token-QQQ"
@@ -23,14 +26,21 @@ def test_no_secret_leaks_through_setup_status_doctor_and_undo(cli, home, mac):
         return result
 
     assert run("setup", "--yes", *mac.flags).returncode == 0
+    assert run("setup", "--yes", "--json", *mac.flags).returncode == 0  # the run report too
     assert run("status").returncode == 0 and run("status", "--json").returncode == 0
     mac.standins.setenv("OPENCLAW_GATEWAY_TOKEN", "stale-secret-token-ZZZ")
-    assert run("doctor").returncode == 1
+    assert run("doctor").returncode == 1 and run("doctor", "--json").returncode == 1
     assert run("doctor", "--fix", "--yes").returncode == 0
     mac.gateway.token = ROTATED
-    assert run("doctor", "--fix", "--yes", OPENCLAW_GATEWAY_TOKEN=ROTATED).returncode == 0
+    fixed = run("doctor", "--fix", "--yes", "--json", OPENCLAW_GATEWAY_TOKEN=ROTATED)
+    assert fixed.returncode == 0
+    report = json.loads(fixed.stdout)  # the repairs it made, the step it re-ran, every layer ok after
+    assert report["changed"] is True and report["exit_code"] == 0
+    assert {repair["status"] for repair in report["repairs"]} == {"changed"}
+    assert "token" in {step["name"] for step in report["steps"] if step["status"] == "changed"}
+    assert {check["status"] for check in report["checks"]} == {"ok"}
     assert run("tunnel", "restart").returncode == 0 and run("tunnel", "logs").returncode == 0
-    assert run("undo", "--dry-run").returncode == 0
+    assert run("undo", "--dry-run").returncode == 0 and run("undo", "--dry-run", "--json").returncode == 0
     files_while_set_up = {secret: files_containing(home, secret) for secret in (GATEWAY_TOKEN, ROTATED)}
     assert run("undo", "--yes").returncode == 0
 
@@ -46,10 +56,10 @@ def test_no_secret_leaks_through_setup_status_doctor_and_undo(cli, home, mac):
     assert ssh_processes_for(home) == []
 
 
-SPIED = ("ssh", "ssh-keygen", "ssh-copy-id", "lsof", "ps", "pgrep", "launchctl", "osascript", "open")
+SPIED = ("ssh", "ssh-keygen", "ssh-copy-id", "ssh-add", "lsof", "ps", "pgrep", "launchctl", "osascript", "open", "security")
 
 
-def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_path):
+def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_path, ssh_agent):
     """Every program the wizard starts, however it starts it (the runner, pexpect, a detached
     ssh, a stand-in), is a spy here that writes down its environment, then runs the real one."""
     import shutil
@@ -74,14 +84,43 @@ def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_p
     (home / ".ssh" / "known_hosts").unlink()
     again = cli("setup", "--yes", *mac.flags)
     assert again.returncode == 0 and (home / ".ssh" / "known_hosts").exists(), again.stdout + again.stderr
-    # A second key with a passphrase: ssh-keygen runs under pexpect, the passphrase typed at its
-    # prompt. (The step then stops: a background tunnel cannot use that key without an agent.)
+    # A second key with a passphrase: ssh-keygen and ssh-add run under pexpect, the passphrase
+    # typed at their prompts; the test's agent then holds the key.
     passphrase = "key-passphrase-secret-PPP"
-    cli("run", "ssh-key", "--yes", "--identity", "~/.ssh/with_passphrase",
-        env={"OPENCLAW_REMOTE_KEY_PASSPHRASE": passphrase})
-    assert (home / ".ssh" / "with_passphrase").exists()
+    second = cli("run", "ssh-key", "--yes", "--identity", "~/.ssh/with_passphrase",
+                 env={"OPENCLAW_REMOTE_KEY_PASSPHRASE": passphrase, "SSH_AUTH_SOCK": ssh_agent()})
+    assert (home / ".ssh" / "with_passphrase").exists(), second.stdout + second.stderr
     recorded = sorted(seen.iterdir())
-    assert {path.name.split(".")[0] for path in recorded} >= {"ssh", "ssh-keygen", "ssh-copy-id", "launchctl"}
+    assert {path.name.split(".")[0] for path in recorded} >= {"ssh", "ssh-keygen", "ssh-copy-id", "ssh-add",
+                                                              "launchctl", "security"}
     for secret in (GATEWAY_TOKEN, mac.sshd.password, passphrase):
         leaked = [path.name for path in recorded if secret in path.read_text(errors="replace")]
         assert leaked == [], (secret[:4] + "…", leaked)
+
+
+def test_a_token_fetched_over_ssh_is_in_no_argv_no_environment_no_file_no_output(cli, home, up, tmp_path):
+    """`run token --token-from-remote` under strace: every program the wizard starts (ssh -tt for the
+    reveal, the probes) is traced with its full argv and environment; the token is in none of them."""
+    import shutil
+    import subprocess
+    import sys
+
+    from tests.test_remote_gateway import stored
+
+    strace = shutil.which("strace")
+    if strace is None:
+        pytest.fail("strace is needed for this test: apt-get install -y strace")
+    # No tunnel: the fetched token is then tried through a short-lived `ssh -W` (a child, traced too).
+    assert cli("tunnel", "stop").returncode == 0
+    trace = tmp_path / "execve.trace"
+    done = subprocess.run([strace, "-f", "-qq", "-v", "-s", "100000", "-e", "trace=execve", "-o", str(trace),
+                           sys.executable, "-m", "wizard", "run", "token", "--yes", "--token-from-remote"],
+                          env=cli.env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert stored(up, home, cli) == "ok"  # it really was fetched, checked and stored
+    traced = trace.read_text(errors="replace")
+    assert '"gateway", "auth-token"' not in traced and "auth-token --show" in traced  # the reveal ran, traced
+    assert '"-W", "127.0.0.1:' in traced  # and so did the probe
+    assert GATEWAY_TOKEN not in traced
+    assert GATEWAY_TOKEN not in done.stdout + done.stderr
+    assert files_containing(home, GATEWAY_TOKEN) == []

@@ -115,9 +115,10 @@ def _at_the_password_prompt(cli, home, sshd):
                                            "--port", str(sshd.port), "--user", sshd.user, "--local-port",
                                            str(ports.free_port()), "--remote-port", "18789"],
                           env=env, encoding="utf-8", timeout=30, dimensions=(40, 200))
-    for prompt in ("Host alias", "ssh key to use", "Passphrase for the new ssh key"):
+    for prompt in ("Host alias", "ssh key to use"):
         child.expect(prompt)
         child.send("\r")
+    child.expect("no ssh agent is running, so the new key gets no passphrase")  # no agent in this terminal: no passphrase offered
     child.expect("Trust this host key")
     child.send("y")
     child.expect("Password for your account")
@@ -246,7 +247,7 @@ def test_undo_removes_the_blocks_of_every_alias_setup_was_run_with(cli, home):
 def test_undo_help_offers_only_what_undo_uses(cli):
     result = cli("undo", "--help")
     options = sorted(set(word.rstrip(",") for word in result.stdout.split() if word.startswith("--")))
-    assert options == ["--dry-run", "--help", "--home", "--non-interactive", "--yes"], result.stdout
+    assert options == ["--dry-run", "--help", "--home", "--json", "--non-interactive", "--yes"], result.stdout
 
 
 # a state file that is not what we wrote ---------------------------------------------------------------

@@ -20,6 +20,7 @@ def _common_options(parser: argparse.ArgumentParser, questions, secrets: bool = 
     parser.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
                         help=_("never prompt: take answers from flags, environment, --answers, saved answers, defaults"))
     parser.add_argument("--answers", metavar="FILE", type=Path, help=_("TOML file of answers"))
+    _json_option(parser)
     _home_option(parser)
     group = parser.add_argument_group(_("answers"))
     for question in questions:
@@ -44,6 +45,14 @@ def _with_default(question) -> str:
         return text
     return _("{help} (default: {default})").format(help=text, default=question.default).replace("%", "%%")
 
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true",
+                        help=_("print one JSON object at the end (docs/status.md), progress on stderr; never prompts"))
+
+
+# The commands whose --json is the run report (wizard/report.py); steps' and status' are their own.
+REPORTING = ("setup", "run", "undo", "doctor")
 
 HOME_ENV = "OPENCLAW_REMOTE_HOME"
 
@@ -103,6 +112,7 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     undo.add_argument("--dry-run", action="store_true", help=_("show every file diff and command, change nothing"))
     undo.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
                       help=_("do not ask for consent (needed without a terminal)"))
+    _json_option(undo)
     _home_option(undo)
 
     for command in plugin_commands:
@@ -186,7 +196,7 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool, wr
         file_answers=load_answers_file(args.answers, {n for n, q in questions.items() if q.secret})
         if getattr(args, "answers", None) else {},
     )
-    ui = UI()
+    ui = UI(stdout_is_data=getattr(args, "json", False))
     unknown = sorted(set(resolver.file_answers) - set(questions))
     if unknown:
         ui.warn(_("{path}: unknown answers ignored: {keys} (known: {known})").format(
@@ -197,8 +207,12 @@ def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool, wr
     child_env = {key: value for key, value in os.environ.items() if key not in secret_vars}
     for name in secret_vars & set(os.environ):  # the resolver keeps its copy; no child started any way
         _withheld[name] = os.environ.pop(name)   # inherits one (main puts them back when it returns)
-    return Context(home=home, platform=current_platform(), interactive=interactive, dry_run=dry_run,
-                   ui=ui, state=state, resolver=resolver, questions=questions, env=child_env)
+    ctx = Context(home=home, platform=current_platform(), interactive=interactive, dry_run=dry_run,
+                  ui=ui, state=state, resolver=resolver, questions=questions, env=child_env)
+    if getattr(args, "report", None) is not None:
+        ctx.report = args.report
+        ctx.report.mask = ui.mask  # the secrets this run learns are masked in it too
+    return ctx
 
 
 def _cmd_steps(args, stepset, questions) -> int:
@@ -252,7 +266,9 @@ def _selected(args, stepset) -> list:
 def _interactive(args, questions) -> bool:
     from wizard.ui import stdin_is_tty
 
-    return not args.yes and stdin_is_tty() and not any(getattr(args, name + "_stdin", False) for name in questions)
+    # --json is for a program: it reads stdout and types nothing, so nothing is asked.
+    return (not args.yes and not args.json and stdin_is_tty()
+            and not any(getattr(args, name + "_stdin", False) for name in questions))
 
 
 def _locked(args, dry_run: bool):
@@ -323,7 +339,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
 
-    from wizard.answers import UsageError
     from wizard.host import PluginError, collect_steps
     from wizard.ui import UI
 
@@ -348,6 +363,23 @@ def main(argv: list[str] | None = None) -> int:
     from wizard import state
 
     state.declare_record_fields(stepset.steps)  # a hand-edited record is refused, not trusted
+    if args.command in REPORTING and args.json:
+        from wizard.report import Report
+
+        args.report = Report(args.command, dry_run=args.dry_run)
+        code = _dispatch(args, stepset, questions, ui)
+        try:
+            print(args.report.dumps(code), flush=True)  # the one thing on stdout, however the command ended
+        except BrokenPipeError:  # the reader left before the end: nobody to tell
+            sys.stdout = open(os.devnull, "w")
+        return code
+    return _dispatch(args, stepset, questions, ui)
+
+
+def _dispatch(args, stepset, questions, ui) -> int:
+    from wizard.answers import UsageError
+
+    report = getattr(args, "report", None)
     try:
         if args.command == "steps":
             return _cmd_steps(args, stepset, questions)
@@ -370,15 +402,21 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         for problem in exc.problems:  # every bad flag at once, one line each
             ui.error(problem)
+            if report is not None:
+                report.error(problem)
         return 2
     except (KeyboardInterrupt, EOFError):
         ui.error(_("interrupted"))
+        if report is not None:
+            report.error(_("interrupted"))
         return 130
     except BrokenPipeError:  # `openclaw-remote … | head`: the reader left, that is all
         sys.stdout = open(os.devnull, "w")
         return 0
     except OSError as exc:  # the file system refused something no check foresaw (a full disk): say it, exit 1
         ui.error(_("stopped: {why}").format(why=exc))
+        if report is not None:
+            report.error(_("stopped: {why}").format(why=exc))
         return 1
     finally:  # for a caller in the same process (a test, a plugin): its environment as it was
         os.environ.update(_withheld)

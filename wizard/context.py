@@ -11,6 +11,7 @@ from typing import Any
 from wizard import files, runner
 from wizard.answers import Resolver
 from wizard.i18n import _
+from wizard.report import Report
 from wizard.state import State, config_dir, inside
 from wizard.step import Question
 from wizard.ui import UI
@@ -33,6 +34,7 @@ class Context:
     questions: dict[str, Question]
     env: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     step_name: str | None = None
+    report: Report = field(default_factory=lambda: Report(""))  # what --json prints at the end
 
     @property
     def real_home(self) -> bool:
@@ -120,7 +122,7 @@ class Context:
             raise RuntimeError(_("internal error: a write was attempted during a dry run"))
 
     def write_file(self, path: Path, text: str | bytes, *, mode: int = 0o600, dir_mode: int = 0o700,
-                   backup: bool = True) -> None:
+                   backup: bool = True, exact_mode: bool = False) -> None:
         self._refuse_in_dry_run()
         target = files.real_path(path)
         new = [*files.missing_parents(target), *([] if target.exists() else [target])]
@@ -130,7 +132,8 @@ class Context:
         self._note_created(new, save=touched)  # before creating them: a kill midway leaves nothing undo does not know
         try:
             saved = files.write_atomic(path, text, mode=mode, dir_mode=dir_mode, owner=self.owner,
-                                       backup_dir=self.backup_dir if backup else None, root=self.home)
+                                       backup_dir=self.backup_dir if backup else None, root=self.home,
+                                       exact_mode=exact_mode)
         except BaseException:
             self._forget_never_created(new)
             raise

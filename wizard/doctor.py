@@ -11,7 +11,8 @@ from __future__ import annotations
 from wizard.context import Context
 from wizard.flow import guarded, run_steps
 from wizard.i18n import _
-from wizard.status import gather, not_set_up_health, nothing_set_up, say_lines
+from wizard.report import CHANGED, FAILED, SKIPPED, WOULD_CHANGE
+from wizard.status import gather, json_rows, not_set_up_health, nothing_set_up, say_lines
 from wizard.step import Check, Health, Step, StepFailed
 
 
@@ -79,19 +80,33 @@ def _apply(check: Check, health: Health, steps: dict[str, Step], ctx: Context) -
                 guarded(action.perform, ctx)
     except StepFailed as failure:
         ctx.ui.error(_("the fix for '{title}' failed: {why}").format(title=check.title, why=failure.message))
+        _note_repair(ctx, check, FAILED, failure.message)
         return False
     finally:
         ctx.step_name = None
     names = [name for name in rerun(check, health) if name in steps]
-    return not names or run_steps([steps[name] for name in names], ctx) == 0
+    ok = not names or run_steps([steps[name] for name in names], ctx) == 0
+    _note_repair(ctx, check, WOULD_CHANGE if ctx.dry_run else CHANGED if ok else FAILED,
+                 None if ok else _("re-running {steps} failed").format(steps=", ".join(names)))
+    return ok
+
+
+def _note_repair(ctx: Context, check: Check, status: str, reason: str | None) -> None:
+    """One repair in the --json report (docs/status.md): which layer, what came of its fix."""
+    ctx.report.extra.setdefault("repairs", []).append(
+        {"check": check.name, "status": status, "reason": ctx.mask(reason) if reason else None})
+    if status == CHANGED:
+        ctx.report.extra["changed"] = True
 
 
 def run_doctor(checks: list[Check], steps: dict[str, Step], ctx: Context, *, fix: bool, assume_yes: bool) -> int:
     ui = ctx.ui
     if nothing_set_up(ctx):  # one line and the way forward, not every layer misdiagnosed
         ui.error(not_set_up_health(ctx).reason)
+        ctx.report.error(not_set_up_health(ctx).reason)
         return 1
     found = gather(checks, ctx)
+    ctx.report.extra.update(checks=json_rows(found, ctx), repairs=[])
     say_lines(found, ctx)
     failing = _failing(found)
     if not failing:
@@ -111,8 +126,10 @@ def run_doctor(checks: list[Check], steps: dict[str, Step], ctx: Context, *, fix
         consent = _consent(ctx, check, assume_yes)
         if consent is None:
             ui.warn(_("not applied: nobody to ask; pass --yes to apply the fixes without asking"))
+            _note_repair(ctx, check, SKIPPED, _("nobody to ask; pass --yes"))
             break
         if not consent:
+            _note_repair(ctx, check, SKIPPED, _("declined"))
             continue
         _apply(check, health, steps, ctx)
         if ctx.dry_run:
@@ -124,6 +141,7 @@ def run_doctor(checks: list[Check], steps: dict[str, Step], ctx: Context, *, fix
     ui.say("")
     ui.heading(_("After the repairs:"))
     found = gather(checks, ctx)
+    ctx.report.extra["checks"] = json_rows(found, ctx)
     say_lines(found, ctx)
     left = _failing(found)
     if left:

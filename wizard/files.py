@@ -229,9 +229,11 @@ def missing_parents(path: Path) -> list[Path]:
 
 def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: int = 0o700,
                  backup_dir: Path | None = None, root: Path | None = None,
-                 owner: Owner | None = None) -> Path | None:
+                 owner: Owner | None = None, exact_mode: bool = False) -> Path | None:
     """Replace ``path`` with ``data`` via temp file + rename. An existing file keeps its mode,
     owner and group; a new one gets ``mode`` and ``owner`` (and missing parents ``dir_mode``).
+    ``exact_mode``: the file ends with ``mode`` even when one existed with another (a reader that
+    refuses some modes, as launchd refuses group-writable plists), same content or not.
     Returns the backup. Anything but a regular file is refused (``replaceable``)."""
     path = replaceable(path)
     try:
@@ -241,6 +243,8 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: 
         info, old = None, None
     new = data.encode("utf-8") if isinstance(data, str) else data
     if old == new:
+        if exact_mode and stat.S_IMODE(info.st_mode) != mode:
+            os.chmod(path, mode)
         return None
     make_dirs(missing_parents(path), dir_mode, owner)
     saved = backup(path, backup_dir, root) if (backup_dir is not None and old is not None) else None
@@ -248,7 +252,7 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: 
         stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
     try:
-        os.fchmod(fd, stat.S_IMODE(info.st_mode) if info else mode)
+        os.fchmod(fd, stat.S_IMODE(info.st_mode) if info and not exact_mode else mode)
         if info:
             _keep_owner(fd, info)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from wizard.answers import UsageError, resolve_upfront
 from wizard.context import Context
 from wizard.i18n import _
+from wizard.report import CHANGED, DONE, FAILED, NOT_RUN, SKIPPED, WOULD_CHANGE, WOULD_STOP
 from wizard.step import Step, StepFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -58,6 +59,7 @@ def remember_answers(ctx: Context) -> None:
 def run_steps(steps: list[Step], ctx: Context) -> int:
     ui = ctx.ui
     outcome = Outcome()
+    ctx.report.expect(step.name for step in steps)
     applicable = []
     try:
         for step in steps:
@@ -66,11 +68,14 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
             if reason:
                 ui.skip(_("{step}: does not apply here: {reason}").format(step=step.name, reason=reason))
                 outcome.skipped.append(step.name)
+                ctx.report.note(step.name, SKIPPED, reason)
             else:
                 applicable.append(step)
         ask_upfront(applicable, ctx)  # bad answers stop here: exit 2, nothing changed
         problems = preflight(applicable, ctx)  # and so does what would stop a step later
         if problems and not ctx.dry_run:
+            for name, (_code, why) in problems.items():
+                ctx.report.note(name, FAILED, ctx.mask(why))
             return _report_problems(problems, ctx, _("Nothing was changed:"))
         for number, step in enumerate(applicable, 1):
             if step.name in problems:  # a dry run shows the rest of the plan
@@ -78,6 +83,7 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
                 ui.warn(_("{step}: its checks fail, so a real run would change nothing at all (the reason "
                           "is at the end)").format(step=step.name))
                 outcome.stopped.append(step.name)
+                ctx.report.note(step.name, WOULD_STOP, ctx.mask(problems[step.name][1]))
                 continue
             try:
                 _run_one(step, ctx, outcome, f"[{number}/{len(applicable)}]")
@@ -88,6 +94,8 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
                 raise StepFailed(str(exc)) from exc
     except StepFailed as failure:
         outcome.failed = ctx.step_name
+        if ctx.step_name:
+            ctx.report.note(ctx.step_name, FAILED, ctx.mask(failure.message))
         ui.error(_("step {step} failed: {why}").format(step=ctx.step_name, why=failure.message))
         if failure.kept:
             ui.say("  " + failure.kept, err=True)
@@ -96,6 +104,9 @@ def run_steps(steps: list[Step], ctx: Context) -> int:
         return EXIT_FAILED
     except (KeyboardInterrupt, EOFError):  # Ctrl-C, or Ctrl-D at a prompt
         ui.error(_("interrupted; files are either as they were or fully written"))
+        ctx.report.error(_("interrupted"))
+        if ctx.step_name and ctx.report.steps.get(ctx.step_name, {}).get("status") == NOT_RUN:
+            ctx.report.note(ctx.step_name, FAILED, _("interrupted"))  # cut short: maybe partly done
         ui.say(outcome.summary(steps), err=True)
         return EXIT_INTERRUPTED
     if ctx.dry_run:
@@ -176,6 +187,7 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
     if not actions:
         ui.ok(_("{step}: already done, nothing to change").format(step=step.name))
         outcome.unchanged.append(step.name)
+        ctx.report.note(step.name, DONE)
         _record(ctx, "done", changed=[])
         return
     if ctx.dry_run:
@@ -183,6 +195,7 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
         for action in actions:
             ui.block(action.describe(ctx))
         outcome.planned.append(step.name)
+        ctx.report.note(step.name, WOULD_CHANGE, changes=[ctx.mask(action.summary(ctx)) for action in actions])
         return
     summaries = [ctx.mask(action.summary(ctx)) for action in actions]
     # Recorded before the first action: a kill from here on leaves a step undo knows about.
@@ -192,4 +205,5 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
     guarded(step.verify, ctx)
     _record(ctx, "done", changed=summaries)
     outcome.done.append(step.name)
+    ctx.report.note(step.name, CHANGED, changes=summaries)
     ui.ok(_("{step}: done").format(step=step.name))

@@ -114,3 +114,11 @@ def spawn_detached(argv, *, log_path: Path, env: dict | None = None,
         )
     finally:
         os.close(log)  # the child has its own copy
+
+
+def spawn_on_socket(argv, sock, *, env: dict | None = None) -> subprocess.Popen:
+    """Start ``argv`` with ``sock`` as its standard input and output (a socketpair's end: the
+    caller talks to the program through the other end); its stderr is dropped. The caller ends it."""
+    argv = _check_argv(argv)
+    return subprocess.Popen(argv, stdin=sock.fileno(), stdout=sock.fileno(), stderr=subprocess.DEVNULL, env=env,
+                            close_fds=True)

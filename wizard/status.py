@@ -85,16 +85,20 @@ def _say_not_set_up(ctx: Context, as_json: bool) -> int:
     return 1
 
 
+def json_rows(found: list[tuple[Check, Health]], ctx: Context) -> list[dict]:
+    """The checks as ``status --json`` lists them (and ``doctor --json``)."""
+    return [{"name": check.name, "title": check.title, "step": check.step, "status": health.status,
+             "reason": ctx.mask(health.reason), "details": health.details or {}}
+            for check, health in found]
+
+
 def run_status(checks: list[Check], ctx: Context, as_json: bool) -> int:
     if nothing_set_up(ctx):
         return _say_not_set_up(ctx, as_json)
     found = gather(checks, ctx)
     ok = all(health.status == "ok" for _check, health in found)
     if as_json:
-        rows = [{"name": check.name, "title": check.title, "step": check.step, "status": health.status,
-                 "reason": ctx.mask(health.reason), "details": health.details or {}}
-                for check, health in found]
-        print(ctx.mask(json.dumps({"schema": SCHEMA, "ok": ok, "checks": rows}, indent=2)))
+        print(ctx.mask(json.dumps({"schema": SCHEMA, "ok": ok, "checks": json_rows(found, ctx)}, indent=2)))
     else:
         say_lines(found, ctx)
     return 0 if ok else 1

@@ -8,6 +8,7 @@ means "already done".
 from __future__ import annotations
 
 import shlex
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -96,6 +97,7 @@ class WriteFile(Action):
     mode: int = 0o600
     dir_mode: int = 0o700
     backup: bool = True  # False only where the old content is ours alone (undo taking a block out)
+    exact_mode: bool = False  # True: an existing file gets ``mode`` too (launchd refuses group-writable plists)
 
     def old_text(self) -> str:
         try:
@@ -114,10 +116,20 @@ class WriteFile(Action):
             fromfile=str(self.path) if exists else "/dev/null",
             tofile=str(self.path),
         )
-        return "".join(line if line.endswith("\n") else line + "\n" for line in diff)
+        return "".join(line if line.endswith("\n") else line + "\n" for line in diff) + self._mode_change()
+
+    def _mode_change(self) -> str:
+        try:
+            old = stat.S_IMODE(self.path.stat().st_mode)
+        except OSError:
+            return ""
+        if not self.exact_mode or old == self.mode:
+            return ""
+        return _("chmod {old:o} -> {new:o} {path}").format(old=old, new=self.mode, path=self.path) + "\n"
 
     def perform(self, ctx: Context) -> None:
-        ctx.write_file(self.path, self.text, mode=self.mode, dir_mode=self.dir_mode, backup=self.backup)
+        ctx.write_file(self.path, self.text, mode=self.mode, dir_mode=self.dir_mode, backup=self.backup,
+                       exact_mode=self.exact_mode)
 
     def summary(self, ctx: Context) -> str:
         return _("write {path}").format(path=self.path)

@@ -27,8 +27,10 @@ def printable(text: str) -> str:
 
 
 class UI:
-    def __init__(self, secrets: set[str] | None = None):
+    def __init__(self, secrets: set[str] | None = None, stdout_is_data: bool = False):
         self.secrets = secrets if secrets is not None else set()
+        # --json: stdout carries the one JSON object, so every human line goes to stderr.
+        self.stdout_is_data = stdout_is_data
         self._out = None
         self._err = None
 
@@ -49,6 +51,7 @@ class UI:
         return self._err if err else self._out
 
     def say(self, text: str = "", style: str | None = None, err: bool = False) -> None:
+        err = err or self.stdout_is_data
         stream = sys.stderr if err else sys.stdout
         if not _is_terminal(stream):  # colours are all rich adds here: skip its import cost
             print(self.mask(text), file=stream, flush=True)

@@ -15,6 +15,7 @@ from wizard.answers import RecordedAnswers, UsageError
 from wizard.context import Context
 from wizard.flow import EXIT_FAILED, EXIT_OK, guarded
 from wizard.i18n import _
+from wizard.report import CHANGED, DONE, FAILED, SKIPPED, WOULD_CHANGE
 from wizard.state import FORMAT, inside
 from wizard.step import Step, StepFailed
 
@@ -80,6 +81,10 @@ def run_undo(steps: list[Step], ctx: Context, *, assume_yes: bool) -> int:
     ui = ctx.ui
     # Only what this wizard set up: a step it never ran may still find files of the same name.
     order = [step for step in reversed(steps) if ctx.state.step(step.name)]
+    ctx.report.expect(step.name for step in reversed(steps))
+    for step in steps:
+        if step not in order:  # what undo is to bring about is already so
+            ctx.report.note(step.name, DONE, _("never run here: nothing to undo"))
     if not order:
         if not ctx.dry_run and not ctx.state.path.exists():  # a wizard killed while making its first record
             files.remove_stale_staging(ctx.state.path, ctx.home)
@@ -94,6 +99,7 @@ def run_undo(steps: list[Step], ctx: Context, *, assume_yes: bool) -> int:
 
 
 def _report_failure(ctx: Context, step: Step, failure: StepFailed) -> None:
+    ctx.report.note(step.name, FAILED, ctx.mask(failure.message))
     ctx.ui.error(_("undo of {step} failed: {why}").format(step=step.name, why=failure.message))
     if failure.kept:
         ctx.ui.say("  " + failure.kept, err=True)
@@ -113,18 +119,25 @@ def _dry_run(order: list[Step], ctx: Context) -> int:
             continue
         if None in plans:
             ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
+            ctx.report.note(step.name, SKIPPED, _("its plugin offers no undo"))
             continue
         for text in (action.describe(ctx) for actions in plans for action in actions):
             if text not in shown:  # two answer sets may plan the same removal
                 shown.append(text)
         if not shown:
             ui.ok(_("{step}: nothing to undo").format(step=step.name))
+            ctx.report.note(step.name, DONE)
             continue
+        ctx.report.note(step.name, WOULD_CHANGE, changes=[ctx.mask(first_line(text)) for text in shown])
         ui.say(_("would do:"))
         for text in shown:
             ui.block(text)
     ui.say(_("Dry run: nothing was changed."), style="bold")
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def first_line(text: str) -> str:
+    return next(iter(text.strip().splitlines()), "")
 
 
 class UndoOutcome:
@@ -151,18 +164,21 @@ def never_acted(ctx: Context, record: dict) -> bool:
 def _undo_one(step: Step, ctx: Context, outcome: UndoOutcome) -> None:
     ui = ctx.ui
     _heading(step, ctx)
-    changed = False
+    changed, changes = False, []
     for actions in _each_plan(step, ctx):
         if actions is None:
             ui.skip(_("{step}: cannot be undone (its plugin offers no undo)").format(step=step.name))
             outcome.not_undoable.append(step.name)
+            ctx.report.note(step.name, SKIPPED, _("its plugin offers no undo"))
             return
         for action in actions:
             guarded(action.perform, ctx)
+            changes.append(ctx.mask(action.summary(ctx)))
         changed = changed or bool(actions)
     ctx.state.data["steps"].pop(step.name, None)
     ctx.state.save()
     outcome.undone.append(step.name)
+    ctx.report.note(step.name, CHANGED if changed else DONE, changes=changes)
     ui.ok(_("{step}: undone").format(step=step.name) if changed else
           _("{step}: nothing to undo").format(step=step.name))
 

@@ -67,3 +67,46 @@ def tunnel(sshd: TestSshd, ssh_client: SshClientFiles) -> Iterator[Callable[[int
     yield open_tunnel
     for each in opened:
         each.close()
+
+
+@pytest.fixture
+def ssh_agent(tmp_path) -> Iterator[Callable[..., str]]:
+    """Factory: ``ssh_agent(socket=None)`` starts a real ``ssh-agent -D`` bound to ``socket`` (default
+    tmp_path/"agent.sock") and returns the socket path; every agent is stopped after the test."""
+    import shutil
+    import subprocess
+    import time
+
+    if shutil.which("ssh-agent") is None:
+        pytest.skip("ssh-agent is not installed (apt-get install -y openssh-client)")
+    started: list[subprocess.Popen] = []
+
+    def start(socket=None) -> str:
+        path = str(socket or tmp_path / "agent.sock")
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        started.append(subprocess.Popen(["ssh-agent", "-D", "-a", path], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL))
+        deadline = time.monotonic() + 5
+        while not os.path.exists(path):
+            if time.monotonic() > deadline or started[-1].poll() is not None:
+                raise RuntimeError(f"ssh-agent did not bind {path}")
+            time.sleep(0.01)
+        return path
+
+    yield start
+    for agent in started:
+        agent.terminate()
+        agent.wait(5)
+
+
+@pytest.fixture
+def remote_openclaw(sshd: TestSshd, gateway: GatewayStandIn):
+    """OpenClaw's `openclaw` CLI stand-in, on the PATH of the sshd user's ssh sessions, reporting a
+    running Gateway on `gateway.port` whose token is GATEWAY_TOKEN (reconfigure or reinstall it)."""
+    from tests.standins.remote_openclaw import RemoteOpenclaw
+
+    stand_in = RemoteOpenclaw(sshd, GATEWAY_TOKEN, gateway.port).install()
+    try:
+        yield stand_in
+    finally:
+        stand_in.close()

@@ -131,6 +131,11 @@ class TestSshd:
         self._ever_started = False
         self._closed = False
         self._created_user: str | None = None
+        # What the login user's non-interactive ssh sessions get as PATH (sshd's SetEnv), first:
+        # where a test installs a remote command (the `openclaw` stand-in). World-readable, as
+        # /usr/local/bin is, because the login user is not the one running the tests.
+        self.remote_bin = Path(tempfile.mkdtemp(prefix="ocr-remote-bin-"))
+        os.chmod(self.remote_bin, 0o755)
         atexit.register(self.close)  # a crashed test run must not leave a user behind
         try:
             self._setup()
@@ -198,6 +203,8 @@ class TestSshd:
             "UseDNS no",
             "X11Forwarding no",
             "Subsystem sftp internal-sftp",
+            # sshd's own default PATH for sessions (Debian's), with remote_bin first
+            f"SetEnv PATH={self.remote_bin}:/usr/local/bin:/usr/bin:/bin",
         ]
         if is_root:
             lines.append("AuthorizedKeysFile .ssh/authorized_keys")
@@ -401,6 +408,7 @@ class TestSshd:
         finally:
             self._delete_user()
             shutil.rmtree(self.dir, ignore_errors=True)
+            shutil.rmtree(self.remote_bin, ignore_errors=True)
             atexit.unregister(self.close)
 
     def _delete_user(self) -> None:

@@ -1,4 +1,4 @@
-"""Stand-ins for macOS tools (launchctl, open, osascript) so the wizard's macOS steps run for real
+"""Stand-ins for macOS tools (launchctl, open, osascript, security) so the wizard's macOS steps run for real
 on Linux with ``OPENCLAW_REMOTE_PLATFORM=darwin``.
 
 Put ``BIN_DIR`` first on PATH and set ``STANDIN_STATE`` to a temp dir (``StandIns.env`` does
@@ -37,7 +37,7 @@ from tests.standins import _standin_lib as lib
 __all__ = ["BIN_DIR", "StandIns", "StandInsError", "wait_until"]
 
 BIN_DIR = Path(__file__).resolve().parent / "bin"
-TOOLS = ("launchctl", "open", "osascript")
+TOOLS = ("launchctl", "open", "osascript", "security")
 
 
 class StandInsError(RuntimeError):
@@ -108,6 +108,10 @@ class StandIns:
         "last_signal", "spec" (what was read from the plist)."""
         return lib.load_json(self.state, "launchd-loaded.json", {})
 
+    def disabled(self) -> list[str]:
+        """Labels ``launchctl disable`` switched off (persisting across logins, as on macOS)."""
+        return lib.load_json(self.state, "launchd-disabled.json", [])
+
     def job_pid(self, label: str) -> int | None:
         """The pid of the agent's running program, None when not loaded or not running."""
         record = self.loaded().get(label)
@@ -157,6 +161,37 @@ class StandIns:
         if keeper is not None:
             self._keepers.append(keeper)
         return pid
+
+    @property
+    def strict_env(self) -> dict[str, str]:
+        """Merge into the env of the code under test: launchctl answers 36 to a bootout of a
+        running job and finishes it a moment later, as a real Mac may (see bin/launchctl)."""
+        return {"STANDIN_LAUNCHD_STRICT": "1"}
+
+    def set_session(self, manager: str) -> None:
+        """``Aqua`` (the GUI login session, the default) or ``Background`` (an ssh session: no
+        gui/UID domain)."""
+        with lib.locked(self.state):
+            lib.save_json(self.state, "launchd-session.json", {"manager": manager})
+
+    def disable(self, label: str) -> None:
+        """``launchctl disable gui/UID/LABEL`` as the user may have run it earlier (not logged)."""
+        with lib.locked(self.state):
+            labels = lib.load_json(self.state, "launchd-disabled.json", [])
+            lib.save_json(self.state, "launchd-disabled.json", sorted({*labels, label}))
+
+    def disabled(self) -> list[str]:
+        return lib.load_json(self.state, "launchd-disabled.json", [])
+
+    def automation_user(self, answer: str, after: float = 0.3) -> None:
+        """How the user answers macOS's Automation dialog: "allow", "deny" or "none", after
+        ``after`` s (see bin/osascript)."""
+        with lib.locked(self.state):
+            lib.save_json(self.state, "tcc.json", {"answer": answer, "after": after})
+
+    def automation_prompts(self) -> list[dict]:
+        """Every Automation dialog shown: {"app": NAME, "at": TIME}."""
+        return lib.read_lines(self.state, "tcc-prompts.jsonl")
 
     def setenv(self, name: str, value: str) -> None:
         """Set a launchd variable without logging a call (e.g. a stale token)."""

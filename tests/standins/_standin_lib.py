@@ -7,6 +7,11 @@ State files (JSON unless noted), every read-modify-write under ``flock($STANDIN_
   calls.jsonl          one line per stand-in call: {"tool": NAME, "argv": [...]}
   launchd-env.json     {NAME: VALUE} from ``launchctl setenv``
   launchd-loaded.json  {LABEL: record} for every bootstrapped agent (see launchctl)
+  launchd-disabled.json  [LABEL, ...] from ``launchctl disable`` (bootstrap answers 119)
+  launchd-session.json {"manager": "Aqua" | "Background"} (Background: no gui/UID domain, as over ssh)
+  tcc.json             how the user answers the Automation dialog (see osascript)
+  tcc-decisions.json   {APP_NAME: "allow" | "deny"}: answers given, remembered as macOS does
+  tcc-prompts.jsonl    one line per Automation dialog shown
   apps.json            {APP_NAME: {"pid": N, "start": T, "app": PATH, "keeper": N}}
   spawned.jsonl        every process a stand-in started: {"pid", "start", "kind", "name"}
   logs/                the supervisors' and app keepers' own stderr

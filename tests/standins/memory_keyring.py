@@ -1,7 +1,8 @@
 """An in-memory keyring backend for unit tests: ``keyring.set_keyring(MemoryKeyring())``.
 
 Nothing is written anywhere; every instance has its own store. ``fail_with`` makes every call
-raise (e.g. ``keyring.errors.KeyringLocked("locked")``) to test error paths.
+raise (e.g. ``keyring.errors.KeyringLocked("locked")``) to test error paths; ``refuse_delete``
+makes delete fail the way the macOS backend does (PasswordDeleteError, item kept).
 """
 
 from __future__ import annotations
@@ -19,10 +20,15 @@ class MemoryKeyring(KeyringBackend):
     # always choose explicitly (keyring.set_keyring / PYTHON_KEYRING_BACKEND).
     priority = 1
 
-    def __init__(self, fail_with: BaseException | None = None):
+    def __init__(self, fail_with: BaseException | None = None, refuse_delete: bool = False):
         super().__init__()
         self.store: dict[tuple[str, str], str] = {}
         self.fail_with = fail_with
+        # As keyring's macOS backend does when the Keychain refuses (locked, access denied, a
+        # binary it does not trust: keyring#619): delete_password wraps every Keychain error in
+        # PasswordDeleteError ("Can't delete password in keychain"), the item stays
+        # (keyring/backends/macOS/__init__.py, delete_password).
+        self.refuse_delete = refuse_delete
 
     def _check(self) -> None:
         if self.fail_with is not None:
@@ -40,6 +46,8 @@ class MemoryKeyring(KeyringBackend):
 
     def delete_password(self, service: str, username: str) -> None:
         self._check()
+        if self.refuse_delete:
+            raise PasswordDeleteError("Can't delete password in keychain: (-25308, 'User interaction is not allowed.')")
         try:
             del self.store[(service, username)]
         except KeyError:

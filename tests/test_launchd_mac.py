@@ -1,0 +1,165 @@
+"""launchd as a real Mac has it (issue 12): ``print`` output read defensively, ``bootout`` that
+answers 36 and finishes later, ``bootstrap`` that answers 37 meanwhile, a disabled label (119),
+no gui/UID domain over ssh (125), plists that must be 0644. The stand-in models each behaviour
+(tests/standins/bin/launchctl); the wizard's setup, doctor and undo run against it."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from plugins import _launchd
+from tests.conftest import snapshot
+from tests.test_mac_side import LABEL, launchctl_changes, mac, plist  # noqa: F401  (fixtures)
+from tests.test_remote import ssh_processes_for
+from tests.test_standins import DOMAIN, run, write_plist
+
+pytestmark = pytest.mark.timeout(120)
+UID = os.getuid()
+CAPTURES = Path(__file__).resolve().parent / "data" / "launchctl-print"
+
+
+# --- the parser, on output in the shape of a real Mac's ------------------------------------------
+
+@pytest.mark.parametrize("name, state, pid, last_exit", [("running.txt", "running", 48213, 255),
+                                                         ("throttled.txt", "spawn scheduled", None, 255),
+                                                         ("exited.txt", "not running", None, 0)])
+def test_print_parser_reads_the_service_level_only(name, state, pid, last_exit):
+    # running.txt's nested coalitions have a "state = active" of their own
+    assert _launchd.parse_print((CAPTURES / name).read_text()) == _launchd.Service(state, pid, last_exit)
+
+
+@pytest.mark.parametrize("text", ["", "garbage\n{{{\n", "}\n}\n\tpid = 12\n", "pid = twelve\nstate\n",
+                                  "\tpid = -3\n", "gui/501/x = {\n\tstate = running\n"])
+def test_print_parser_never_fails_on_output_it_does_not_know(text):
+    found = _launchd.parse_print(text)
+    assert found.pid in (None, 12) and (found.state is None or isinstance(found.state, str))
+
+
+def test_print_parser_reads_blockless_output_line_by_line():
+    assert _launchd.parse_print("state = running\npid = 77\n") == _launchd.Service("running", 77)
+    assert _launchd.parse_print("\tlast exit code = (never exited)\n").last_exit is None
+
+
+# --- the stand-in behaves as launchd does ----------------------------------------------------------
+
+def test_strict_bootout_answers_36_and_bootstrap_37_until_the_job_is_gone(standins, tmp_path):
+    agent = write_plist(tmp_path / "test.slow.plist", Label="test.slow", ProgramArguments=["sleep", "60"],
+                        RunAtLoad=True)
+    assert run(standins, "launchctl", "bootstrap", DOMAIN, str(agent)).returncode == 0
+    out = run(standins, "launchctl", "bootout", f"{DOMAIN}/test.slow", **standins.strict_env)
+    assert out.returncode == 36 and "36: Operation now in progress" in out.stderr
+    assert run(standins, "launchctl", "print", f"{DOMAIN}/test.slow").returncode == 0  # still there
+    again = run(standins, "launchctl", "bootstrap", DOMAIN, str(agent))
+    assert again.returncode == 37 and "37: Operation already in progress" in again.stderr
+    from tests.standins import wait_until
+
+    assert wait_until(lambda: run(standins, "launchctl", "print", f"{DOMAIN}/test.slow").returncode == 113, 5)
+    assert run(standins, "launchctl", "bootstrap", DOMAIN, str(agent)).returncode == 0
+
+
+def test_a_disabled_label_does_not_bootstrap_until_enabled(standins, tmp_path):
+    agent = write_plist(tmp_path / "test.off.plist", Label="test.off", ProgramArguments=["sleep", "60"])
+    assert run(standins, "launchctl", "disable", f"{DOMAIN}/test.off").returncode == 0
+    refused = run(standins, "launchctl", "bootstrap", DOMAIN, str(agent))
+    assert refused.returncode == 119 and "119: Service is disabled" in refused.stderr
+    assert run(standins, "launchctl", "enable", f"{DOMAIN}/test.off").returncode == 0
+    assert run(standins, "launchctl", "bootstrap", DOMAIN, str(agent)).returncode == 0
+
+
+def test_an_ssh_session_has_no_gui_domain(standins, tmp_path):
+    agent = write_plist(tmp_path / "test.ssh.plist", Label="test.ssh", ProgramArguments=["sleep", "60"])
+    assert run(standins, "launchctl", "managername").stdout == "Aqua\n"
+    assert run(standins, "launchctl", "print", DOMAIN).returncode == 0
+    standins.set_session("Background")
+    assert run(standins, "launchctl", "managername").stdout == "Background\n"
+    assert run(standins, "launchctl", "print", DOMAIN).returncode == 113
+    done = run(standins, "launchctl", "bootstrap", DOMAIN, str(agent))
+    assert done.returncode == 125 and "125: Domain does not support specified action" in done.stderr
+
+
+def test_print_has_nested_blocks_that_fool_a_flat_reader(standins, tmp_path):
+    agent = write_plist(tmp_path / "test.p.plist", Label="test.p", ProgramArguments=["sleep", "60"], RunAtLoad=True)
+    assert run(standins, "launchctl", "bootstrap", DOMAIN, str(agent)).returncode == 0
+    printed = run(standins, "launchctl", "print", f"{DOMAIN}/test.p").stdout
+    assert "\t\tstate = active" in printed and "\tstate = running" in printed
+    assert _launchd.parse_print(printed) == _launchd.Service("running", standins.job_pid("test.p"))  # never exited
+
+
+# --- the wizard survives them ----------------------------------------------------------------------
+
+def test_setup_then_a_changed_agent_meets_bootout_36_and_waits_for_it(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    agent = plist(home, LABEL)
+    agent.write_text(agent.read_text().replace("<integer>30</integer>", "<integer>1</integer>"))
+    mac.standins.clear_calls()
+    done = cli("run", "autostart", "--yes", *mac.flags)
+    assert done.returncode == 0, done.stderr
+    assert "launchd is unloading" in done.stderr  # it met 36 (strict stand-in) and said so
+    assert ["bootstrap", f"gui/{UID}", str(agent)] in mac.standins.calls("launchctl")
+    assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
+
+
+def test_a_disabled_tunnel_label_is_enabled_and_the_cause_is_named(cli, home, mac):
+    mac.standins.disable(LABEL)
+    done = cli("setup", "--yes", *mac.flags)
+    assert done.returncode == 0, done.stderr
+    assert "exit 119" in done.stdout + done.stderr
+    assert ["enable", f"gui/{UID}/{LABEL}"] in mac.standins.calls("launchctl")
+    assert LABEL not in mac.standins.disabled() and LABEL in mac.standins.loaded()
+
+
+def test_our_plists_are_0644_even_when_the_old_file_was_group_writable(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    agent = plist(home, LABEL)
+    agent.chmod(0o664)  # same content, a mode launchd refuses
+    assert mac.standins.run("launchctl", "bootout", f"gui/{UID}/{LABEL}").returncode == 0
+    done = cli("run", "autostart", "--yes", *mac.flags)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_IMODE(agent.stat().st_mode) == 0o644
+    assert LABEL in mac.standins.loaded() and ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
+
+
+def test_the_dry_run_shows_a_mode_it_would_fix(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    agent = plist(home, LABEL)
+    agent.chmod(0o664)
+    plan = cli("run", "autostart", "--dry-run", "--yes", *mac.flags)
+    assert plan.returncode == 0, plan.stderr
+    assert f"chmod 664 -> 644 {agent}" in plan.stdout
+    assert stat.S_IMODE(agent.stat().st_mode) == 0o664  # a dry run changes nothing
+
+
+def test_doctor_fix_and_undo_pass_against_the_strict_stand_in(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    mac.standins.run("launchctl", "bootout", f"gui/{UID}/{LABEL}")
+    fixed = cli("doctor", "--fix", "--yes", *mac.flags)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr
+    assert LABEL in mac.standins.loaded()
+    undone = cli("undo", "--yes")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert mac.standins.loaded() == {} and ssh_processes_for(home) == []
+    assert not plist(home, LABEL).exists()
+
+
+def test_outside_the_gui_session_setup_stops_before_any_change(cli, home, mac):
+    mac.standins.set_session("Background")  # as over ssh
+    before = snapshot(home)
+    refused = cli("setup", "--yes", *mac.flags)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "'Background', not 'Aqua'" in refused.stderr and "macOS notes" in refused.stderr
+    assert snapshot(home) == before and launchctl_changes(mac.standins) == []
+    assert ssh_processes_for(home) == []
+
+
+def test_a_bootout_that_never_finishes_is_waited_for_a_bounded_time(cli, home, mac):
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    agent = plist(home, LABEL)
+    agent.write_text(agent.read_text().replace("<integer>30</integer>", "<integer>1</integer>"))
+    done = cli("run", "autostart", "--yes", *mac.flags, env={"STANDIN_LAUNCHD_BOOTOUT_LAG": "60"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    bound = f"{_launchd.BOOTOUT_WAIT_SECONDS:g} s after 'launchctl bootout' answered 36"
+    assert bound in done.stderr and f"launchctl print gui/{UID}/{LABEL}" in done.stderr
