@@ -40,8 +40,8 @@ def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]
     allowed = None if limit is None else {name.strip() for name in limit.split(",") if name.strip()}
     problems = []
     for entry in entry_points(group=ENTRY_POINT_GROUP):
-        builtin = entry.dist is not None and entry.dist.name == BUILTIN_DISTRIBUTION
-        if not builtin and allowed is not None and entry.name not in allowed:
+        # Only a limit needs the distribution's name, which costs parsing its METADATA file.
+        if allowed is not None and entry.name not in allowed and not _is_builtin(entry):
             continue
         if pm.has_plugin(entry.name):
             continue
@@ -53,6 +53,10 @@ def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]
             continue
         pm.register(plugin, name=entry.name)
     return problems
+
+
+def _is_builtin(entry) -> bool:
+    return entry.dist is not None and entry.dist.name == BUILTIN_DISTRIBUTION
 
 
 @dataclass
