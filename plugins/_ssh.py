@@ -90,6 +90,9 @@ def child_env(ctx) -> dict[str, str]:
     """Environment for ssh children: HOME is the wizard's home (ssh-copy-id writes there)."""
     env = dict(ctx.env)
     env["HOME"] = str(ctx.home)
+    if program() == APPLE_SSH:  # ssh-copy-id runs the `ssh` PATH names: Apple's too, not a Homebrew one
+        apple_bin = str(Path(APPLE_SSH).parent)
+        env["PATH"] = os.pathsep.join([apple_bin, *(p for p in env.get("PATH", "").split(os.pathsep) if p != apple_bin)])
     return env
 
 
