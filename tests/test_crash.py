@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -60,12 +61,18 @@ class Worker:
         # process names are machine-wide (pgrep -x): each worker's app has its own
         app = self.standins.install_app(f"OCrash{self.root.name}{os.getpid() % 10000}"[:15])
         self.app = app
-        for name, value in {**self.keyring_env, "OPENCLAW_REMOTE_PLATFORM": "darwin"}.items():
+        for name, value in {**self.keychain_env, "OPENCLAW_REMOTE_PLATFORM": "darwin"}.items():
             self.standins.setenv(name, value)
+
+    @property
+    def keychain_env(self) -> dict:
+        """The Keychain is the security stand-in over this Secret Service, as on a Mac where no
+        PYTHON_KEYRING_BACKEND is set (the login agent reads it with security, never a Python)."""
+        return {name: value for name, value in self.keyring_env.items() if name != "PYTHON_KEYRING_BACKEND"}
 
     def cli(self) -> Cli:
         cli = Cli(self.home)
-        cli.env.update({**self.standins.env, **self.keyring_env, "OPENCLAW_REMOTE_PLATFORM": "darwin",
+        cli.env.update({**self.standins.env, **self.keychain_env, "OPENCLAW_REMOTE_PLATFORM": "darwin",
                         "STANDIN_LAUNCHD_PATH": f"{BIN_DIR}:/usr/bin:/bin",
                         "OPENCLAW_REMOTE_SSH_PASSWORD": self.sshd.password, "OPENCLAW_GATEWAY_TOKEN": GATEWAY_TOKEN})
         return cli
@@ -115,13 +122,18 @@ class Worker:
                 pass
 
 
+def same_run_neutral(content: bytes) -> bytes:
+    return re.sub(rb"standins-\d+", b"standins-N", content)
+
+
 def check_after_kill(worker: Worker, reference: dict[str, bytes], point: str) -> None:
     """Every file we manage is the old or the new version; the key is whole; the state is JSON."""
     files = worker.files()
     where = f"killed at {point}"
     assert files[".ssh/config"] in (USER_CONFIG.encode(), reference[".ssh/config"]), where
     for name in (f"Library/LaunchAgents/{LABEL}.plist", "Library/LaunchAgents/openclaw-remote.token-push.plist"):
-        assert files.get(name, reference[name]) == reference[name], (where, name)
+        # whole or absent; the push agent names the app, which each run installs in its own folder
+        assert same_run_neutral(files.get(name, reference[name])) == same_run_neutral(reference[name]), (where, name)
     if ".config/openclaw-remote/state.json" in files:
         json.loads(files[".config/openclaw-remote/state.json"])
     if ".ssh/id_ed25519" in files:
