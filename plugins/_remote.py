@@ -17,7 +17,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from plugins import _common, _ssh
-from wizard import Question
+from wizard import Question, runner
 from wizard.i18n import _
 
 CONNECT_TIMEOUT = 5   # seconds to connect and log in
@@ -77,14 +77,8 @@ def command(ctx, alias: str, words: list[str], *, tty: bool = False,
 
 
 @dataclass(frozen=True)
-class RemoteResult:
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def ok(self) -> bool:
-        return self.returncode == 0
+class RemoteResult(runner.Result):
+    """What the runner returns, read for a remote command: missing program, or ssh itself failed."""
 
     @property
     def missing(self) -> bool:
