@@ -115,6 +115,11 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     _json_option(undo)
     _home_option(undo)
 
+    plugins = commands.add_parser("plugins", help=_("list the loaded plugins: version, what each registered, "
+                                                    "why a broken one was skipped"))
+    plugins.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    _home_option(plugins)
+
     for command in plugin_commands:
         sub = commands.add_parser(command.name, help=command.help)
         _home_option(sub)
@@ -247,6 +252,48 @@ def _cmd_steps(args, stepset, questions) -> int:
               + _("applies here: {applies}; {done}; plugin {plugin}").format(
                   applies=applies, done=done, plugin=row["plugin"]))
     return 0
+
+
+def _cmd_plugins(args, stepset, questions) -> int:
+    rows = [info.as_json() for info in stepset.plugins]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        origin = (_("{distribution} {version}").format(distribution=row["distribution"], version=row["version"])
+                  if row["distribution"] else _("registered in-process"))
+        print(f"{row['name']}  ({origin})")
+        if row["skipped"]:
+            print("  " + _("skipped: {why}").format(why=row["skipped"]))
+            continue
+        for label, names in ((_("steps"), row["steps"]), (_("commands"), row["commands"]), (_("checks"), row["checks"])):
+            if names:
+                print("  " + _("{kind}: {names}").format(kind=label, names=", ".join(names)))
+    return 0
+
+
+def _cmd_plugin_command(args, stepset, questions) -> int:
+    """A plugin's command, guarded like a step: its failure is a message and an exit code, never a traceback."""
+    from wizard.answers import UsageError
+    from wizard.step import StepFailed
+
+    command = stepset.commands[args.command]
+    with _locked(args, not command.changes(args)):
+        ctx = _make_context(args, questions, dry_run=False, interactive=False, writes=command.changes(args))
+        try:
+            return command.run(ctx, args)
+        except StepFailed as failure:
+            ctx.ui.error(failure.message)
+            if failure.kept:
+                ctx.ui.say("  " + failure.kept, err=True)
+            return 1
+        except (UsageError, OSError):
+            raise  # handled as for every command: exit 2; "stopped: …" and exit 1
+        except Exception as exc:
+            ctx.ui.error(_("command {name} (plugin {plugin}) crashed: {why}").format(
+                name=args.command, plugin=stepset.command_owner.get(args.command, "?"),
+                why=f"{type(exc).__name__}: {exc}"))
+            return 1
 
 
 def _selected(args, stepset) -> list:
@@ -392,12 +439,10 @@ def _dispatch(args, stepset, questions, ui) -> int:
             return _cmd_doctor(args, stepset, questions)
         if args.command == "undo":
             return _cmd_undo(args, stepset, questions)
+        if args.command == "plugins":
+            return _cmd_plugins(args, stepset, questions)
         if args.command in stepset.commands:
-            command = stepset.commands[args.command]
-            with _locked(args, not command.changes(args)):
-                ctx = _make_context(args, questions, dry_run=False, interactive=False,
-                                    writes=command.changes(args))
-                return command.run(ctx, args)
+            return _cmd_plugin_command(args, stepset, questions)
         return _cmd_steps_run(args, stepset, questions)
     except UsageError as exc:
         for problem in exc.problems:  # every bad flag at once, one line each

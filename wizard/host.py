@@ -22,6 +22,10 @@ class PluginError(Exception):
 
 _pm: pluggy.PluginManager | None = None
 load_problems: list[str] = []
+# plugin name -> (distribution, version) for the plugins loaded from an entry point
+distributions: dict[str, tuple[str, str]] = {}
+# plugin name -> why it was not loaded (its import raised)
+load_failures: dict[str, str] = {}
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -39,7 +43,8 @@ def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]
 
     allowed = None if limit is None else {name.strip() for name in limit.split(",") if name.strip()}
     problems = []
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
+    found = entry_points(group=ENTRY_POINT_GROUP)
+    for entry in found:
         builtin = entry.dist is not None and entry.dist.name == BUILTIN_DISTRIBUTION
         if not builtin and allowed is not None and entry.name not in allowed:
             continue
@@ -48,10 +53,18 @@ def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]
         try:
             plugin = entry.load()
         except Exception as exc:  # a broken third-party plugin must not stop the wizard
-            problems.append(_("plugin {name} failed to load and was skipped: {why}").format(
-                name=entry.name, why=f"{type(exc).__name__}: {exc}"))
+            why = f"{type(exc).__name__}: {exc}"
+            load_failures[entry.name] = why
+            problems.append(_("plugin {name} failed to load and was skipped: {why}").format(name=entry.name, why=why))
             continue
         pm.register(plugin, name=entry.name)
+        if entry.dist is not None:
+            distributions[entry.name] = (entry.dist.name, entry.dist.version)
+    unmatched = sorted((allowed or set()) - {entry.name for entry in found})
+    if unmatched:  # a typo would otherwise silently load nothing
+        problems.append(_("{env} names {names}, which no installed plugin is; installed plugins: {known}").format(
+            env=PLUGIN_LIMIT_ENV, names=", ".join(unmatched),
+            known=", ".join(sorted({entry.name for entry in found})) or _("none")))
     return problems
 
 
@@ -62,27 +75,63 @@ class StepSet:
     problems: list[str] = field(default_factory=list)
     commands: dict = field(default_factory=dict)  # command name -> Command
     checks: list = field(default_factory=list)    # Check, in step order
+    plugins: list = field(default_factory=list)   # PluginInfo, by name: what `openclaw-remote plugins` shows
+    command_owner: dict[str, str] = field(default_factory=dict)  # command name -> plugin name
 
 
-def _contributions(pm: pluggy.PluginManager, hook: str, kind: type, problems: list[str]) -> list[tuple[object, str]]:
-    """(item, plugin name) for everything plugins ``register`` through ``hook``.
-    A plugin whose hook raises is named in ``problems`` and contributes nothing."""
-    found = []
-    for impl in getattr(pm.hook, hook).get_hookimpls():
-        mine: list = []
-        try:
-            impl.function(register=mine.append)
-        except Exception as exc:
-            problems.append(_("plugin {name} failed to register and was skipped: {why}").format(
-                name=impl.plugin_name, why=f"{type(exc).__name__}: {exc}"))
-            continue
-        for item in mine:
-            if isinstance(item, kind) and item.name:
-                found.append((item, impl.plugin_name))
-            else:
-                problems.append(_("plugin {name} registered {item!r}, which is not a named {kind}; skipped").format(
-                    name=impl.plugin_name, item=item, kind=kind.__name__))
-    return found
+@dataclass
+class PluginInfo:
+    """One plugin as ``openclaw-remote plugins`` lists it."""
+    name: str
+    distribution: str | None = None   # None: registered in-process (a test), not from an entry point
+    version: str | None = None
+    steps: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    skipped: str | None = None        # why the plugin contributes nothing
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "distribution": self.distribution, "version": self.version,
+                "steps": self.steps, "commands": self.commands, "checks": self.checks, "skipped": self.skipped}
+
+
+HOOKS = (("register_steps", Step, "steps"), ("register_commands", Command, "commands"),
+         ("register_checks", Check, "checks"))
+
+
+def _contributions(pm: pluggy.PluginManager, problems: list[str]) -> tuple[dict[str, list], dict[str, str]]:
+    """hook name -> [(item, plugin name)] for everything plugins ``register``, and plugin name ->
+    why it was skipped. A plugin any of whose hooks raises contributes nothing at all: its checks
+    and commands would otherwise register and then crash on its missing step."""
+    offered: dict[str, list[tuple[str, list]]] = {}
+    failed: dict[str, str] = {}
+    for hook, _kind, _label in HOOKS:
+        offered[hook] = []
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            if impl.plugin_name in failed:
+                continue
+            mine: list = []
+            try:
+                impl.function(register=mine.append)
+            except Exception as exc:
+                failed[impl.plugin_name] = f"{hook}: {type(exc).__name__}: {exc}"
+                problems.append(_("plugin {name} failed to register and was skipped: {why}").format(
+                    name=impl.plugin_name, why=f"{type(exc).__name__}: {exc}"))
+                continue
+            offered[hook].append((impl.plugin_name, mine))
+    found: dict[str, list] = {}
+    for hook, kind, _label in HOOKS:
+        found[hook] = []
+        for plugin, mine in offered[hook]:
+            if plugin in failed:
+                continue
+            for item in mine:
+                if isinstance(item, kind) and item.name:
+                    found[hook].append((item, plugin))
+                else:
+                    problems.append(_("plugin {name} registered {item!r}, which is not a named {kind}; skipped").format(
+                        name=plugin, item=item, kind=kind.__name__))
+    return found, failed
 
 
 def _unique(items: list[tuple[object, str]], taken: set[str], problems: list[str]) -> dict[str, tuple[object, str]]:
@@ -104,14 +153,31 @@ def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:
     """Ask every plugin for its steps and commands, then order the steps."""
     pm = pm or get_plugin_manager()
     problems = list(load_problems)
-    steps = _unique(_contributions(pm, "register_steps", Step, problems), set(), problems)
-    commands = _unique(_contributions(pm, "register_commands", Command, problems), HOST_COMMANDS, problems)
-    checks = _unique(_contributions(pm, "register_checks", Check, problems), set(), problems)
+    found, failed = _contributions(pm, problems)
+    steps = _unique(found["register_steps"], set(), problems)
+    commands = _unique(found["register_commands"], set(HOST_COMMANDS), problems)
+    checks = _unique(found["register_checks"], set(), problems)
     owner = {name: plugin for name, (_step, plugin) in steps.items()}
     ordered = order_steps([step for step, _plugin in steps.values()], owner)
     position = {step.name: index for index, step in enumerate(ordered)}
     in_order = sorted((check for check, _p in checks.values()), key=lambda c: position.get(c.step, len(position)))
-    return StepSet(ordered, owner, problems, {name: command for name, (command, _p) in commands.items()}, in_order)
+    chosen = {"steps": steps, "commands": commands, "checks": checks}
+    return StepSet(ordered, owner, problems, {name: command for name, (command, _p) in commands.items()}, in_order,
+                   _plugin_infos(pm, chosen, failed), {name: plugin for name, (_c, plugin) in commands.items()})
+
+
+def _plugin_infos(pm: pluggy.PluginManager, chosen: dict[str, dict], failed: dict[str, str]) -> list[PluginInfo]:
+    infos = {}
+    for name, _plugin in pm.list_name_plugin():
+        distribution, version = distributions.get(name, (None, None))
+        infos[name] = PluginInfo(name, distribution, version, skipped=failed.get(name))
+    for name, why in load_failures.items():
+        infos.setdefault(name, PluginInfo(name, skipped=why))
+    for label, items in chosen.items():
+        for item_name, (_item, plugin) in items.items():
+            if plugin in infos:
+                getattr(infos[plugin], label).append(item_name)
+    return [infos[name] for name in sorted(infos)]
 
 
 def order_steps(steps: list[Step], owner: dict[str, str]) -> list[Step]:
