@@ -9,27 +9,13 @@ import re
 import stat
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
+from wizard.errors import UsageError  # noqa: F401  (re-exported: plugins import it from here)
 from wizard.i18n import _
 from wizard.step import Question
 
-if TYPE_CHECKING:
-    from wizard.context import Context
-
-
-class UsageError(Exception):
-    """Bad usage or bad input: exit 2, nothing changed. ``problems``: each one, when several
-    were found at once (every bad flag of a command line), else just this message."""
-
-    def __init__(self, message: str, problems: list[str] | None = None):
-        super().__init__(message)
-        self.problems = problems or [message]
-
-    @classmethod
-    def of(cls, errors: list[UsageError]) -> UsageError:
-        problems = [problem for error in errors for problem in error.problems]
-        return cls("\n".join(problems), problems)
+Context = Any  # wizard.context.Context, which is built from this module: named, never imported
 
 
 TRUE_WORDS = {"1", "true", "yes", "y", "on"}
@@ -294,3 +280,19 @@ class RecordedAnswers:
             if question.name in answers:
                 return Resolver._checked(question, answers[question.name], where)
         raise UsageError(_("no recorded answer for {flag}: setup never used it here").format(flag=question.flag))
+
+
+def settle_answers(ctx: Context) -> None:
+    """Resolve the answers once from flags, environment and the last run, never prompting: looking
+    at what is set up must not ask what was already answered (and the resolver is not thread-safe,
+    so this happens before the checks' threads start). Prompts stay on for what comes later."""
+    prompting, ctx.resolver.interactive = ctx.resolver.interactive, False
+    try:
+        for name, question in ctx.questions.items():
+            if not (question.secret or question.confirm):
+                try:
+                    ctx.answer(name)
+                except UsageError:
+                    pass  # the checks that need it report it
+    finally:
+        ctx.resolver.interactive = prompting

@@ -130,7 +130,7 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
 def _home(args) -> Path:
     import shlex
 
-    from wizard.answers import UsageError
+    from wizard.errors import UsageError
 
     given = getattr(args, "home", None)
     source = "--home" if given is not None else HOME_ENV
@@ -159,7 +159,7 @@ def _home(args) -> Path:
 def _merged_questions(steps) -> dict:
     """One question per name; the first step (in run order) that declares it wins. Two steps may
     not disagree on whether it is a secret (a plugin must not turn the token into a flag)."""
-    from wizard.host import PluginError
+    from wizard.errors import PluginError
 
     merged, declared_by = {}, {}
     for step in steps:
@@ -177,7 +177,8 @@ _withheld: dict[str, str] = {}  # secret variables taken out of os.environ while
 
 def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool, writes: bool | None = None):
     from wizard import files
-    from wizard.answers import Resolver, UsageError, load_answers_file, read_stdin_secret
+    from wizard.answers import Resolver, load_answers_file, read_stdin_secret
+    from wizard.errors import UsageError
     from wizard.context import Context
     from wizard.host import current_platform
     from wizard.state import State
@@ -274,7 +275,7 @@ def _cmd_plugins(args, stepset, questions) -> int:
 
 def _cmd_plugin_command(args, stepset, questions) -> int:
     """A plugin's command, guarded like a step: its failure is a message and an exit code, never a traceback."""
-    from wizard.answers import UsageError
+    from wizard.errors import UsageError
     from wizard.step import StepFailed
 
     command = stepset.commands[args.command]
@@ -303,7 +304,7 @@ def _selected(args, stepset) -> list:
     known = [step.name for step in stepset.steps]
     unknown = [name for name in args.names if name not in known]
     if unknown:
-        from wizard.answers import UsageError
+        from wizard.errors import UsageError
 
         raise UsageError(_("unknown step {names}; the steps are: {known}").format(
             names=", ".join(unknown), known=", ".join(known)))
@@ -386,7 +387,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
 
-    from wizard.host import PluginError, collect_steps
+    from wizard.errors import PluginError
+    from wizard.host import collect_steps
     from wizard.ui import UI
 
     ui = UI()
@@ -424,7 +426,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args, stepset, questions, ui) -> int:
-    from wizard.answers import UsageError
+    from wizard.errors import UsageError
 
     report = getattr(args, "report", None)
     try:

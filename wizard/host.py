@@ -10,14 +10,11 @@ from dataclasses import dataclass, field
 import pluggy
 
 from wizard import hookspecs
+from wizard.errors import PluginError
 from wizard.i18n import _
 from wizard.step import Check, Command, Step
 
 from wizard.plugin_index import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, HOST_COMMANDS, PLUGIN_LIMIT_ENV  # noqa: F401
-
-
-class PluginError(Exception):
-    """Plugins that cannot work together (a cycle, an unknown step name)."""
 
 
 _pm: pluggy.PluginManager | None = None

@@ -9,7 +9,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from wizard.answers import UsageError
+from wizard.errors import UsageError
 from wizard.i18n import _
 
 

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from wizard import files
-from wizard.answers import UsageError
+from wizard.errors import UsageError
 from wizard.i18n import _
 
 
