@@ -6,7 +6,9 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from wizard import __version__
 from wizard.i18n import _, translate_argparse
@@ -70,6 +72,42 @@ def _home_option(parser: argparse.ArgumentParser, top: bool = False) -> None:
                         help=_("treat DIR as your home directory (default: $OPENCLAW_REMOTE_HOME or ~)"))
 
 
+def _steps_arguments(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    _home_option(parser)
+
+
+def _status_arguments(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("--json", action="store_true", help=_("machine-readable output (docs/status.md)"))
+    _home_option(parser)
+    answers = parser.add_argument_group(_("answers"))
+    for question in questions:
+        if not (question.secret or question.confirm):
+            answers.add_argument(question.flag, dest=question.name, metavar=question.name.upper(),
+                                 help=question.help or question.prompt)
+
+
+def _run_arguments(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("names", nargs="+", metavar="STEP", help=_("step names, as 'steps' lists them"))
+    _common_options(parser, questions)
+
+
+def _doctor_arguments(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("--fix", action="store_true",
+                        help=_("apply the fixes (asking before each one unless --yes), then check again"))
+    _common_options(parser, questions)
+
+
+def _undo_arguments(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("names", nargs="*", metavar="STEP", help=_("step names, as 'steps' lists them"))
+    # Undo acts on what setup recorded, so it takes no answers: only these.
+    parser.add_argument("--dry-run", action="store_true", help=_("show every file diff and command, change nothing"))
+    parser.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
+                        help=_("do not ask for consent (needed without a terminal)"))
+    _json_option(parser)
+    _home_option(parser)
+
+
 def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -81,45 +119,9 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     _home_option(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar=_("COMMAND"))
 
-    steps = commands.add_parser("steps", help=_("list the steps in order: applies here? done?"))
-    steps.add_argument("--json", action="store_true", help=_("machine-readable output"))
-    _home_option(steps)
-
-    setup = commands.add_parser("setup", help=_("guided first run: every step that applies, in order"))
-    _common_options(setup, questions)
-
-    status = commands.add_parser("status", help=_("check every layer of the connection: ok, warn or fail"))
-    status.add_argument("--json", action="store_true", help=_("machine-readable output (docs/status.md)"))
-    _home_option(status)
-    answers = status.add_argument_group(_("answers"))
-    for question in questions:
-        if not (question.secret or question.confirm):
-            answers.add_argument(question.flag, dest=question.name, metavar=question.name.upper(),
-                                 help=question.help or question.prompt)
-
-    run = commands.add_parser("run", help=_("re-run just these steps"))
-    run.add_argument("names", nargs="+", metavar="STEP", help=_("step names, as 'steps' lists them"))
-    _common_options(run, questions)
-
-    doctor = commands.add_parser("doctor", help=_("status, then the cause and the fix of every failing layer"))
-    doctor.add_argument("--fix", action="store_true",
-                        help=_("apply the fixes (asking before each one unless --yes), then check again"))
-    _common_options(doctor, questions)
-
-    undo = commands.add_parser("undo", help=_("reverse steps, last first (all of them when none is named)"))
-    undo.add_argument("names", nargs="*", metavar="STEP", help=_("step names, as 'steps' lists them"))
-    # Undo acts on what setup recorded, so it takes no answers: only these.
-    undo.add_argument("--dry-run", action="store_true", help=_("show every file diff and command, change nothing"))
-    undo.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
-                      help=_("do not ask for consent (needed without a terminal)"))
-    _json_option(undo)
-    _home_option(undo)
-
-    plugins = commands.add_parser("plugins", help=_("list the loaded plugins: version, what each registered, "
-                                                    "why a broken one was skipped"))
-    plugins.add_argument("--json", action="store_true", help=_("machine-readable output"))
-    _home_option(plugins)
-
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help())
+        command.arguments(sub, questions)
     for command in plugin_commands:
         sub = commands.add_parser(command.name, help=command.help)
         _home_option(sub)
@@ -156,69 +158,16 @@ def _home(args) -> Path:
     return home
 
 
-def _merged_questions(steps) -> dict:
-    """One question per name; the first step (in run order) that declares it wins. Two steps may
-    not disagree on whether it is a secret (a plugin must not turn the token into a flag)."""
-    from wizard.errors import PluginError
-
-    merged, declared_by = {}, {}
-    for step in steps:
-        for question in step.questions:
-            first = merged.setdefault(question.name, question)
-            declared_by.setdefault(question.name, step.name)
-            if (first.secret, first.confirm) != (question.secret, question.confirm):
-                raise PluginError(_("steps {a} and {b} declare the answer {name} differently (secret or not)").format(
-                    a=declared_by[question.name], b=step.name, name=question.name))
-    return merged
-
-
-_withheld: dict[str, str] = {}  # secret variables taken out of os.environ while a command runs
-
-
 def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool, writes: bool | None = None):
-    from wizard import files
-    from wizard.answers import Resolver, load_answers_file, read_stdin_secret
-    from wizard.errors import UsageError
-    from wizard.context import Context
-    from wizard.host import current_platform
-    from wizard.state import State
-    from wizard.ui import UI
+    """The context for this command line (wizard.context.make_context, from the parsed arguments)."""
+    from wizard.context import make_context
 
-    home = _home(args)
-    state = State.load(home)
-    if (not dry_run) if writes is None else writes:
-        files.check_access(state.path)  # every change is recorded there first: a read-only one stops now
-    stdin_names = [name for name, q in questions.items() if q.secret and getattr(args, name + "_stdin", False)]
-    if len(stdin_names) > 1:
-        first, *others = (questions[name] for name in stdin_names)
-        raise UsageError(_("{flags} all read standard input, and it can hold only one secret: keep {first}, and "
-                           "give the other in its variable ({variables})").format(
-            flags=", ".join(questions[name].flag + "-stdin" for name in stdin_names), first=first.flag + "-stdin",
-            variables=", ".join(q.env_var for q in others)))
-    stdin_secret = (stdin_names[0], read_stdin_secret()) if stdin_names else None
-    flags = {name: getattr(args, name, None) for name in questions}
-    resolver = Resolver(
-        flags=flags, env=dict(os.environ), saved=state.answers, interactive=interactive, stdin_secret=stdin_secret,
-        file_answers=load_answers_file(args.answers, {n for n, q in questions.items() if q.secret})
-        if getattr(args, "answers", None) else {},
-    )
-    ui = UI(stdout_is_data=getattr(args, "json", False))
-    unknown = sorted(set(resolver.file_answers) - set(questions))
-    if unknown:
-        ui.warn(_("{path}: unknown answers ignored: {keys} (known: {known})").format(
-            path=args.answers, keys=", ".join(unknown), known=", ".join(sorted(questions))))
-    # Children (a long-lived ssh -N among them) must not inherit a token or password that was
-    # handed to us in the environment: `ps eww` would show it to any process of the user.
-    secret_vars = {q.env_var for q in questions.values() if q.secret}
-    child_env = {key: value for key, value in os.environ.items() if key not in secret_vars}
-    for name in secret_vars & set(os.environ):  # the resolver keeps its copy; no child started any way
-        _withheld[name] = os.environ.pop(name)   # inherits one (main puts them back when it returns)
-    ctx = Context(home=home, platform=current_platform(), interactive=interactive, dry_run=dry_run,
-                  ui=ui, state=state, resolver=resolver, questions=questions, env=child_env)
-    if getattr(args, "report", None) is not None:
-        ctx.report = args.report
-        ctx.report.mask = ui.mask  # the secrets this run learns are masked in it too
-    return ctx
+    return make_context(
+        _home(args), questions, dry_run=dry_run, interactive=interactive, writes=writes,
+        flags={name: getattr(args, name, None) for name in questions},
+        stdin_names=[name for name, q in questions.items() if q.secret and getattr(args, name + "_stdin", False)],
+        answers_file=getattr(args, "answers", None), stdout_is_data=getattr(args, "json", False),
+        report=getattr(args, "report", None))
 
 
 def _cmd_steps(args, stepset, questions) -> int:
@@ -253,6 +202,13 @@ def _cmd_steps(args, stepset, questions) -> int:
               + _("applies here: {applies}; {done}; plugin {plugin}").format(
                   applies=applies, done=done, plugin=row["plugin"]))
     return 0
+
+
+def _cmd_status(args, stepset, questions) -> int:
+    from wizard.status import run_status
+
+    ctx = _make_context(args, questions, dry_run=True, interactive=False)
+    return run_status(stepset.checks, ctx, args.json)
 
 
 def _cmd_plugins(args, stepset, questions) -> int:
@@ -356,6 +312,30 @@ def _cmd_undo(args, stepset, questions) -> int:
         return run_undo(selected, ctx, assume_yes=args.yes)
 
 
+@dataclass(frozen=True)
+class HostCommand:
+    help: Callable[[], str]   # translated when the parser is built
+    arguments: Callable       # (sub-parser, questions): fills the command's sub-parser
+    run: Callable             # (args, stepset, questions) -> exit code
+
+
+# The host's own commands, in --help order. Their names are reserved: a plugin command cannot take one.
+COMMANDS: dict[str, HostCommand] = {
+    "steps": HostCommand(lambda: _("list the steps in order: applies here? done?"), _steps_arguments, _cmd_steps),
+    "setup": HostCommand(lambda: _("guided first run: every step that applies, in order"), _common_options,
+                         _cmd_steps_run),
+    "status": HostCommand(lambda: _("check every layer of the connection: ok, warn or fail"), _status_arguments,
+                          _cmd_status),
+    "run": HostCommand(lambda: _("re-run just these steps"), _run_arguments, _cmd_steps_run),
+    "doctor": HostCommand(lambda: _("status, then the cause and the fix of every failing layer"), _doctor_arguments,
+                          _cmd_doctor),
+    "undo": HostCommand(lambda: _("reverse steps, last first (all of them when none is named)"), _undo_arguments,
+                        _cmd_undo),
+    "plugins": HostCommand(lambda: _("list the loaded plugins: version, what each registered, why a broken one was "
+                                     "skipped"), _steps_arguments, _cmd_plugins),
+}
+
+
 class _ListedCommand:
     """A plugin command as ``--help`` lists it: its name from the packaging metadata, no plugin loaded."""
 
@@ -372,10 +352,10 @@ class _ListedCommand:
 
 
 def _listed_commands() -> list[_ListedCommand]:
-    from wizard.plugin_index import HOST_COMMANDS, indexed_commands
+    from wizard.plugin_index import indexed_commands
 
     return [_ListedCommand(name, distribution) for name, distribution in indexed_commands()
-            if name not in HOST_COMMANDS]
+            if name not in COMMANDS]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -388,19 +368,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from wizard.errors import PluginError
-    from wizard.host import collect_steps
+    from wizard.host import collect_steps, merged_questions
     from wizard.ui import UI
 
     ui = UI()
     try:
-        stepset = collect_steps()
+        stepset = collect_steps(reserved=COMMANDS)
     except PluginError as exc:
         ui.error(str(exc))
         return 2
     for problem in stepset.problems:
         ui.warn(problem)
     try:
-        questions = _merged_questions(stepset.steps)
+        questions = merged_questions(stepset.steps)
     except PluginError as exc:
         ui.error(str(exc))
         return 2
@@ -430,22 +410,9 @@ def _dispatch(args, stepset, questions, ui) -> int:
 
     report = getattr(args, "report", None)
     try:
-        if args.command == "steps":
-            return _cmd_steps(args, stepset, questions)
-        if args.command == "status":
-            from wizard.status import run_status
-
-            ctx = _make_context(args, questions, dry_run=True, interactive=False)
-            return run_status(stepset.checks, ctx, args.json)
-        if args.command == "doctor":
-            return _cmd_doctor(args, stepset, questions)
-        if args.command == "undo":
-            return _cmd_undo(args, stepset, questions)
-        if args.command == "plugins":
-            return _cmd_plugins(args, stepset, questions)
-        if args.command in stepset.commands:
-            return _cmd_plugin_command(args, stepset, questions)
-        return _cmd_steps_run(args, stepset, questions)
+        if args.command in COMMANDS:
+            return COMMANDS[args.command].run(args, stepset, questions)
+        return _cmd_plugin_command(args, stepset, questions)
     except UsageError as exc:
         for problem in exc.problems:  # every bad flag at once, one line each
             ui.error(problem)
@@ -466,5 +433,6 @@ def _dispatch(args, stepset, questions, ui) -> int:
             report.error(_("stopped: {why}").format(why=exc))
         return 1
     finally:  # for a caller in the same process (a test, a plugin): its environment as it was
-        os.environ.update(_withheld)
-        _withheld.clear()
+        from wizard.context import restore_environment
+
+        restore_environment()

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import heapq
 import os
-import sys
 from dataclasses import dataclass, field
 
 import pluggy
 
 from wizard import hookspecs
+from wizard.context import current_platform  # noqa: F401  (re-exported: plugins import it from here)
 from wizard.errors import PluginError
 from wizard.i18n import _
 from wizard.step import Check, Command, Step
 
-from wizard.plugin_index import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, HOST_COMMANDS, PLUGIN_LIMIT_ENV  # noqa: F401
+from wizard.plugin_index import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, PLUGIN_LIMIT_ENV
 
 
 _pm: pluggy.PluginManager | None = None
@@ -146,13 +146,14 @@ def _unique(items: list[tuple[object, str]], taken: set[str], problems: list[str
 
 
 
-def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:
-    """Ask every plugin for its steps and commands, then order the steps."""
+def collect_steps(pm: pluggy.PluginManager | None = None, reserved=()) -> StepSet:
+    """Ask every plugin for its steps and commands, then order the steps. ``reserved``: the host's
+    own command names, which no plugin command may take."""
     pm = pm or get_plugin_manager()
     problems = list(load_problems)
     found, failed = _contributions(pm, problems)
     steps = _unique(found["register_steps"], set(), problems)
-    commands = _unique(found["register_commands"], set(HOST_COMMANDS), problems)
+    commands = _unique(found["register_commands"], set(reserved), problems)
     checks = _unique(found["register_checks"], set(), problems)
     owner = {name: plugin for name, (_step, plugin) in steps.items()}
     ordered = order_steps([step for step, _plugin in steps.values()], owner)
@@ -175,6 +176,20 @@ def _plugin_infos(pm: pluggy.PluginManager, chosen: dict[str, dict], failed: dic
             if plugin in infos:
                 getattr(infos[plugin], label).append(item_name)
     return [infos[name] for name in sorted(infos)]
+
+
+def merged_questions(steps: list[Step]) -> dict:
+    """One question per name; the first step (in run order) that declares it wins. Two steps may
+    not disagree on whether it is a secret (a plugin must not turn the token into a flag)."""
+    merged, declared_by = {}, {}
+    for step in steps:
+        for question in step.questions:
+            first = merged.setdefault(question.name, question)
+            declared_by.setdefault(question.name, step.name)
+            if (first.secret, first.confirm) != (question.secret, question.confirm):
+                raise PluginError(_("steps {a} and {b} declare the answer {name} differently (secret or not)").format(
+                    a=declared_by[question.name], b=step.name, name=question.name))
+    return merged
 
 
 def order_steps(steps: list[Step], owner: dict[str, str]) -> list[Step]:
@@ -209,7 +224,3 @@ def order_steps(steps: list[Step], owner: dict[str, str]) -> list[Step]:
         raise PluginError(_("steps {steps} wait on each other in a cycle (plugins: {plugins})").format(
             steps=", ".join(stuck), plugins=", ".join(sorted({owner.get(n, "?") for n in stuck}))))
     return ordered
-
-
-def current_platform() -> str:
-    return os.environ.get("OPENCLAW_REMOTE_PLATFORM") or ("darwin" if sys.platform == "darwin" else "linux")
