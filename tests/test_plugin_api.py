@@ -128,3 +128,21 @@ def test_a_limit_naming_no_installed_plugin_is_warned_about(cli, plugin_site):
     assert "hello" in result.stdout  # the name that matched still loads
     quiet = cli("steps", env={"PYTHONPATH": str(plugin_site), "OPENCLAW_REMOTE_PLUGINS": "hello"})
     assert "OPENCLAW_REMOTE_PLUGINS" not in quiet.stderr
+
+
+def test_a_clone_that_is_not_installed_says_so_instead_of_listing_nothing(home):
+    """Not installed: no packaging metadata, so no entry point at all (the built-ins' included)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO, clean_env
+
+    uninstalled = ("import importlib.metadata as metadata\n"
+                   "metadata.entry_points = lambda **select: metadata.EntryPoints(())\n"
+                   "from wizard.cli import main\n"
+                   "raise SystemExit(main(['steps']))\n")
+    result = subprocess.run([sys.executable, "-c", uninstalled], cwd=REPO, env=clean_env(home),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "no steps found: install the package (pip install -e .)" in result.stderr
+    assert result.stdout == ""

@@ -379,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for problem in stepset.problems:
         ui.warn(problem)
+    if not stepset.steps:  # even the built-ins register through the package's entry points
+        ui.error(_("no steps found: install the package (pip install -e .)"))
+        return 2
     try:
         questions = merged_questions(stepset.steps)
     except PluginError as exc:
