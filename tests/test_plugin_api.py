@@ -146,3 +146,39 @@ def test_a_clone_that_is_not_installed_says_so_instead_of_listing_nothing(home):
     assert result.returncode == 2
     assert "no steps found: install the package (pip install -e .)" in result.stderr
     assert result.stdout == ""
+
+
+def test_the_testing_recipe_in_the_docs_passes_with_the_plugin_also_installed(tmp_path, plugin_site, home):
+    """docs/plugins.md's recipe, as an author would paste it into their own tests, run by a real
+    pytest where the example plugin is installed (and would load process-wide)."""
+    import re
+    import subprocess
+    import sys
+
+    from tests.conftest import ENTRY_POINTS_SITE, REPO, clean_env
+
+    section = (REPO / "docs" / "plugins.md").read_text().split("## Testing your plugin")[1].split("\n## ")[0]
+    recipe = "\n".join(re.findall(r"```python\n(.*?)```", section, flags=re.S))
+    (tmp_path / "test_recipe.py").write_text(recipe)
+    env = clean_env(home, PYTHONPATH=f"{plugin_site}:{ENTRY_POINTS_SITE}:{REPO}")
+    env.pop("OPENCLAW_REMOTE_HOME")  # the recipe sets its own
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+                             str(tmp_path), str(tmp_path / "test_recipe.py")], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+    probe = subprocess.run([sys.executable, "-m", "wizard", "steps"], env={**env, "OPENCLAW_REMOTE_HOME": str(home)},
+                           capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert "hello" in probe.stdout  # the example really is installed there: the recipe did not dodge it
+
+
+def test_fake_runner_refuses_what_the_real_runner_refuses():
+    from wizard import runner
+    from wizard.testing import FakeRunner
+
+    real = runner.run
+    with FakeRunner() as fake:
+        with pytest.raises(TypeError):
+            runner.run("ls -l")  # a shell string, never
+        assert runner.run(["absent-program"]).returncode == 127
+    assert runner.run is real and fake.calls == [["absent-program"]]
