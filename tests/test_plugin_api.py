@@ -182,3 +182,38 @@ def test_fake_runner_refuses_what_the_real_runner_refuses():
             runner.run("ls -l")  # a shell string, never
         assert runner.run(["absent-program"]).returncode == 127
     assert runner.run is real and fake.calls == [["absent-program"]]
+
+
+def test_a_plugin_ships_its_own_catalog_as_the_docs_say(tmp_path, monkeypatch, home, capsys, registered):
+    import gettext
+    import io
+
+    from babel.messages.catalog import Catalog
+    from babel.messages.mofile import write_mo
+
+    catalog = Catalog(locale="fr", domain="openclaw-remote-hello")
+    catalog.add("Leave a greeting note in the home directory", "Laisser un mot d'accueil dans le dossier personnel")
+    folder = tmp_path / "locale" / "fr" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    (folder / "openclaw-remote-hello.mo").write_bytes(buffer.getvalue())
+    from wizard import i18n
+
+    monkeypatch.setattr(i18n, "_translation", i18n._catalog())  # the wizard's own catalog stays as it was
+    monkeypatch.setenv("LANGUAGE", "fr")
+    monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
+    _ = gettext.translation("openclaw-remote-hello", tmp_path / "locale", fallback=True).gettext  # as documented
+
+    class Hello(Marker):
+        name, title = "hello", _("Leave a greeting note in the home directory")
+
+    class HelloPlugin:
+        @hookimpl
+        def register_steps(self, register):
+            register(Hello())
+
+    with registered(HelloPlugin()):
+        assert main(["steps", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["hello"]["title"] == "Laisser un mot d'accueil dans le dossier personnel"
