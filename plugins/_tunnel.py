@@ -246,7 +246,9 @@ class StartTunnel(Action):
                 if result.ok:
                     return result
                 if result.kind == _gateway.TOKEN_REJECTED:
-                    ctx.ui.warn(_("the tunnel works, but the Gateway rejected the token ({code})").format(code=result.code))
+                    ctx.ui.warn(
+                        _("the tunnel works, but the Gateway rejected the token ({code})").format(code=result.code)
+                    )
                     return result
                 if result.kind != _gateway.STARTING:
                     raise StepFailed(explain_gateway(result, self.remote_port),
@@ -307,7 +309,9 @@ class StopProcess(Action):
     alias: str
 
     def describe(self, ctx):
-        return _("stop the ssh tunnel with pid {pid} (it holds port {port})").format(pid=self.pid, port=self.port) + "\n"
+        return (
+            _("stop the ssh tunnel with pid {pid} (it holds port {port})").format(pid=self.pid, port=self.port) + "\n"
+        )
 
     def perform(self, ctx):
         holder = _ports.owner(self.port, likely=(self.pid,))
@@ -318,7 +322,9 @@ class StopProcess(Action):
             kill(self.pid)
             freed = _ports.wait_for(lambda: _ports.owner(self.port, likely=(self.pid,)) is None, STOP_TIMEOUT)
         if not freed:
-            raise StepFailed(_("port {port} is still held after stopping pid {pid}").format(port=self.port, pid=self.pid))
+            raise StepFailed(
+                _("port {port} is still held after stopping pid {pid}").format(port=self.port, pid=self.pid)
+            )
 
 
 @dataclass

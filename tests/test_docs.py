@@ -86,7 +86,9 @@ def test_every_command_is_documented(command):
 
 
 PUBLIC = [name for name in __import__("wizard").__all__ if name != "__version__"]
-PUBLIC_TABLE = PLUGIN_DOCS.split("### The public names")[1].split("\n#")[0] if "### The public names" in PLUGIN_DOCS else ""
+PUBLIC_TABLE = (
+    PLUGIN_DOCS.split("### The public names")[1].split("\n#")[0] if "### The public names" in PLUGIN_DOCS else ""
+)
 
 
 @pytest.mark.parametrize("name", PUBLIC)

@@ -10,8 +10,6 @@ import sys
 import pexpect
 import pytest
 
-from plugins import _gateway, _keyring
-from tests.conftest import clean_env
 from tests.harness.fixtures import GATEWAY_TOKEN
 from tests.harness.gateway import GatewayStandIn
 from tests.test_remote import REMOTE_STEPS, needs_password, remote, state_of  # noqa: F401  (remote: a fixture)

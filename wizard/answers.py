@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Mapping
 
-from wizard.errors import UsageError  # noqa: F401  (re-exported: plugins import it from here)
+from wizard.errors import UsageError  # also importable from here, as plugins did before wizard.errors
 from wizard.i18n import _
 from wizard.step import Question
 
@@ -39,7 +39,9 @@ def load_answers_file(path: Path, secrets: set[str] = frozenset()) -> dict:
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(_("answers file {path} is not a regular file").format(path=path))
         if info.st_size > ANSWERS_FILE_LIMIT:
-            raise UsageError(_("answers file {path} is larger than {n} KiB").format(path=path, n=ANSWERS_FILE_LIMIT // 1024))
+            raise UsageError(
+                _("answers file {path} is larger than {n} KiB").format(path=path, n=ANSWERS_FILE_LIMIT // 1024)
+            )
         with open(path, "rb") as handle:
             data = tomllib.loads(handle.read(ANSWERS_FILE_LIMIT + 1).decode("utf-8"))
     except OSError as exc:
@@ -47,11 +49,15 @@ def load_answers_file(path: Path, secrets: set[str] = frozenset()) -> dict:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(_("answers file {path} is not valid TOML: {why}").format(path=path, why=exc)) from None
     except RecursionError:  # [[[[… thousands deep: the parser gives up, and so do we, cleanly
-        raise UsageError(_("answers file {path} is nested too deeply to be an answers file").format(path=path)) from None
+        raise UsageError(
+            _("answers file {path} is nested too deeply to be an answers file").format(path=path)
+        ) from None
     answers = {}
     for key, value in data.items():
         if not KEY_RE.match(key):
-            raise UsageError(_("answers file {path}: {key} is not an answer name").format(path=path, key=repr(key[:40])))
+            raise UsageError(
+                _("answers file {path}: {key} is not an answer name").format(path=path, key=repr(key[:40]))
+            )
         name = key.replace("-", "_")
         if name in secrets:
             raise UsageError(_("answers file {path}: {key} is a secret, never read from a file (it would sit there in "

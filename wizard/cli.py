@@ -19,8 +19,13 @@ PROG = "openclaw-remote"
 def _common_options(parser: argparse.ArgumentParser, questions, secrets: bool = True) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help=_("show every file diff and command, change nothing"))
-    parser.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
-                        help=_("never prompt: take answers from flags, environment, --answers, saved answers, defaults"))
+    parser.add_argument(
+        "--yes",
+        "--non-interactive",
+        dest="yes",
+        action="store_true",
+        help=_("never prompt: take answers from flags, environment, --answers, saved answers, defaults"),
+    )
     parser.add_argument("--answers", metavar="FILE", type=Path, help=_("TOML file of answers"))
     _json_option(parser)
     _home_option(parser)
@@ -112,7 +117,9 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=_("Connect OpenClaw.app to a remote OpenClaw Gateway through an SSH tunnel, step by step."),
-        epilog=_("Run '{prog} setup' for the guided first run, or '{prog} setup --dry-run' to see what it would do.").format(prog=PROG),
+        epilog=_(
+            "Run '{prog} setup' for the guided first run, or '{prog} setup --dry-run' to see what it would do."
+        ).format(prog=PROG),
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help=_("show program's version number and exit"))
@@ -143,7 +150,9 @@ def _home(args) -> Path:
     try:  # every file and command line the wizard writes names a path under it
         str(home).encode("utf-8")
     except UnicodeEncodeError:
-        raise UsageError(_("{source} {path!r}: the path is not UTF-8 text").format(source=source, path=str(home))) from None
+        raise UsageError(
+            _("{source} {path!r}: the path is not UTF-8 text").format(source=source, path=str(home))
+        ) from None
     if any(ord(char) < 32 or ord(char) == 127 for char in str(home)):
         raise UsageError(_("{source} {path!r}: the path contains a control character").format(
             source=source, path=str(home)))
@@ -223,7 +232,11 @@ def _cmd_plugins(args, stepset, questions) -> int:
         if row["skipped"]:
             print("  " + _("skipped: {why}").format(why=row["skipped"]))
             continue
-        for label, names in ((_("steps"), row["steps"]), (_("commands"), row["commands"]), (_("checks"), row["checks"])):
+        for label, names in (
+            (_("steps"), row["steps"]),
+            (_("commands"), row["commands"]),
+            (_("checks"), row["checks"]),
+        ):
             if names:
                 print("  " + _("{kind}: {names}").format(kind=label, names=", ".join(names)))
     return 0
@@ -246,7 +259,7 @@ def _cmd_plugin_command(args, stepset, questions) -> int:
             return 1
         except (UsageError, OSError):
             raise  # handled as for every command: exit 2; "stopped: …" and exit 1
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  (a plugin's bug: one line naming it, never a traceback)
             ctx.ui.error(_("command {name} (plugin {plugin}) crashed: {why}").format(
                 name=args.command, plugin=stepset.command_owner.get(args.command, "?"),
                 why=f"{type(exc).__name__}: {exc}"))

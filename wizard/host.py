@@ -49,7 +49,7 @@ def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]
             continue
         try:
             plugin = entry.load()
-        except Exception as exc:  # a broken third-party plugin must not stop the wizard
+        except Exception as exc:  # noqa: BLE001  (a broken third-party plugin must not stop the wizard)
             why = f"{type(exc).__name__}: {exc}"
             load_failures[entry.name] = why
             problems.append(_("plugin {name} failed to load and was skipped: {why}").format(name=entry.name, why=why))
@@ -110,7 +110,7 @@ def _contributions(pm: pluggy.PluginManager, problems: list[str]) -> tuple[dict[
             mine: list = []
             try:
                 impl.function(register=mine.append)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  (a plugin's hook may raise anything: skip that plugin)
                 failed[impl.plugin_name] = f"{hook}: {type(exc).__name__}: {exc}"
                 problems.append(_("plugin {name} failed to register and was skipped: {why}").format(
                     name=impl.plugin_name, why=f"{type(exc).__name__}: {exc}"))

@@ -20,8 +20,12 @@ def exclusive(home: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UsageError(_("another openclaw-remote is changing {home} right now (setup, run, doctor --fix "
-                               "or undo); nothing was changed: try again once it has finished").format(home=home)) from None
+            raise UsageError(
+                _(
+                    "another openclaw-remote is changing {home} right now (setup, run, doctor --fix "
+                    "or undo); nothing was changed: try again once it has finished"
+                ).format(home=home)
+            ) from None
         yield
     finally:
         os.close(fd)

@@ -90,7 +90,9 @@ def check_shape(data, record_fields: dict | None = None) -> None:
     for name, record in steps.items():
         for key, value in record.items():
             if key in fields and not fields[key](value):
-                raise ValueError(_("steps.{step}.{key} holds {value}").format(step=name, key=key, value=f"{value!r:.60}"))
+                raise ValueError(
+                    _("steps.{step}.{key} holds {value}").format(step=name, key=key, value=f"{value!r:.60}")
+                )
 
 
 def inside(path: Path, root: Path) -> bool:
