@@ -172,7 +172,7 @@ def cause(code: int) -> str:
 def failed(ctx, argv: list[str], result) -> StepFailed:
     why = cause(result.returncode)
     return StepFailed(_("{command} failed (exit {code}{why}): {stderr}").format(
-        command=" ".join(argv), code=result.returncode, why=f": {why}" if why else "",
+        command=ctx.mask(" ".join(argv)), code=result.returncode, why=f": {why}" if why else "",
         stderr=ctx.mask(result.stderr.strip()) or "-"))
 
 

@@ -191,7 +191,7 @@ class Autostart(Step):
         path = unit_path(ctx, label)
         text = unit_text(ctx, alias)
         changed = not path.exists() or path.read_text(encoding="utf-8") != text
-        active = ctx.run(["systemctl", "--user", "is-active", unit], timeout=10).stdout.strip() == "active"
+        active = _tunnel.unit_state(ctx, unit) == "active"
         main_pid = _tunnel.systemd_pid(ctx, unit) if active else None
         detached = self._detached_holder(ctx, alias, port, main_pid)
         actions: list[Action] = []
@@ -268,7 +268,7 @@ class AgentCheck(Check):
             unit = _tunnel.unit_name(label)
             if not unit_path(ctx, label).exists():
                 return Health("fail", _("no systemd user unit {unit}").format(unit=unit), advice=missing)
-            state = ctx.run(["systemctl", "--user", "is-active", unit], timeout=5).stdout.strip() or "unknown"
+            state = _tunnel.unit_state(ctx, unit, timeout=5) or "unknown"
             return Health("ok" if state == "active" else "fail", _("{unit} is {state}").format(unit=unit, state=state),
                           advice=_("The unit is installed but does not run. The fix starts it."))
         path = _launchd.plist_path(ctx, label)
