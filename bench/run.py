@@ -15,9 +15,14 @@ from bench.common import print_table
 
 
 def main() -> int:
+    import subprocess
+
+    openssh = subprocess.run(["ssh", "-V"], capture_output=True, text=True).stderr.strip()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-          f"Python {platform.python_version()}")
+          f"Python {platform.python_version()} ({sys.executable}), {openssh}")
+    print("load average before: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print_table(startup.run() + remote.run() + status.run())
+    print("load average after: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 
 

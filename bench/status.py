@@ -14,7 +14,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import command, median_seconds, row
+from bench.common import command, logins, median_seconds, row, tool
 from bench.remote import Bench
 from tests.harness.gateway import GatewayStandIn
 from tests.harness.sshd import TestSshd
@@ -47,7 +47,7 @@ def by_hand(port: int, env: dict):
 
 
 def run() -> list[dict]:
-    missing = missing_tools() + [tool for tool in ("lsof",) if not shutil.which(tool)]
+    missing = missing_tools() + [name for name in ("lsof",) if not shutil.which(name)]
     if missing:
         sys.exit(f"the status benchmark needs: {', '.join(missing)}")
     workdir = Path(tempfile.mkdtemp())
@@ -60,14 +60,15 @@ def run() -> list[dict]:
             # OpenClaw's CLI on the remote, as on a real Gateway host: status asks it (remote-gateway)
             remote_cli = RemoteOpenclaw(sshd, TOKEN, gateway.port).install()
             env = {**bench.env(), **keyring_env, "OPENCLAW_GATEWAY_TOKEN": TOKEN, "OPENCLAW_REMOTE_PLATFORM": "linux"}
-            setup = [shutil.which("openclaw-remote"), "run", "ssh-config", "ssh-key", "token", "tunnel", "--yes",
-                     "--host", sshd.host, "--port", str(sshd.port), "--user", sshd.user,
-                     "--local-port", str(bench.local_port), "--remote-port", str(gateway.port)]
+            setup = tool("run", "ssh-config", "ssh-key", "token", "tunnel", "--yes",
+                         "--host", sshd.host, "--port", str(sshd.port), "--user", sshd.user,
+                         "--local-port", str(bench.local_port), "--remote-port", str(gateway.port))
             command(setup, env)()
-            status = command([shutil.which("openclaw-remote"), "status"], env, check=False)
+            status = command(tool("status"), env, check=False)
             try:
                 up = median_seconds(status, RUNS)
                 up_by_hand = median_seconds(by_hand(bench.local_port, env), RUNS)
+                up_logins = (logins(sshd, status), logins(sshd, by_hand(bench.local_port, env)))
                 sshd.stop()
                 bench.stop_tunnel()
                 down = median_seconds(status, RUNS)
@@ -80,5 +81,5 @@ def run() -> list[dict]:
         service.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     baseline = "ps + lsof -i :PORT + one handshake"
-    return [row("status, everything up", up, baseline, up_by_hand, TARGET),
+    return [row("status, everything up", up, baseline, up_by_hand, TARGET, up_logins),
             row("status, remote unreachable", down, baseline, down_by_hand, TARGET)]

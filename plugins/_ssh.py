@@ -90,6 +90,9 @@ def child_env(ctx) -> dict[str, str]:
     """Environment for ssh children: HOME is the wizard's home (ssh-copy-id writes there)."""
     env = dict(ctx.env)
     env["HOME"] = str(ctx.home)
+    if program() == APPLE_SSH:  # ssh-copy-id runs the `ssh` PATH names: Apple's too, not a Homebrew one
+        apple_bin = str(Path(APPLE_SSH).parent)
+        env["PATH"] = os.pathsep.join([apple_bin, *(p for p in env.get("PATH", "").split(os.pathsep) if p != apple_bin)])
     return env
 
 
@@ -139,9 +142,19 @@ def key_login_bound(timeout: float = 10.0) -> float:
 def key_login(ctx, alias: str, timeout: float = 10.0) -> tuple[bool, str, str]:
     """Does key login work without any prompt? (ok, kind, explanation). ``timeout`` bounds the
     connection; the whole probe ends within ``key_login_bound(timeout)``."""
+    return key_login_outcome(start_key_login(ctx, alias, timeout).result())
+
+
+def start_key_login(ctx, alias: str, timeout: float = 10.0, options: tuple[str, ...] = ()):
+    """``key_login`` started, to run alongside other checks: ``key_login_outcome(started.result())``
+    is its answer. ``options`` are more ``-o`` options for this one login (its known-hosts files)."""
     argv = ssh_command(ctx, *NO_FORWARDS, *NO_HOSTKEY_UPDATES, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}",
                        alias, "true")
-    result = ctx.run(argv, timeout=key_login_bound(timeout), env=child_env(ctx))
+    argv[1:1] = options  # before -F's companions: for -o, ssh keeps the first value it reads
+    return ctx.start(argv, timeout=key_login_bound(timeout), env=child_env(ctx))
+
+
+def key_login_outcome(result) -> tuple[bool, str, str]:
     if result.ok:
         return True, "ok", ""
     kind, text = explain(result.stderr)

@@ -7,6 +7,7 @@ pexpect: the host key fingerprint is shown and confirmed, the password is asked 
 
 from __future__ import annotations
 
+import atexit
 import os
 import shlex
 import shutil
@@ -60,8 +61,11 @@ def _key_path(ctx) -> Path:
     return _common.expand(ctx, ctx.answer("identity"))
 
 
-def _copy_argv(ctx, key: Path, alias: str) -> list[str]:
-    return ["ssh-copy-id", "-i", str(key) + ".pub", *_ssh.isolation_options(ctx), *_ssh.NO_FORWARDS,
+def _copy_argv(ctx, key: Path, alias: str, new_key: bool = False) -> list[str]:
+    # -f for a key made in this run: it cannot be on the remote yet, so ssh-copy-id's login trying
+    # it first ("to filter out any that are already installed") would be a connection for nothing.
+    return ["ssh-copy-id", *(["-f"] if new_key else []), "-i", str(key) + ".pub", *_ssh.isolation_options(ctx),
+            *_ssh.NO_FORWARDS,
             "-o", f"ConnectTimeout={COPY_TIMEOUT}", alias]
 
 
@@ -76,9 +80,74 @@ def _destination(ctx, alias: str) -> str:
 
 def probe_key_login(ctx, alias: str) -> tuple[bool, str, str]:
     """_ssh.key_login, saying what it waits for: an unreachable remote takes the whole bound."""
-    with ctx.ui.waiting(_("checking that key login to {alias} works (up to {s:g} s)…").format(
-            alias=alias, s=_ssh.key_login_bound())):
-        return _ssh.key_login(ctx, alias)
+    return KeyLoginProbe(ctx, alias, trusting=False).outcome(ctx)[:3]
+
+
+def _known_hosts_files(ctx, alias: str) -> list[str]:
+    """The known-hosts files ssh reads for ``alias``: this home's own when it is not ssh's,
+    else what ``ssh -G`` says (the user's config may name others)."""
+    if not ctx.real_home:
+        return [str(known_hosts(ctx))]
+    try:
+        return _ssh.effective_config(ctx, alias).get("userknownhostsfile", [str(known_hosts(ctx))])[0].split()
+    except StepFailed:
+        return [str(known_hosts(ctx))]
+
+
+def _login_inputs(ctx) -> tuple[bytes | None, ...]:
+    """What a key login's outcome depends on here: the ssh config and known_hosts as they are."""
+    def read(path: Path) -> bytes | None:
+        try:
+            return path.read_bytes()
+        except OSError:
+            return None
+    return read(_ssh.config_path(ctx)), read(known_hosts(ctx))
+
+
+class KeyLoginProbe:
+    """One BatchMode login proving key login, started at once so that it runs while the other
+    checks go on (preflight starts it; plan takes its outcome).
+
+    ``trusting`` (the user already said --accept-host-key): the same login also learns an unknown
+    host key. ssh's ``StrictHostKeyChecking=accept-new`` trusts a key only for a host it knows no
+    key for (a changed key still fails) and writes it to the first ``UserKnownHostsFile``: that
+    first file is a scratch file of ours, the user's files follow it and are only read. The new
+    lines reach known_hosts through TrustHostKey, an action like any other (a dry run writes nothing)."""
+
+    def __init__(self, ctx, alias: str, trusting: bool):
+        import tempfile
+
+        self.alias, self.inputs = alias, _login_inputs(ctx)
+        self.scratch = Path(tempfile.mkdtemp(prefix="openclaw-remote-")) if trusting else None
+        options: tuple[str, ...] = ()
+        if self.scratch is not None:
+            files = [str(self.scratch / "known_hosts"), *_known_hosts_files(ctx, alias)]
+            options = ("-o", "StrictHostKeyChecking=accept-new",
+                       "-o", "UserKnownHostsFile=" + " ".join(_ssh.config_arg(name) for name in files))
+        self.started = _ssh.start_key_login(ctx, alias, options=options)
+        atexit.register(self.cancel)  # a run stopped before plan: the scratch file goes too
+
+    def still_answers(self, ctx, alias: str, trusting: bool) -> bool:
+        """Was it started for what plan asks now (nothing it depends on changed since)?"""
+        return alias == self.alias and trusting == (self.scratch is not None) and _login_inputs(ctx) == self.inputs
+
+    def outcome(self, ctx) -> tuple[bool, str, str, list[str]]:
+        """(ok, kind, explanation, host key lines learned), waiting for the login if need be."""
+        try:
+            with ctx.ui.waiting(_("checking that key login to {alias} works (up to {s:g} s)…").format(
+                    alias=self.alias, s=_ssh.key_login_bound())):
+                ok, kind, why = _ssh.key_login_outcome(self.started.result())
+            learned = self.scratch / "known_hosts" if self.scratch is not None else None
+            lines = learned.read_text(errors="replace").splitlines() if learned and learned.exists() else []
+        finally:
+            self.cancel()
+        return ok, kind, why, [line for line in lines if line.strip()]
+
+    def cancel(self) -> None:
+        atexit.unregister(self.cancel)
+        self.started.cancel()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 def key_scratch(key: Path) -> Path:
@@ -139,6 +208,33 @@ class RemoveScratch(Action):
     def perform(self, ctx):
         if self.path.is_dir() and not self.path.is_symlink():
             shutil.rmtree(self.path)
+
+
+@dataclass
+class TrustHostKey(Action):
+    """Add the host key lines a trusting probe learned (and logged in with) to known_hosts,
+    recorded first so that undo takes exactly these out again."""
+
+    path: Path
+    lines: list[str]
+
+    def _write(self) -> WriteFile:
+        old = WriteFile(self.path, "").old_text()
+        new = [line for line in self.lines if line not in old.splitlines()]
+        text = old + ("\n" if old and not old.endswith("\n") else "") + "".join(line + "\n" for line in new)
+        return WriteFile(self.path, text, mode=0o600)
+
+    def describe(self, ctx):
+        return self._write().describe(ctx)
+
+    def summary(self, ctx):
+        return _("trust the remote host key in {path}").format(path=self.path)
+
+    def perform(self, ctx):
+        record = ctx.record
+        ctx.remember(known_hosts_added=[*record.get("known_hosts_added", []), *self.lines],
+                     known_hosts_created=record.get("known_hosts_created", not self.path.exists()))
+        self._write().perform(ctx)
 
 
 @dataclass
@@ -215,16 +311,20 @@ class CreateKey(Action):
 class CopyKey(Action):
     path: Path
     alias: str
+    # ssh-copy-id logged in with the key alone, without a passphrase ("All keys were skipped"):
+    # that login proved what verify would prove again.
+    proved_key_login: bool = False
+    new_key: bool = False  # created in this run (see _copy_argv)
 
     def describe(self, ctx):
-        return ("$ " + shlex.join(_copy_argv(ctx, self.path, self.alias)) + "    # "
+        return ("$ " + shlex.join(_copy_argv(ctx, self.path, self.alias, self.new_key)) + "    # "
                 + _("asks for your password on the remote machine once; waits up to {s} s for each answer").format(
                     s=COPY_TIMEOUT) + "\n")
 
     def perform(self, ctx):
         import pexpect
 
-        argv = _copy_argv(ctx, self.path, self.alias)
+        argv = _copy_argv(ctx, self.path, self.alias, self.new_key)
         connecting = _("connecting to {where} (up to {s} s)…").format(
             where=_destination(ctx, self.alias), s=COPY_TIMEOUT)
         known = known_hosts(ctx)
@@ -262,6 +362,7 @@ class CopyKey(Action):
 
         copying = _("logging in and copying the key (up to {s} s)…").format(s=COPY_TIMEOUT)
         passwords_sent = 0
+        passphrase_asked = False
         while True:
             index = child.expect([HOST_KEY_PROMPT, CHANGED, PASSPHRASE_PROMPT, RETRY, PASSWORD_PROMPT,
                                   SKIPPED, ADDED, FINAL_DENIED, ERRORS, pexpect.EOF, pexpect.TIMEOUT])
@@ -271,6 +372,7 @@ class CopyKey(Action):
             elif index == 1:
                 raise StepFailed(_ssh.explain(CHANGED)[1], kept=_("known_hosts was not touched."))
             elif index == 2:
+                passphrase_asked = True
                 child.sendline(ctx.answer("key_passphrase"))
             elif index == 3:
                 # A password from OPENCLAW_REMOTE_SSH_PASSWORD/stdin would only be refused again.
@@ -289,6 +391,9 @@ class CopyKey(Action):
                 wait.update(copying)
             elif index in (5, 6):
                 child.expect(pexpect.EOF)
+                # ssh-copy-id skips a key only when its own login with it alone worked; BatchMode
+                # (the tunnel's) needs that to work without the passphrase too.
+                self.proved_key_login = index == 5 and not passphrase_asked
                 return
             elif index == 7:
                 raise StepFailed(_("the remote machine refused the password {n} times").format(n=passwords_sent),
@@ -416,6 +521,9 @@ class SshKey(Step):
     questions = (_common.ALIAS, _common.IDENTITY, PASSWORD, PASSPHRASE, ACCEPT_HOST_KEY)
     record_fields = {"generated_key": state.is_text, "known_hosts_added": state.is_text_list,
                      "known_hosts_created": state.is_flag, "copying": lambda v: v is None or _is_copying(v)}
+    _proved = False  # plan's probe logged in with the key (see verify)
+    _copy: CopyKey | None = None  # the copy plan made, which may have proved key login itself
+    _early: KeyLoginProbe | None = None  # the login preflight started for plan
 
     def preflight(self, ctx):
         key = _key_path(ctx)
@@ -432,6 +540,13 @@ class SshKey(Step):
         if not key.exists() and not ctx.interactive and not ctx.answer_if_given("password"):
             no_password = _("a new key is copied to the remote machine with your password there, and nobody can be "
                             "asked for it: set {env} or pass --password-stdin").format(env=PASSWORD.env_var)
+        # The login plan needs, under way while the remaining checks (this one's TCP check too) and
+        # the other steps' run; only through an alias ssh already knows (else ssh would look the bare
+        # alias up in DNS, or reach another machine). A run these checks stop ends it on exit.
+        alias = ctx.answer("alias")
+        self._cancel_early()  # one from an earlier run in this process that stopped before plan
+        if key.exists() and _ssh.alias_configured(ctx, alias):
+            self._early = KeyLoginProbe(ctx, alias, self._trusting(ctx))
         try:
             _ssh.check_reachable(ctx)
         except StepFailed as failure:  # both at once: fixing one must not reveal the other later
@@ -440,29 +555,57 @@ class SshKey(Step):
         if no_password:
             raise UsageError(no_password)
 
+    @staticmethod
+    def _trusting(ctx) -> bool:
+        """--accept-host-key given: one login both trusts an unknown host key and proves key login."""
+        return bool(ctx.answer_if_given("accept_host_key"))
+
+    def _cancel_early(self) -> None:
+        if self._early is not None:
+            self._early.cancel()
+            self._early = None
+
+    def _probe(self, ctx, alias: str) -> KeyLoginProbe:
+        """The login preflight started, unless what it depends on changed since (ssh-config wrote
+        the block): then a new one."""
+        early, self._early = self._early, None
+        trusting = self._trusting(ctx)
+        if early is not None and early.still_answers(ctx, alias, trusting):
+            return early
+        if early is not None:
+            early.cancel()
+        return KeyLoginProbe(ctx, alias, trusting)
+
     def plan(self, ctx):
         key = _key_path(ctx)
         alias = ctx.answer("alias")
         actions = []
+        self._proved, self._copy = False, None
         if not key.exists():
             actions += [CreateKey(key), AddKeyToAgent(key)]
         elif needs_adding(ctx, key):
+            self._cancel_early()  # BatchMode cannot use the key before the agent holds it
             return [AddKeyToAgent(key), CopyKey(key, alias)]  # ssh-copy-id skips a key already there
-        elif not (ctx.dry_run and not _ssh.alias_configured(ctx, alias)):
-            ok, kind, why = probe_key_login(ctx, alias)
+        elif not (ctx.dry_run and self._early is None and not _ssh.alias_configured(ctx, alias)):
+            ok, kind, why, learned = self._probe(ctx, alias).outcome(ctx)
             if ok:
-                return []
+                self._proved = True
+                return [TrustHostKey(known_hosts(ctx), learned)] if learned else []
             if kind not in ("denied", "hostkey-unknown"):
                 if ctx.dry_run:
                     ctx.ui.warn(_("cannot reach the remote machine now: {why}").format(why=why))
                 else:
                     raise StepFailed(why, kept=_("No key was copied."))
+        self._cancel_early()  # not needed after all
         if not Path(str(key) + ".pub").exists() and key.exists():
             raise StepFailed(_("{path}.pub is missing: the public half of the key is needed to copy it").format(path=key))
-        actions.append(CopyKey(key, alias))
+        actions.append(CopyKey(key, alias, new_key=not key.exists()))
+        self._copy = actions[-1]
         return actions
 
     def verify(self, ctx):
+        if self._proved or (self._copy is not None and self._copy.proved_key_login):
+            return  # one login already proved it, in this run: no second one
         ok, _kind, why = probe_key_login(ctx, ctx.answer("alias"))
         if not ok:
             raise StepFailed(_("key login still does not work after copying the key: {why}").format(why=why))

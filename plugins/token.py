@@ -67,6 +67,10 @@ environment() {
   if [ -r "/proc/$pid/environ" ]; then tr '\\000' '\\n' < "/proc/$pid/environ"
   else ps -E -ww -o command= -p "$pid" | tr ' ' '\\n'; fi
 }
+if ! environment | grep -q '^HOME='; then  # ps -E showed no environment: say so, do not restart at every login
+  echo "openclaw-remote: cannot see $5's environment (ps -E shows none): not restarting it" >&2
+  exit 0
+fi
 if environment | { while IFS= read -r entry; do [ "$entry" = "$3=$token" ] && exit 0; done; exit 1; }; then
   exit 0
 fi

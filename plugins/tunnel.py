@@ -27,27 +27,61 @@ def _port_taken(port: int, holder, ctx=None) -> StepFailed:
                         "--local-port").format(port=port, owner=holder.describe()), kept=_("No tunnel was started."))
 
 
+class EarlyGatewayCheck:
+    """The Gateway handshake through a tunnel that already runs, begun in preflight so that it
+    (and the keyring read it needs, ~70 ms of import) overlaps the other steps' work, such as
+    ssh-key's login; plan uses it when the same process still holds the port."""
+
+    def __init__(self, ctx, alias: str, port: int, holder):
+        import threading
+
+        self.alias, self.port, self.pid = alias, port, holder.pid
+        self._result = None
+        # A daemon thread: a run stopped by another step's check never waits for it (3 s at most).
+        self._thread = threading.Thread(target=self._run, args=(ctx,), daemon=True)
+        self._thread.start()
+
+    def _run(self, ctx) -> None:
+        try:
+            self._result = check_gateway(ctx, self.alias, self.port)
+        except Exception:  # noqa: BLE001  (plan then asks again, in the open)
+            self._result = None
+
+    def answers(self, alias: str, port: int, holder) -> bool:
+        self._thread.join()
+        return (self._result is not None and holder is not None and holder.pid == self.pid
+                and (alias, port) == (self.alias, self.port))
+
+    def result(self):
+        return self._result
+
+
 class Tunnel(Step):
     name = "tunnel"
     title = _("the SSH tunnel (ssh -N) to the Gateway")
     after = ("ssh-key",)
     questions = (_common.ALIAS, _common.LOCAL_PORT, _common.REMOTE_PORT)
     record_fields = {"pid": state.is_pid, "log": state.is_text}
+    _early: EarlyGatewayCheck | None = None
 
     def preflight(self, ctx):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
         _tunnel.tunnel_argv(ctx, alias)  # a home that ssh could not be told: refused now
         _common.check_editable(_tunnel.detached_log(ctx))  # a FIFO or a device as the log: refused now
+        self._early = None  # never one from an earlier run in this process
         holder = _ports.owner(port, likely=(ctx.record.get("pid") or 0,))
         if holder is not None and not _ssh.forwards_alias(holder, alias):
             if ctx.platform == "darwin" and _openclaw_app.holding_agent(ctx, holder):
                 return  # OpenClaw.app's own gateway: the local-gateway step, before this one, stops it (or refuses)
             raise _port_taken(port, holder)
+        if holder is not None and not ctx.dry_run:  # a tunnel runs: plan asks the Gateway through it
+            self._early = EarlyGatewayCheck(ctx, alias, port, holder)
 
     def plan(self, ctx):
         alias, port = ctx.answer("alias"), ctx.answer("local_port")
         recorded = ctx.record.get("pid")
         holder = _ports.owner(port, likely=(recorded,) if recorded else ())
+        early, self._early = self._early, None
         if holder is None:
             return [StartTunnel(alias, port, ctx.answer("remote_port"))]
         if _ssh.forwards_alias(holder, alias) and not _ssh.is_tunnel(ctx, holder, alias):
@@ -62,7 +96,8 @@ class Tunnel(Step):
                 "  " + _("the tunnel for {alias} already runs: {owner}").format(alias=alias, owner=holder.describe())
             )
         if not ctx.dry_run:
-            result = check_gateway(ctx, alias, port)
+            same = early is not None and early.answers(alias, port, holder)
+            result = early.result() if same else check_gateway(ctx, alias, port)
             if not (result.ok or result.kind == _gateway.TOKEN_REJECTED):
                 raise StepFailed(explain_gateway(result, ctx.answer("remote_port")))
         return []

@@ -100,7 +100,7 @@ def test_undo_json_wants_yes_then_reports_last_step_first(cli, home):
     dry = report_of(cli("undo", "--json", "--yes", "--dry-run"))
     assert statuses(dry)["ssh-config"] == "would-change" and dry["changed"] is False
     names = [step["name"] for step in dry["steps"]]
-    assert names == ["autostart", "app-restart", "token", "tunnel", "ssh-key", "ssh-config"]
+    assert names == ["autostart", "app-restart", "token", "tunnel", "local-gateway", "ssh-key", "ssh-config"]
     undone = report_of(cli("undo", "--json", "--yes"))
     assert undone["exit_code"] == 0 and undone["changed"] is True and statuses(undone)["ssh-config"] == "changed"
     assert statuses(undone)["tunnel"] == "done"  # never set up here: already as undo leaves it

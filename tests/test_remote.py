@@ -257,8 +257,8 @@ def test_key_already_on_the_remote_counts_as_done_when_ssh_copy_id_skips_it(cli,
     subprocess_run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     remote.sshd.authorize(key.with_suffix(".pub").read_text())
     before = remote.sshd.authorized_keys()
-    # No known_hosts yet: the BatchMode probe fails on the unknown host key, so ssh-copy-id runs,
-    # confirms the host key, finds the key already there ("All keys were skipped") and is done.
+    # No known_hosts yet: with --accept-host-key, the one probing login trusts the new host key
+    # and proves key login, so ssh-copy-id never runs and the host key reaches known_hosts.
     result = cli("run", "ssh-config", "ssh-key", "--yes", "--accept-host-key", *remote.flags)
     assert result.returncode == 0, result.stdout + result.stderr
     assert remote.sshd.authorized_keys() == before

@@ -91,6 +91,11 @@ def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_p
     done = cli("setup", "--yes", *mac.flags)
     assert done.returncode == 0, done.stdout + done.stderr
     assert cli("status").returncode == 0
+    # A re-run with the host key forgotten: the login ssh-key starts in its preflight (trusting the
+    # host key again), and the tunnel's Gateway handshake (with the token) in a thread beside it.
+    (home / ".ssh" / "known_hosts").unlink()
+    again = cli("setup", "--yes", *mac.flags)
+    assert again.returncode == 0 and (home / ".ssh" / "known_hosts").exists(), again.stdout + again.stderr
     # A second key with a passphrase: ssh-keygen and ssh-add run under pexpect, the passphrase
     # typed at their prompts; the test's agent then holds the key.
     passphrase = "key-passphrase-secret-PPP"

@@ -44,3 +44,12 @@ def test_ssh_g_on_a_mac_runs_apples_ssh(monkeypatch, ctx, tmp_path):
     ctx.run = run
     assert _ssh.effective_config(ctx, "gw", config)["hostname"] == ["gw.example"]
     assert [argv[0] for argv in seen] == ["/usr/bin/ssh"]
+
+
+@pytest.mark.parametrize("os_name, first", [("darwin", "/usr/bin"), ("linux", "/opt/homebrew/bin")])
+def test_ssh_copy_id_finds_apples_ssh_first_on_a_mac(monkeypatch, ctx, os_name, first):
+    """ssh-copy-id runs whatever `ssh` its PATH names: on a Mac, Apple's, as every other ssh we run."""
+    monkeypatch.setattr(sys, "platform", os_name)
+    ctx.env = {"PATH": "/opt/homebrew/bin:/usr/bin:/bin"}
+    path = _ssh.child_env(ctx)["PATH"].split(":")
+    assert path[0] == first and sorted(path) == ["/bin", "/opt/homebrew/bin", "/usr/bin"]

@@ -58,6 +58,13 @@ def remember_answers(ctx: Context) -> None:
 
 
 def run_steps(steps: list[Step], ctx: Context) -> int:
+    try:
+        return _run_steps(steps, ctx)
+    finally:
+        _save_pending(ctx)
+
+
+def _run_steps(steps: list[Step], ctx: Context) -> int:
     ui = ctx.ui
     outcome = Outcome()
     ctx.report.expect(step.name for step in steps)
@@ -156,13 +163,21 @@ def guarded(method, ctx: Context):
             step=ctx.step_name, why=f"{type(exc).__name__}: {exc}")) from exc
 
 
-def _record(ctx: Context, status: str, **details) -> None:
+def _record(ctx: Context, status: str, save: bool = True, **details) -> None:
     if not ctx.dry_run and ctx.step_name:
         if status == "done":
             remember_answers(ctx)  # saved once a step really completed, never for a refused run
         if status in ("started", "done"):
             details.update(_answers_record(ctx))  # what undo will act on: never today's answers
         ctx.state.record(ctx.step_name, status, **details)
+        if save:
+            ctx.state.save()
+        else:  # written with the next record, or at the end of the run (_save_pending)
+            ctx.state.pending = True
+
+
+def _save_pending(ctx: Context) -> None:
+    if ctx.state.pending and not ctx.dry_run:
         ctx.state.save()
 
 
@@ -189,7 +204,9 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
         ui.ok(_("{step}: already done, nothing to change").format(step=step.name))
         outcome.unchanged.append(step.name)
         ctx.report.note(step.name, DONE)
-        _record(ctx, "done", changed=[])
+        # Nothing changed, so nothing is lost if a kill comes before this record is written: it
+        # waits for the next write (one fsync'd state write per no-op run, not one per step).
+        _record(ctx, "done", save=False, changed=[])
         return
     if ctx.dry_run:
         ui.say(_("would do:"))

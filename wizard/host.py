@@ -19,8 +19,8 @@ from wizard.plugin_index import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, PLUGIN_
 
 _pm: pluggy.PluginManager | None = None
 load_problems: list[str] = []
-# plugin name -> (distribution, version) for the plugins loaded from an entry point
-distributions: dict[str, tuple[str, str]] = {}
+# plugin name -> the importlib.metadata Distribution it was loaded from (entry points only)
+distributions: dict = {}
 # plugin name -> why it was not loaded (its import raised)
 load_failures: dict[str, str] = {}
 
@@ -42,8 +42,8 @@ def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]
     problems = []
     found = entry_points(group=ENTRY_POINT_GROUP)
     for entry in found:
-        builtin = entry.dist is not None and entry.dist.name == BUILTIN_DISTRIBUTION
-        if not builtin and allowed is not None and entry.name not in allowed:
+        # Only a limit needs the distribution's name, which costs parsing its METADATA file.
+        if allowed is not None and entry.name not in allowed and not _is_builtin(entry):
             continue
         if pm.has_plugin(entry.name):
             continue
@@ -56,13 +56,17 @@ def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]
             continue
         pm.register(plugin, name=entry.name)
         if entry.dist is not None:
-            distributions[entry.name] = (entry.dist.name, entry.dist.version)
+            distributions[entry.name] = entry.dist  # its name and version are read only by `plugins`
     unmatched = sorted((allowed or set()) - {entry.name for entry in found})
     if unmatched:  # a typo would otherwise silently load nothing
         problems.append(_("{env} names {names}, which no installed plugin is; installed plugins: {known}").format(
             env=PLUGIN_LIMIT_ENV, names=", ".join(unmatched),
             known=", ".join(sorted({entry.name for entry in found})) or _("none")))
     return problems
+
+
+def _is_builtin(entry) -> bool:
+    return entry.dist is not None and entry.dist.name == BUILTIN_DISTRIBUTION
 
 
 @dataclass
@@ -80,12 +84,20 @@ class StepSet:
 class PluginInfo:
     """One plugin as ``openclaw-remote plugins`` lists it."""
     name: str
-    distribution: str | None = None   # None: registered in-process (a test), not from an entry point
-    version: str | None = None
+    dist: object = None               # its Distribution; None: registered in-process (a test)
     steps: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
     skipped: str | None = None        # why the plugin contributes nothing
+
+    # Read when asked: each parses the distribution's METADATA file, which every command would pay.
+    @property
+    def distribution(self) -> str | None:
+        return self.dist.name if self.dist is not None else None
+
+    @property
+    def version(self) -> str | None:
+        return self.dist.version if self.dist is not None else None
 
     def as_json(self) -> dict:
         return {"name": self.name, "distribution": self.distribution, "version": self.version,
@@ -167,8 +179,7 @@ def collect_steps(pm: pluggy.PluginManager | None = None, reserved=()) -> StepSe
 def _plugin_infos(pm: pluggy.PluginManager, chosen: dict[str, dict], failed: dict[str, str]) -> list[PluginInfo]:
     infos = {}
     for name, _plugin in pm.list_name_plugin():
-        distribution, version = distributions.get(name, (None, None))
-        infos[name] = PluginInfo(name, distribution, version, skipped=failed.get(name))
+        infos[name] = PluginInfo(name, distributions.get(name), skipped=failed.get(name))
     for name, why in load_failures.items():
         infos.setdefault(name, PluginInfo(name, skipped=why))
     for label, items in chosen.items():

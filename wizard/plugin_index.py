@@ -19,13 +19,19 @@ def indexed_commands() -> list[tuple[str, str]]:
 
     limit = os.environ.get(PLUGIN_LIMIT_ENV)
     allowed = None if limit is None else {name.strip() for name in limit.split(",") if name.strip()}
+    everything = entry_points()  # each call reads every installed distribution: one call, both groups
+    names: dict[int, str] = {}
 
     def owner(entry) -> str:
-        return entry.dist.name if entry.dist is not None else ""
+        if entry.dist is None:
+            return ""
+        if id(entry.dist) not in names:  # .name parses the distribution's METADATA file each time
+            names[id(entry.dist)] = entry.dist.name
+        return names[id(entry.dist)]
 
-    plugin_of = {(owner(entry), entry.value): entry.name for entry in entry_points(group=ENTRY_POINT_GROUP)}
+    plugin_of = {(owner(entry), entry.value): entry.name for entry in everything.select(group=ENTRY_POINT_GROUP)}
     commands: dict[str, str] = {}
-    for entry in entry_points(group=COMMAND_GROUP):
+    for entry in everything.select(group=COMMAND_GROUP):
         distribution = owner(entry)
         plugin = plugin_of.get((distribution, entry.value))
         if plugin is None:

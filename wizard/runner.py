@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,6 +49,48 @@ def run(argv, *, input: str | None = None, timeout: float = 30.0, env: dict | No
     except subprocess.TimeoutExpired:
         return Result(124, "", _("{command}: no answer after {timeout:g} s").format(command=argv[0], timeout=timeout))
     return Result(done.returncode, done.stdout, done.stderr)
+
+
+class Started:
+    """A command ``start`` began, running while the caller does other work. ``result()`` waits
+    for it (until its bound); ``cancel()`` ends it. One still running when the wizard exits is
+    ended then, so that nothing it started outlives it unasked."""
+
+    def __init__(self, argv: list[str], process: subprocess.Popen | None, timeout: float):
+        self.argv, self.process = argv, process
+        self.deadline = time.monotonic() + timeout
+        self.timeout = timeout
+        if process is not None:
+            atexit.register(self.cancel)
+
+    def result(self) -> Result:
+        if self.process is None:
+            return Result(127, "", _("{command}: command not found").format(command=self.argv[0]))
+        try:
+            out, err = self.process.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            self.cancel()
+            return Result(124, "", _("{command}: no answer after {timeout:g} s").format(
+                command=self.argv[0], timeout=self.timeout))
+        atexit.unregister(self.cancel)
+        return Result(self.process.returncode, out, err)
+
+    def cancel(self) -> None:
+        atexit.unregister(self.cancel)
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.communicate()
+
+
+def start(argv, *, timeout: float = 30.0, env: dict | None = None) -> Started:
+    """Like ``run``, but returns at once: the command runs alongside the caller's other work."""
+    argv = _check_argv(argv)
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=env)
+    except FileNotFoundError:
+        process = None
+    return Started(argv, process, timeout)
 
 
 def spawn_detached(argv, *, log_path: Path, env: dict | None = None,

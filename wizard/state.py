@@ -171,7 +171,10 @@ class State:
         self.touched.append(str(path))
         return True
 
+    pending = False  # a record made since the last save (flow writes it with the next one)
+
     def save(self) -> None:
+        self.pending = False
         missing = files.missing_parents(self.path)
         self.note_created(missing)
         text = json.dumps(self.data, indent=2, sort_keys=True) + "\n"

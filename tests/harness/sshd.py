@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -378,6 +379,23 @@ class TestSshd:
     def log_text(self) -> str:
         """Everything sshd logged so far, across restarts (sshd -e ends lines with CRLF)."""
         return self._log_bytes().decode(errors="replace").replace("\r\n", "\n")
+
+    # ---- counting what clients did -------------------------------------------------------------
+
+    def log_mark(self) -> int:
+        """Where the log ends now: pass it to ``logins_since`` / ``connections_since``."""
+        return len(self._log_bytes())
+
+    def logins_since(self, mark: int) -> int:
+        """Successful logins (any method) since ``mark``: sshd logs one "Accepted <method> for
+        <user>" line per authenticated connection (auth.c, auth_log)."""
+        return len(re.findall(rb"Accepted (?:publickey|password|keyboard-interactive\S*) for ",
+                              self._log_bytes()[mark:]))
+
+    def connections_since(self, mark: int) -> int:
+        """TCP connections sshd accepted since ``mark``, logged in or not (a failing probe, a
+        version check): at LogLevel VERBOSE sshd logs "Connection from ADDR port N" for each."""
+        return len(re.findall(rb"Connection from \S+ port \d+ on ", self._log_bytes()[mark:]))
 
     # ---- teardown ------------------------------------------------------------------------
 

@@ -317,3 +317,15 @@ def test_stand_in_restarts_on_the_same_port():
         assert gw.probe(port, None).kind == gw.HEALTHY
     finally:
         stand_in.close()
+
+
+def test_logins_and_connections_are_counted_from_the_sshd_log(sshd, ssh_client):
+    sshd.revoke_all_keys()
+    mark = sshd.log_mark()
+    assert run_ssh(ssh_client, sshd, "true").returncode == 255  # refused: a connection, no login
+    assert (sshd.logins_since(mark), sshd.connections_since(mark)) == (0, 1)
+    sshd.authorize(ssh_client.public_key)
+    mark = sshd.log_mark()
+    assert run_ssh(ssh_client, sshd, "true").returncode == 0
+    assert run_ssh(ssh_client, sshd, "true").returncode == 0
+    assert (sshd.logins_since(mark), sshd.connections_since(mark)) == (2, 2)

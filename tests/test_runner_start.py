@@ -1,0 +1,41 @@
+"""runner.start: a command that runs while the wizard does other work, bounded, never outliving it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+from tests.conftest import REPO
+from wizard import runner
+
+
+def test_the_result_is_what_run_gives():
+    started = runner.start([sys.executable, "-c", "import sys; print('out'); sys.exit(3)"])
+    result = started.result()
+    assert (result.returncode, result.stdout) == (3, "out\n")
+    assert runner.start(["no-such-command-ocr"]).result().returncode == 127
+
+
+def test_a_command_over_its_bound_is_ended_and_says_so():
+    began = time.monotonic()
+    started = runner.start(["sleep", "30"], timeout=0.3)
+    result = started.result()
+    assert result.returncode == 124 and "no answer after 0.3 s" in result.stderr
+    assert time.monotonic() - began < 5 and started.process.poll() is not None
+
+
+def test_one_still_running_when_the_wizard_exits_is_ended():
+    code = ("from wizard import runner; started = runner.start(['sleep', '30']); "
+            "print(started.process.pid, flush=True)")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=20)
+    pid = int(done.stdout)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"sleep (pid {pid}) outlived the process that started it")
