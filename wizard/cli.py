@@ -6,9 +6,8 @@ import argparse
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NamedTuple
 
 from wizard import __version__
 from wizard.i18n import _, translate_argparse
@@ -325,8 +324,7 @@ def _cmd_undo(args, stepset, questions) -> int:
         return run_undo(selected, ctx, assume_yes=args.yes)
 
 
-@dataclass(frozen=True)
-class HostCommand:
+class HostCommand(NamedTuple):  # not a dataclass: `--help` would pay for importing dataclasses
     help: Callable[[], str]   # translated when the parser is built
     arguments: Callable       # (sub-parser, questions): fills the command's sub-parser
     run: Callable             # (args, stepset, questions) -> exit code
