@@ -12,9 +12,8 @@ from wizard import hookspecs
 from wizard.context import current_platform  # noqa: F401  (re-exported: plugins import it from here)
 from wizard.errors import PluginError
 from wizard.i18n import _
-from wizard.step import Check, Command, Step
-
 from wizard.plugin_index import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, PLUGIN_LIMIT_ENV
+from wizard.step import Check, Command, Step
 
 
 _pm: pluggy.PluginManager | None = None
@@ -104,8 +103,7 @@ class PluginInfo:
                 "steps": self.steps, "commands": self.commands, "checks": self.checks, "skipped": self.skipped}
 
 
-HOOKS = (("register_steps", Step, "steps"), ("register_commands", Command, "commands"),
-         ("register_checks", Check, "checks"))
+HOOKS = (("register_steps", Step), ("register_commands", Command), ("register_checks", Check))
 
 
 def _contributions(pm: pluggy.PluginManager, problems: list[str]) -> tuple[dict[str, list], dict[str, str]]:
@@ -114,7 +112,7 @@ def _contributions(pm: pluggy.PluginManager, problems: list[str]) -> tuple[dict[
     and commands would otherwise register and then crash on its missing step."""
     offered: dict[str, list[tuple[str, list]]] = {}
     failed: dict[str, str] = {}
-    for hook, _kind, _label in HOOKS:
+    for hook, _kind in HOOKS:
         offered[hook] = []
         for impl in getattr(pm.hook, hook).get_hookimpls():
             if impl.plugin_name in failed:
@@ -129,7 +127,7 @@ def _contributions(pm: pluggy.PluginManager, problems: list[str]) -> tuple[dict[
                 continue
             offered[hook].append((impl.plugin_name, mine))
     found: dict[str, list] = {}
-    for hook, kind, _label in HOOKS:
+    for hook, kind in HOOKS:
         found[hook] = []
         for plugin, mine in offered[hook]:
             if plugin in failed:
