@@ -124,7 +124,8 @@ def test_plugins_names_a_plugin_that_failed_to_load_and_the_version_of_an_instal
 def test_a_limit_naming_no_installed_plugin_is_warned_about(cli, plugin_site):
     result = cli("steps", env={"PYTHONPATH": str(plugin_site), "OPENCLAW_REMOTE_PLUGINS": "hello,helo"})
     assert result.returncode == 0
-    assert "OPENCLAW_REMOTE_PLUGINS names helo, which no installed plugin is" in result.stderr
+    assert "OPENCLAW_REMOTE_PLUGINS names helo, which no installed plugin is; installed plugins: broken, hello" \
+        in result.stderr  # the third-party ones, which the variable chooses from
     assert "hello" in result.stdout  # the name that matched still loads
     quiet = cli("steps", env={"PYTHONPATH": str(plugin_site), "OPENCLAW_REMOTE_PLUGINS": "hello"})
     assert "OPENCLAW_REMOTE_PLUGINS" not in quiet.stderr

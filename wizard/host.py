@@ -58,9 +58,9 @@ def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]
             distributions[entry.name] = entry.dist  # its name and version are read only by `plugins`
     unmatched = sorted((allowed or set()) - {entry.name for entry in found})
     if unmatched:  # a typo would otherwise silently load nothing
+        third_party = sorted(entry.name for entry in found if not _is_builtin(entry))  # the ones it chooses from
         problems.append(_("{env} names {names}, which no installed plugin is; installed plugins: {known}").format(
-            env=PLUGIN_LIMIT_ENV, names=", ".join(unmatched),
-            known=", ".join(sorted({entry.name for entry in found})) or _("none")))
+            env=PLUGIN_LIMIT_ENV, names=", ".join(unmatched), known=", ".join(third_party) or _("none")))
     return problems
 
 
