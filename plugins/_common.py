@@ -30,7 +30,9 @@ def _check_word(text: str, what: str) -> str:
         if unicodedata.category(char).startswith("C"):
             raise ValueError(_("{what} contains a control character").format(what=what))
         if char in "\"'`#\\":
-            raise ValueError(_("{what} contains {char!r}, which ssh config cannot hold safely").format(what=what, char=char))
+            raise ValueError(
+                _("{what} contains {char!r}, which ssh config cannot hold safely").format(what=what, char=char)
+            )
     if text.startswith("-"):
         raise ValueError(_("{what} starts with '-' (it would be read as an option)").format(what=what))
     return text
@@ -70,7 +72,9 @@ def alias(text: str) -> str:
 
 
 def label(text: str) -> str:
-    return _check_pattern(text.strip(), _("label"), LABEL_RE, _("letters, digits, '.', '-', '_' (no spaces or slashes)"))
+    return _check_pattern(
+        text.strip(), _("label"), LABEL_RE, _("letters, digits, '.', '-', '_' (no spaces or slashes)")
+    )
 
 
 def port(text: str) -> int:

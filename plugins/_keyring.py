@@ -49,7 +49,7 @@ def _backend():
             from keyring.backends.SecretService import Keyring
         try:
             usable = Keyring.priority > 0  # raises when the backend cannot work here
-        except Exception:
+        except Exception:  # noqa: BLE001  (keyring's backends raise anything when they cannot work here)
             usable = False
         if not usable:
             raise StepFailed(_no_keyring())
@@ -154,7 +154,9 @@ def _security_error(code: int | None, stderr: str) -> str:
     if code == 36:  # errSecInteractionNotAllowed: locked Keychain and no way to ask (ssh, no GUI)
         return _("the login Keychain is locked and cannot ask for its password here (over ssh?); "
                  "unlock it with 'security unlock-keychain' or run this in the Mac's own session")
-    if code == 51:  # errSecAuthFailed: the item's access list does not name /usr/bin/security, and the dialog was refused
+    if (
+        code == 51
+    ):  # errSecAuthFailed: the item's access list does not name /usr/bin/security, and the dialog was refused
         return _("the Keychain refused to give the token to /usr/bin/security: the item was made by an earlier "
                  "version (it trusts a Python); run 'openclaw-remote run token' in the Mac's own session, allow "
                  "the Keychain's question once, and replace the token")

@@ -172,7 +172,7 @@ def cause(code: int) -> str:
 def failed(ctx, argv: list[str], result) -> StepFailed:
     why = cause(result.returncode)
     return StepFailed(_("{command} failed (exit {code}{why}): {stderr}").format(
-        command=" ".join(argv), code=result.returncode, why=f": {why}" if why else "",
+        command=ctx.mask(" ".join(argv)), code=result.returncode, why=f": {why}" if why else "",
         stderr=ctx.mask(result.stderr.strip()) or "-"))
 
 
@@ -210,8 +210,12 @@ class Bootstrap(Run):
         result = self._with_retries(ctx)
         if result.returncode == DISABLED:
             target = f"{domain()}/{self.label}"
-            ctx.ui.say("  " + _("launchd has {label} disabled (exit 119); enabling it: launchctl enable {target}").format(
-                label=self.label, target=target))
+            ctx.ui.say(
+                "  "
+                + _("launchd has {label} disabled (exit 119); enabling it: launchctl enable {target}").format(
+                    label=self.label, target=target
+                )
+            )
             enabled = ctx.run(["launchctl", "enable", target], timeout=self.timeout)
             if not enabled.ok:
                 raise failed(ctx, ["launchctl", "enable", target], enabled)

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from wizard import runner
 from wizard.i18n import _
 
 
@@ -47,9 +48,7 @@ def process_args(pid: int) -> tuple[str, ...]:
         return tuple(part.decode(errors="replace") for part in raw.split(b"\0") if part)
     except OSError:
         pass
-    import subprocess  # macOS has no /proc: ask ps
-
-    done = subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    done = runner.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], timeout=5)  # macOS has no /proc: ask ps
     return tuple(done.stdout.split())
 
 
@@ -68,10 +67,7 @@ def owner(port: int, likely: tuple[int, ...] = ()) -> Owner | None:
 
 
 def _owner_from_lsof(port: int) -> Owner | None:
-    import subprocess
-
-    done = subprocess.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"],
-                          capture_output=True, text=True, timeout=5)
+    done = runner.run(["lsof", "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fpc"], timeout=5)
     pid, name = None, ""
     for line in done.stdout.splitlines():
         if line.startswith("p"):
@@ -134,11 +130,8 @@ def started_at(pid: int) -> float | None:
         return boot + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration):
         pass
-    import subprocess
-
-    try:
-        done = subprocess.run(["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5,
-                              env={**os.environ, "LC_ALL": "C"})
+    done = runner.run(["ps", "-o", "lstart=", "-p", str(pid)], timeout=5, env={**os.environ, "LC_ALL": "C"})
+    try:  # no ps, no answer in time, no such process: no date to parse
         return time.mktime(time.strptime(" ".join(done.stdout.split()), "%a %b %d %H:%M:%S %Y"))
-    except (OSError, ValueError, subprocess.SubprocessError):
+    except ValueError:
         return None

@@ -41,7 +41,9 @@ def remote_program(text: str) -> str:
     if any(unicodedata.category(char).startswith("C") for char in text):
         raise ValueError(_("the path of openclaw on the remote machine contains a control character"))
     if text.startswith("-"):
-        raise ValueError(_("the path of openclaw on the remote machine starts with '-' (it would be read as an option)"))
+        raise ValueError(
+            _("the path of openclaw on the remote machine starts with '-' (it would be read as an option)")
+        )
     if "/" in text and not text.startswith(("/", "~/")):
         raise ValueError(_("give the path of openclaw on the remote machine as an absolute path, or starting with ~/"))
     return text

@@ -71,8 +71,13 @@ def agent_loaded(ctx) -> bool:
         return _launchd.loaded_pid(ctx, label(ctx))[0]
     if manager == SYSTEMD:
         unit = unit_name(label(ctx))
-        return ctx.run(["systemctl", "--user", "is-active", unit], timeout=10).stdout.strip() == "active"
+        return unit_state(ctx, unit) == "active"
     return False
+
+
+def unit_state(ctx, unit: str, timeout: float = 10) -> str:
+    """``systemctl --user is-active UNIT``'s word: active, inactive, failed, activating, … ("" for no answer)."""
+    return ctx.run(["systemctl", "--user", "is-active", unit], timeout=timeout).stdout.strip()
 
 
 def systemd_unreachable(ctx) -> str:
@@ -139,19 +144,13 @@ def explain_gateway(result: _gateway.GatewayResult, remote_port: int) -> str:
 
 
 def stop_process(process) -> None:
-    """SIGTERM, then SIGKILL: ssh -N can sleep through SIGTERM in poll() for minutes."""
-    import subprocess
-
-    process.terminate()
-    try:
-        process.wait(1.0)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+    """Our own child (a ``subprocess.Popen``): stopped as ``kill`` stops any pid, then reaped."""
+    kill(process.pid)
+    process.wait(STOP_TIMEOUT)
 
 
 def kill(pid: int) -> None:
-    """SIGTERM, then SIGKILL after a second (ssh can sleep through SIGTERM)."""
+    """SIGTERM, then SIGKILL after KILL_GRACE: ssh -N can sleep through SIGTERM in poll() for minutes."""
     try:
         os.kill(pid, signal.SIGTERM)
         if not _ports.wait_for(lambda: not _alive(pid), KILL_GRACE):
@@ -246,7 +245,9 @@ class StartTunnel(Action):
                 if result.ok:
                     return result
                 if result.kind == _gateway.TOKEN_REJECTED:
-                    ctx.ui.warn(_("the tunnel works, but the Gateway rejected the token ({code})").format(code=result.code))
+                    ctx.ui.warn(
+                        _("the tunnel works, but the Gateway rejected the token ({code})").format(code=result.code)
+                    )
                     return result
                 if result.kind != _gateway.STARTING:
                     raise StepFailed(explain_gateway(result, self.remote_port),
@@ -307,7 +308,9 @@ class StopProcess(Action):
     alias: str
 
     def describe(self, ctx):
-        return _("stop the ssh tunnel with pid {pid} (it holds port {port})").format(pid=self.pid, port=self.port) + "\n"
+        return (
+            _("stop the ssh tunnel with pid {pid} (it holds port {port})").format(pid=self.pid, port=self.port) + "\n"
+        )
 
     def perform(self, ctx):
         holder = _ports.owner(self.port, likely=(self.pid,))
@@ -318,7 +321,9 @@ class StopProcess(Action):
             kill(self.pid)
             freed = _ports.wait_for(lambda: _ports.owner(self.port, likely=(self.pid,)) is None, STOP_TIMEOUT)
         if not freed:
-            raise StepFailed(_("port {port} is still held after stopping pid {pid}").format(port=self.port, pid=self.pid))
+            raise StepFailed(
+                _("port {port} is still held after stopping pid {pid}").format(port=self.port, pid=self.pid)
+            )
 
 
 @dataclass

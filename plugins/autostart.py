@@ -36,9 +36,13 @@ def tunnel_label(text: str) -> str:
 LABEL = Question("label", _("Name of the tunnel agent (launchd label on macOS, systemd unit on Linux)"),
                  default="bot.molt.ssh-tunnel",
                  validate=tunnel_label)
-REMOVE_OTHERS = Question("remove_other_agents", _("Remove the other OpenClaw tunnel agents (they fight over the port)?"),
-                         confirm=True, upfront=False,
-                         help=_("with --yes: remove other OpenClaw tunnel agents than --label"))
+REMOVE_OTHERS = Question(
+    "remove_other_agents",
+    _("Remove the other OpenClaw tunnel agents (they fight over the port)?"),
+    confirm=True,
+    upfront=False,
+    help=_("with --yes: remove other OpenClaw tunnel agents than --label"),
+)
 
 
 def tunnel_program(ctx, alias: str) -> list[str]:
@@ -149,9 +153,13 @@ class Autostart(Step):
             if not loaded and not other_path.exists():
                 continue
             if other != LEGACY and not self._may_remove(ctx, other):
-                raise StepFailed(_("another OpenClaw tunnel agent, {other}, would fight over the port; remove it "
-                                   "(pass --remove-other-agents with --yes) or use --label {other}").format(other=other),
-                                 kept=_("Nothing was changed."))
+                raise StepFailed(
+                    _(
+                        "another OpenClaw tunnel agent, {other}, would fight over the port; remove it "
+                        "(pass --remove-other-agents with --yes) or use --label {other}"
+                    ).format(other=other),
+                    kept=_("Nothing was changed."),
+                )
             if loaded:
                 actions.append(_launchd.bootout(other))
                 leaving.update([pid] if pid else [])
@@ -183,7 +191,7 @@ class Autostart(Step):
         path = unit_path(ctx, label)
         text = unit_text(ctx, alias)
         changed = not path.exists() or path.read_text(encoding="utf-8") != text
-        active = ctx.run(["systemctl", "--user", "is-active", unit], timeout=10).stdout.strip() == "active"
+        active = _tunnel.unit_state(ctx, unit) == "active"
         main_pid = _tunnel.systemd_pid(ctx, unit) if active else None
         detached = self._detached_holder(ctx, alias, port, main_pid)
         actions: list[Action] = []
@@ -224,7 +232,9 @@ class Autostart(Step):
         if _launchd.loaded_pid(ctx, label)[0]:
             actions.append(_launchd.bootout(label))  # stops the tunnel it runs
         if path.exists():
-            actions.append(_put_back_or_remove(ctx, path, _launchd.render(launch_agent(ctx, label, ctx.answer("alias")))))
+            actions.append(
+                _put_back_or_remove(ctx, path, _launchd.render(launch_agent(ctx, label, ctx.answer("alias"))))
+            )
         log = _launchd.log_path(ctx, label)
         if log.exists():
             actions.append(RemoveFile(log, backup=False))
@@ -258,7 +268,7 @@ class AgentCheck(Check):
             unit = _tunnel.unit_name(label)
             if not unit_path(ctx, label).exists():
                 return Health("fail", _("no systemd user unit {unit}").format(unit=unit), advice=missing)
-            state = ctx.run(["systemctl", "--user", "is-active", unit], timeout=5).stdout.strip() or "unknown"
+            state = _tunnel.unit_state(ctx, unit, timeout=5) or "unknown"
             return Health("ok" if state == "active" else "fail", _("{unit} is {state}").format(unit=unit, state=state),
                           advice=_("The unit is installed but does not run. The fix starts it."))
         path = _launchd.plist_path(ctx, label)

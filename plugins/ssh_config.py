@@ -275,7 +275,9 @@ class SshConfig(Step):
 
     @staticmethod
     def _ask_replace(ctx, path: Path, block: str) -> bool:
-        ctx.ui.warn(_("{path} already has a Host block for this alias that openclaw-remote did not write:").format(path=path))
+        ctx.ui.warn(
+            _("{path} already has a Host block for this alias that openclaw-remote did not write:").format(path=path)
+        )
         ctx.ui.block(block, err=True)
         answer = ctx.confirm(_("Disable it (commented out, kept in the file) and use the wizard's block?"))
         if answer is None:
@@ -327,7 +329,9 @@ class SshConfig(Step):
             wrong.append(f"localforward {' / '.join(same_port) or '-'} ≠ {forward}")
         identities = got.get("identityfile", [])
         # ssh -G prints it unquoted, but with its %-tokens not yet expanded (so %% as written)
-        if not identities or _common.expand(ctx, identities[0]) != _common.expand(ctx, v["identity"].replace("%", "%%")):
+        if not identities or _common.expand(ctx, identities[0]) != _common.expand(
+            ctx, v["identity"].replace("%", "%%")
+        ):
             wrong.append(f"identityfile {identities[0] if identities else '-'} ≠ {v['identity']}")
         if wrong:
             raise StepFailed(
@@ -352,10 +356,15 @@ class ConfigBlockCheck(Check):
         text = path.read_bytes().decode("utf-8", "replace") if path.exists() else ""
         try:
             if find_managed(text.splitlines(), alias) is None:
-                return Health("fail", _("no openclaw-remote block for {alias} in {path}").format(alias=alias, path=path),
-                              advice=_("The block was removed from the ssh config (by hand, or by a dotfiles sync). "
-                                       "The running tunnel keeps going, but no new one can start. The fix writes the "
-                                       "block back at the top of the file; every other line is kept."))
+                return Health(
+                    "fail",
+                    _("no openclaw-remote block for {alias} in {path}").format(alias=alias, path=path),
+                    advice=_(
+                        "The block was removed from the ssh config (by hand, or by a dotfiles sync). "
+                        "The running tunnel keeps going, but no new one can start. The fix writes the "
+                        "block back at the top of the file; every other line is kept."
+                    ),
+                )
         except UsageError as exc:
             return Health("fail", str(exc), rerun=(),
                           advice=_("Only the wizard's markers are damaged; mend or delete the block by hand."))

@@ -270,9 +270,13 @@ class Token(Step):
         if port and _ports.accepting(port):
             result = _gateway.probe(port, token)
             if result.kind == _gateway.TOKEN_REJECTED:
-                raise StepFailed(_("the Gateway rejected this token ({code}): copy the token from the "
-                                   "Gateway's configuration and run 'openclaw-remote run token'").format(code=result.code),
-                                 kept=_("The token is stored; the Gateway refuses it."))
+                raise StepFailed(
+                    _(
+                        "the Gateway rejected this token ({code}): copy the token from the "
+                        "Gateway's configuration and run 'openclaw-remote run token'"
+                    ).format(code=result.code),
+                    kept=_("The token is stored; the Gateway refuses it."),
+                )
 
     @staticmethod
     def _verify_push_agent(ctx) -> None:
@@ -309,11 +313,16 @@ class Token(Step):
 
 class TokenCommand(Command):
     name = "token"
-    help = _("token push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (by hand; the login agent does it at login)")
+    help = _(
+        "token push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (by hand; the login agent does it at login)"
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("action", choices=["push"],
-                            help=_("push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (what the login agent does at login)"))
+        parser.add_argument(
+            "action",
+            choices=["push"],
+            help=_("push: set launchd's OPENCLAW_GATEWAY_TOKEN from the keyring (what the login agent does at login)"),
+        )
         parser.add_argument("--alias", help=_common.ALIAS.prompt)
 
     def run(self, ctx, args) -> int:

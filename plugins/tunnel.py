@@ -92,7 +92,9 @@ class Tunnel(Step):
         elif not _ssh.is_tunnel(ctx, holder, alias):
             raise _port_taken(port, holder, ctx)  # taken since the checks before the first write
         else:
-            ctx.ui.say("  " + _("the tunnel for {alias} already runs: {owner}").format(alias=alias, owner=holder.describe()))
+            ctx.ui.say(
+                "  " + _("the tunnel for {alias} already runs: {owner}").format(alias=alias, owner=holder.describe())
+            )
         if not ctx.dry_run:
             same = early is not None and early.answers(alias, port, holder)
             result = early.result() if same else check_gateway(ctx, alias, port)
@@ -164,25 +166,36 @@ class TunnelProcessCheck(Check):
                           {"pid": holder.pid, "manager": "other"})
         if not _ssh.is_tunnel(ctx, holder, alias):
             return Health(
-                "fail", _("port {port} is held by {owner}, not by the tunnel").format(port=port, owner=holder.describe()),
+                "fail",
+                _("port {port} is held by {owner}, not by the tunnel").format(port=port, owner=holder.describe()),
                 {"pid": holder.pid, "process": holder.name},
-                advice=_("Another program listens on 127.0.0.1:{port}: {owner}. The tunnel cannot bind the port while "
-                         "it does. Stop that program (it is not ours, so doctor leaves it alone), or move the tunnel to a "
-                         "free port: 'openclaw-remote run ssh-config tunnel autostart --local-port N'.").format(
-                    port=port, owner=holder.describe()),
-                rerun=())
+                advice=_(
+                    "Another program listens on 127.0.0.1:{port}: {owner}. The tunnel cannot bind the port while "
+                    "it does. Stop that program (it is not ours, so doctor leaves it alone), or move the tunnel to a "
+                    "free port: 'openclaw-remote run ssh-config tunnel autostart --local-port N'."
+                ).format(port=port, owner=holder.describe()),
+                rerun=(),
+            )
         manager = _tunnel.running_manager(ctx, holder.pid)
         details = {"pid": holder.pid, "manager": manager}
         if manager == _tunnel.DETACHED and installed != _tunnel.DETACHED and _tunnel.agent_loaded(ctx):
             return Health(
-                "fail", _("port {port} is held by an orphaned ssh of ours (pid {pid}), not by the {manager} agent").format(
-                    port=port, pid=holder.pid, manager=installed), details,
-                advice=_("An ssh tunnel for {alias} left by an earlier run or started by hand holds the port, so the "
-                         "agent's own ssh cannot bind it and keeps failing. The fix stops pid {pid} and has the agent "
-                         "start its tunnel.").format(alias=alias, pid=holder.pid),
-                actions=(_tunnel.StopProcess(holder.pid, port, alias),
-                         *_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"), restart=True)),
-                rerun=())
+                "fail",
+                _("port {port} is held by an orphaned ssh of ours (pid {pid}), not by the {manager} agent").format(
+                    port=port, pid=holder.pid, manager=installed
+                ),
+                details,
+                advice=_(
+                    "An ssh tunnel for {alias} left by an earlier run or started by hand holds the port, so the "
+                    "agent's own ssh cannot bind it and keeps failing. The fix stops pid {pid} and has the agent "
+                    "start its tunnel."
+                ).format(alias=alias, pid=holder.pid),
+                actions=(
+                    _tunnel.StopProcess(holder.pid, port, alias),
+                    *_tunnel.start_actions(ctx, alias, port, ctx.answer("remote_port"), restart=True),
+                ),
+                rerun=(),
+            )
         return Health("ok", _("pid {pid}, run by {manager}").format(
             pid=holder.pid, manager=_tunnel.manager_words(manager)), details)
 
@@ -268,7 +281,9 @@ class GatewayHandshakeCheck(Check):
     def run(self, ctx):
         token = _keyring.token_for_probe(ctx, ctx.answer("alias"))
         if not token:
-            return Health("warn", _("no stored token to try (run 'openclaw-remote run token')"), follows="token-keyring")
+            return Health(
+                "warn", _("no stored token to try (run 'openclaw-remote run token')"), follows="token-keyring"
+            )
         port = ctx.answer("local_port")
         if not _forwards(ctx, _holder(ctx)):
             return Health("fail", _("no tunnel on 127.0.0.1:{port}").format(port=port), follows="tunnel-process")

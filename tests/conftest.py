@@ -100,6 +100,15 @@ class Cli:
 
 
 @pytest.fixture
+def registered():
+    """``with registered(plugin, ("name", plugin), ...):`` the wizard in this process with the
+    built-in steps and these plugins only (wizard.testing.registered, the helper plugin authors use)."""
+    from wizard.testing import registered
+
+    return registered
+
+
+@pytest.fixture
 def cli(home: Path) -> Cli:
     return Cli(home)
 

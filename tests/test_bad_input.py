@@ -107,8 +107,18 @@ def test_hostile_answer_is_refused_and_nothing_changes(cli, mac_home, case, over
     ("env-late-switch-wrong-type", "OPENCLAW_REMOTE_ACCEPT_HOST_KEY", "perhaps"),
 ])
 def test_hostile_environment_variable_is_refused(cli, mac_home, case, variable, value):
-    refused(cli, mac_home, "setup", "--yes", "--user", "alice", *(["--host", "gw.example"] if "HOST" not in variable else []),
-            env={variable: value}, expect=variable, case=case)
+    refused(
+        cli,
+        mac_home,
+        "setup",
+        "--yes",
+        "--user",
+        "alice",
+        *(["--host", "gw.example"] if "HOST" not in variable else []),
+        env={variable: value},
+        expect=variable,
+        case=case,
+    )
 
 
 @pytest.mark.parametrize("case,text,expect", [

@@ -78,9 +78,23 @@ class Worker:
         return cli
 
     def setup(self, kill_at: str = "", events: Path | None = None):
-        flags = ["--alias", self.root.name, "--host", self.sshd.host, "--port", str(self.sshd.port), "--user", self.sshd.user,
-                 "--local-port", str(self.local_port), "--remote-port", str(self.gateway.port),
-                 "--app", str(self.app), "--accept-host-key"]
+        flags = [
+            "--alias",
+            self.root.name,
+            "--host",
+            self.sshd.host,
+            "--port",
+            str(self.sshd.port),
+            "--user",
+            self.sshd.user,
+            "--local-port",
+            str(self.local_port),
+            "--remote-port",
+            str(self.gateway.port),
+            "--app",
+            str(self.app),
+            "--accept-host-key",
+        ]
         env = {"PYTHONPATH": str(REPO / "tests" / "crash"), "OPENCLAW_TEST_KILL_AT": kill_at}
         if events:
             env["OPENCLAW_TEST_EVENTS"] = str(events)

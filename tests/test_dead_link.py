@@ -4,8 +4,8 @@ down: no RST, no ICMP, packets just vanish, as on a sleeping laptop or a dropped
 
 The agent's tunnel, from the block the wizard writes (ServerAliveInterval 15, CountMax 3) and run
 by the launchd stand-in, must exit within 15 x (3 + 1) s plus a margin (see DETECT_BOUND) and come
-back by itself once the link returns. The guide's plain config (no keepalive) is measured beside it: its ssh usually stays up,
-forwarding nothing. Both figures are printed; only ours is asserted.
+back by itself once the link returns. The guide's plain config (no keepalive) is measured beside it:
+its ssh usually stays up, forwarding nothing. Both figures are printed; only ours is asserted.
 """
 
 from __future__ import annotations
@@ -87,7 +87,9 @@ class RemoteHost:
         code = ("import sys, time; sys.path.insert(0, sys.argv[1]); from tests.harness.gateway import GatewayStandIn; "
                 f"g = GatewayStandIn(token={TOKEN!r}); g.port = {REMOTE_GATEWAY_PORT}; g.start(); "
                 "print('ready', flush=True); time.sleep(600)")
-        gateway = subprocess.Popen(self.inside(sys.executable, "-c", code, str(REPO)), stdout=subprocess.PIPE, text=True)
+        gateway = subprocess.Popen(
+            self.inside(sys.executable, "-c", code, str(REPO)), stdout=subprocess.PIPE, text=True
+        )
         self.processes.append(gateway)
         assert gateway.stdout.readline() == "ready\n"
 

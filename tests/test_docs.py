@@ -48,3 +48,71 @@ def test_readme_links_resolve():
     for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme):
         if not target.startswith("http"):
             assert (REPO / target).exists(), target
+
+
+# Tripwires (as datasette's test_docs.py): what the code offers, the docs name.
+USER_GUIDE = (REPO / "docs" / "user-guide.md").read_text()
+
+
+def _builtin_stepset():
+    from wizard.cli import COMMANDS
+    from wizard.host import collect_steps
+    from wizard.testing import registered
+
+    with registered() as pm:
+        return collect_steps(pm, reserved=COMMANDS)
+
+
+BUILTIN = _builtin_stepset()
+
+
+@pytest.mark.parametrize("step", [step.name for step in BUILTIN.steps])
+def test_every_builtin_step_is_documented(step):
+    assert f"### `{step}`" in USER_GUIDE, f"docs/user-guide.md has no section for the step {step}"
+    assert f"`{step}`" in PLUGIN_DOCS, f"docs/plugins.md does not name the built-in step {step}"
+
+
+def _commands():
+    from wizard.cli import COMMANDS
+
+    return [*COMMANDS, *BUILTIN.commands]
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_every_command_is_documented(command):
+    assert f"openclaw-remote {command}" in USER_GUIDE or f"`{command}`" in USER_GUIDE, \
+        f"docs/user-guide.md does not document the command {command}"
+    assert f"`{command}`" in PLUGIN_DOCS, f"docs/plugins.md does not name the command {command}"
+
+
+PUBLIC = [name for name in __import__("wizard").__all__ if name != "__version__"]
+PUBLIC_TABLE = (
+    PLUGIN_DOCS.split("### The public names")[1].split("\n#")[0] if "### The public names" in PLUGIN_DOCS else ""
+)
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_every_public_name_is_documented(name):
+    import wizard
+
+    assert getattr(wizard, name) is not None  # the lazy export really resolves
+    imports = re.search(r"Import everything from `wizard`: (.*?)\.\n", PLUGIN_DOCS, flags=re.S).group(1)
+    assert f"`{name}`" in imports, f"docs/plugins.md's import list omits {name}"
+    assert f"| `{name}` |" in PUBLIC_TABLE, f"docs/plugins.md's table of public names has no row for {name}"
+
+
+def test_the_table_of_public_names_names_only_public_names():
+    rows = re.findall(r"^\| `(\w+)` \|", PUBLIC_TABLE, flags=re.M)
+    assert rows and sorted(rows) == sorted(PUBLIC)
+
+
+def test_the_step_count_in_the_docs_is_the_real_one():
+    words = {6: "six", 7: "seven", 8: "eight"}
+    assert f"The {words[len(BUILTIN.steps)]} built-in steps" in PLUGIN_DOCS
+
+
+def test_the_testing_helpers_are_documented():
+    from wizard import testing
+
+    for name in ("registered", "FakeRunner"):
+        assert hasattr(testing, name) and f"`{name}(" in PLUGIN_DOCS

@@ -92,7 +92,8 @@ def test_the_trusting_login_changes_nothing_in_a_dry_run_and_undo_takes_its_host
     assert text.startswith("other.example ") and remote.sshd.host_key_pub.split()[1] in text
     undone = cli("undo", "ssh-key", "--yes")
     assert undone.returncode == 0, undone.stderr
-    assert known.read_text() == "other.example ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO5cR4bm2VNoK0ZyS4z4K4mH6bq0QeQkqJkJ1XxXxXxX\n"
+    assert known.read_text() == ("other.example ssh-ed25519 "
+                                 "AAAAC3NzaC1lZDI1NTE5AAAAIO5cR4bm2VNoK0ZyS4z4K4mH6bq0QeQkqJkJ1XxXxXxX\n")
 
 
 def test_a_changed_host_key_stops_the_trusting_login_and_known_hosts_stays(cli, home, remote):

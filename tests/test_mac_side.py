@@ -399,9 +399,24 @@ def test_status_after_setup_is_all_ok_and_follows_the_documented_schema(cli, hom
     assert set(report) == set(documented)
     assert report["schema"] == 1
     names = [check["name"] for check in report["checks"]]
-    assert names == ["ssh-config", "key-login", "openclaw-gateway-agent", "openclaw-app-tunnel", "openclaw-config-token",
-                     "tunnel-process", "local-port", "remote-gateway", "gateway-http", "gateway-handshake",
-                     "token-keyring", "token-launchd", "token-agent", "app-token", "autostart-agent", "other-agents"]
+    assert names == [
+        "ssh-config",
+        "key-login",
+        "openclaw-gateway-agent",
+        "openclaw-app-tunnel",
+        "openclaw-config-token",
+        "tunnel-process",
+        "local-port",
+        "remote-gateway",
+        "gateway-http",
+        "gateway-handshake",
+        "token-keyring",
+        "token-launchd",
+        "token-agent",
+        "app-token",
+        "autostart-agent",
+        "other-agents",
+    ]
     for check in report["checks"]:
         assert set(check) == set(documented["checks"][0]) and check["status"] == "ok"
     by_name = {check["name"]: check for check in report["checks"]}
@@ -428,4 +443,6 @@ def test_status_names_the_failing_layers_and_stays_quick_when_the_remote_is_gone
     http = next(check for check in report["checks"] if check["name"] == "gateway-http")
     assert http["reason"] == f"no tunnel: nothing listens on 127.0.0.1:{mac.local_port}"
     assert elapsed < 8, elapsed  # a bound, not a benchmark: checks run at once with short timeouts
-    assert text.returncode == 1 and "fail  key login (BatchMode): the remote machine refused the connection" in text.stdout
+    assert (
+        text.returncode == 1 and "fail  key login (BatchMode): the remote machine refused the connection" in text.stdout
+    )

@@ -69,13 +69,25 @@ def test_an_existing_passphrase_key_the_agent_lacks_is_named_then_added(cli, hom
     socket = ssh_agent()
     key = home / ".ssh" / "with_passphrase"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", PASSPHRASE, "-f", str(key)], check=True)
-    asked = cli("run", "ssh-config", "ssh-key", "--yes", "--identity", KEY, *remote.flags, "--accept-host-key", env={"SSH_AUTH_SOCK": socket})
+    asked = cli(
+        "run",
+        "ssh-config",
+        "ssh-key",
+        "--yes",
+        "--identity",
+        KEY,
+        *remote.flags,
+        "--accept-host-key",
+        env={"SSH_AUTH_SOCK": socket},
+    )
     assert asked.returncode == 2 and f"ssh-add {key}" in asked.stderr, asked.stderr
     assert agent_keys(socket) == ""
     done = cli("run", "ssh-config", "ssh-key", "--yes", "--identity", KEY, *remote.flags, "--accept-host-key",
                env={"SSH_AUTH_SOCK": socket, "OPENCLAW_REMOTE_KEY_PASSPHRASE": PASSPHRASE})
     assert done.returncode == 0, done.stdout + done.stderr
-    fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", f"{key}.pub"], capture_output=True, text=True).stdout.split()[1]
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-l", "-f", f"{key}.pub"], capture_output=True, text=True
+    ).stdout.split()[1]
     assert fingerprint in agent_keys(socket).split()
     report = json.loads(cli("status", "--json", env={"SSH_AUTH_SOCK": socket}).stdout)
     assert {check["name"]: check["status"] for check in report["checks"]}["key-login"] == "ok"

@@ -12,7 +12,6 @@ import pytest
 from tests.conftest import REPO
 from wizard import Question, Step, WriteFile, hookimpl
 from wizard.cli import main
-from wizard.host import get_plugin_manager
 
 EXAMPLE = REPO / "docs" / "examples" / "openclaw-remote-hello"
 
@@ -36,12 +35,10 @@ class MarkerPlugin:
 
 
 @pytest.fixture
-def marker_plugin(monkeypatch, home):
+def marker_plugin(monkeypatch, home, registered):
     monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
-    pm = get_plugin_manager()
-    pm.register(MarkerPlugin(), name="marker-plugin")
-    yield
-    pm.unregister(name="marker-plugin")
+    with registered(("marker-plugin", MarkerPlugin())):
+        yield
 
 
 def test_register_steps_in_process_plugin_is_listed_in_its_declared_place(marker_plugin, capsys):
@@ -116,25 +113,21 @@ def test_the_limit_variable_chooses_which_external_plugins_load(cli, plugin_site
     assert "ssh-config" in result.stdout  # built-ins always load
 
 
-def test_a_plugin_whose_hook_raises_is_named_and_skipped(monkeypatch, home, capsys):
+def test_a_plugin_whose_hook_raises_is_named_and_skipped(monkeypatch, home, capsys, registered):
     class Exploding:
         @hookimpl
         def register_steps(self, register):
             raise ValueError("kaboom")
 
     monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
-    pm = get_plugin_manager()
-    pm.register(Exploding(), name="exploding")
-    try:
+    with registered(("exploding", Exploding())):
         assert main(["steps"]) == 0
-    finally:
-        pm.unregister(name="exploding")
     captured = capsys.readouterr()
     assert "exploding" in captured.err and "kaboom" in captured.err
     assert "ssh-config" in captured.out
 
 
-def test_a_cycle_between_plugins_is_a_clear_error_exit_2(monkeypatch, home, capsys):
+def test_a_cycle_between_plugins_is_a_clear_error_exit_2(monkeypatch, home, capsys, registered):
     class Loop(Step):
         name, title, after, before = "loop", "Loop", ("ssh-config",), ("ssh-config",)
 
@@ -147,17 +140,13 @@ def test_a_cycle_between_plugins_is_a_clear_error_exit_2(monkeypatch, home, caps
             register(Loop())
 
     monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
-    pm = get_plugin_manager()
-    pm.register(LoopPlugin(), name="loop-plugin")
-    try:
+    with registered(("loop-plugin", LoopPlugin())):
         assert main(["steps"]) == 2
-    finally:
-        pm.unregister(name="loop-plugin")
     err = capsys.readouterr().err
     assert "cycle" in err and "loop-plugin" in err and "ssh-config" in err
 
 
-def test_register_commands_adds_a_top_level_command(monkeypatch, home, capsys):
+def test_register_commands_adds_a_top_level_command(monkeypatch, home, capsys, registered):
     from wizard import Command
 
     class Greet(Command):
@@ -181,18 +170,14 @@ def test_register_commands_adds_a_top_level_command(monkeypatch, home, capsys):
             register(Clash())
 
     monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
-    pm = get_plugin_manager()
-    pm.register(GreetPlugin(), name="greet-plugin")
-    try:
+    with registered(("greet-plugin", GreetPlugin())):
         assert main(["greet", "--to", "Ada"]) == 7
-    finally:
-        pm.unregister(name="greet-plugin")
     captured = capsys.readouterr()
     assert "hello, Ada from home" in captured.out
     assert "setup from plugin greet-plugin was skipped" in captured.err
 
 
-def test_register_steps_with_something_that_is_not_a_step_is_named_and_skipped(monkeypatch, home, capsys):
+def test_register_steps_with_something_that_is_not_a_step_is_named_and_skipped(monkeypatch, home, capsys, registered):
     class Confused:
         @hookimpl
         def register_steps(self, register):
@@ -217,22 +202,16 @@ def test_register_steps_with_something_that_is_not_a_step_is_named_and_skipped(m
             register(CrashingApplies())
 
     monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
-    pm = get_plugin_manager()
-    pm.register(Confused(), name="confused")
-    pm.register(CrashPlugin(), name="crash-plugin")
-    try:
+    with registered(("confused", Confused()), ("crash-plugin", CrashPlugin())):
         assert main(["steps"]) == 0
         listed = capsys.readouterr()
         assert "plugin confused registered 'not a step'" in listed.err
         assert "step crashing-applies crashed: KeyError" in listed.out  # listed, the crash as its reason
         assert main(["run", "crashing", "--yes"]) == 1
-    finally:
-        pm.unregister(name="confused")
-        pm.unregister(name="crash-plugin")
     assert "step crashing crashed: ZeroDivisionError: oops" in capsys.readouterr().err
 
 
-def test_a_plugin_cannot_turn_a_secret_answer_into_a_flag(monkeypatch, home, capsys):
+def test_a_plugin_cannot_turn_a_secret_answer_into_a_flag(monkeypatch, home, capsys, registered):
     class Sneaky(Step):
         name, title, before = "sneaky", "Asks for the token in the clear", ("ssh-config",)
         questions = (Question("token", "Token?"),)
@@ -246,16 +225,12 @@ def test_a_plugin_cannot_turn_a_secret_answer_into_a_flag(monkeypatch, home, cap
             register(Sneaky())
 
     monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
-    pm = get_plugin_manager()
-    pm.register(SneakyPlugin(), name="sneaky-plugin")
-    try:
+    with registered(("sneaky-plugin", SneakyPlugin())):
         assert main(["setup", "--dry-run", "--yes"]) == 2
-    finally:
-        pm.unregister(name="sneaky-plugin")
     assert "sneaky and token declare the answer token differently" in capsys.readouterr().err
 
 
-def test_register_checks_adds_a_layer_to_status_in_step_order(monkeypatch, home, capsys):
+def test_register_checks_adds_a_layer_to_status_in_step_order(monkeypatch, home, capsys, registered):
     from wizard import Check, Health
 
     class MarkerCheck(Check):
@@ -283,16 +258,12 @@ def test_register_checks_adds_a_layer_to_status_in_step_order(monkeypatch, home,
     monkeypatch.setenv("OPENCLAW_REMOTE_HOME", str(home))
     (home / ".config/openclaw-remote").mkdir(parents=True)  # set up once: else status says only that
     (home / ".config/openclaw-remote/state.json").write_text('{"answers": {"alias": "remote-gateway"}}')
-    pm = get_plugin_manager()
-    pm.register(CheckPlugin(), name="check-plugin")
-    try:
+    with registered(("check-plugin", CheckPlugin())):
         assert main(["status", "--json"]) == 1
         report = json.loads(capsys.readouterr().out)
         (home / "marker.txt").write_text("x")
         assert main(["status", "--json"]) == 1  # the other layers are not set up here
         again = json.loads(capsys.readouterr().out)
-    finally:
-        pm.unregister(name="check-plugin")
     names = [check["name"] for check in report["checks"]]
     assert names[:2] == ["marker-file", "broken-check"]  # the marker step runs before ssh-config
     assert report["checks"][0]["status"] == "fail" and again["checks"][0]["status"] == "ok"

@@ -4,12 +4,10 @@ step); a dry run shows the plan, says which steps a real run would stop at, and 
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
 from tests.conftest import snapshot
-from tests.harness import ports
 from tests.test_mac_side import launchctl_changes, linux, mac  # noqa: F401  (fixtures)
 from tests.test_remote import ssh_processes_for
 
@@ -98,8 +96,13 @@ def test_a_dry_run_asks_for_no_secret(home, mac, cli):
     child = pexpect.spawn(sys.executable, ["-m", "wizard", "setup", "--dry-run", *mac.flags], env=env,
                           encoding="utf-8", timeout=30, dimensions=(40, 200))
     while True:
-        index = child.expect([r"Host alias\)|ssh key to use|label\)", r"Password for your account|Gateway token \(hidden|Passphrase for the new",
-                              pexpect.EOF])
+        index = child.expect(
+            [
+                r"Host alias\)|ssh key to use|label\)",
+                r"Password for your account|Gateway token \(hidden|Passphrase for the new",
+                pexpect.EOF,
+            ]
+        )
         if index == 0:
             child.send("\r")
         else:

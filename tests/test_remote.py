@@ -100,7 +100,9 @@ def test_guided_setup_typed_in_a_real_terminal_against_the_sshd(home, remote):
         if text is not None:
             child.send("\x15" + text)
         child.send("\r")
-    child.expect("no ssh agent is running, so the new key gets no passphrase")  # no agent in this terminal: no passphrase offered
+    child.expect(
+        "no ssh agent is running, so the new key gets no passphrase"
+    )  # no agent in this terminal: no passphrase offered
     child.expect("fingerprint")  # the host key is shown before anything is trusted
     child.expect("Trust this host key")
     child.send("y")

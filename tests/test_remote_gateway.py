@@ -10,8 +10,6 @@ import sys
 import pexpect
 import pytest
 
-from plugins import _gateway, _keyring
-from tests.conftest import clean_env
 from tests.harness.fixtures import GATEWAY_TOKEN
 from tests.harness.gateway import GatewayStandIn
 from tests.test_remote import REMOTE_STEPS, needs_password, remote, state_of  # noqa: F401  (remote: a fixture)
@@ -177,7 +175,8 @@ def test_the_fetch_offered_in_a_real_terminal_before_the_hidden_prompt(cli, home
     assert stored(up, home, cli) == "ok"
 
 
-def test_the_plugin_example_in_the_docs_runs_on_the_remote_while_the_tunnel_is_up(cli, up, monkeypatch, capsys):
+def test_the_plugin_example_in_the_docs_runs_on_the_remote_while_the_tunnel_is_up(cli, up, monkeypatch, capsys,
+                                                                                    registered):
     """The example in docs/plugins.md, as a plugin author would copy it: its ssh goes through the alias
     (which carries the tunnel's LocalForward) while the tunnel holds that port, and works."""
     import re
@@ -185,7 +184,6 @@ def test_the_plugin_example_in_the_docs_runs_on_the_remote_while_the_tunnel_is_u
 
     from tests.conftest import REPO
     from wizard.cli import main
-    from wizard.host import get_plugin_manager
 
     section = (REPO / "docs" / "plugins.md").read_text().split("## Running a command on the remote machine")[1]
     example = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
@@ -193,12 +191,8 @@ def test_the_plugin_example_in_the_docs_runs_on_the_remote_while_the_tunnel_is_u
     exec(compile(example, "docs/plugins.md", "exec"), plugin.__dict__)
     for name, value in cli.env.items():
         monkeypatch.setenv(name, value)
-    pm = get_plugin_manager()
-    pm.register(plugin, name="uptime-example")
-    try:
+    with registered(("uptime-example", plugin)):
         main(["status", "--json"])
-    finally:
-        pm.unregister(name="uptime-example")
     checks = {check["name"]: check for check in json.loads(capsys.readouterr().out)["checks"]}
     assert checks["remote-uptime"]["status"] == "ok" and "load average" in checks["remote-uptime"]["reason"]
     assert checks["local-port"]["status"] == "ok"  # the tunnel held the alias's forwarded port meanwhile

@@ -56,7 +56,19 @@ def test_no_secret_leaks_through_setup_status_doctor_and_undo(cli, home, mac):
     assert ssh_processes_for(home) == []
 
 
-SPIED = ("ssh", "ssh-keygen", "ssh-copy-id", "ssh-add", "lsof", "ps", "pgrep", "launchctl", "osascript", "open", "security")
+SPIED = (
+    "ssh",
+    "ssh-keygen",
+    "ssh-copy-id",
+    "ssh-add",
+    "lsof",
+    "ps",
+    "pgrep",
+    "launchctl",
+    "osascript",
+    "open",
+    "security",
+)
 
 
 def test_no_child_process_gets_a_secret_in_its_environment(cli, home, mac, tmp_path, ssh_agent):

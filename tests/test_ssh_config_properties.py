@@ -350,7 +350,9 @@ def test_new_block_gives_alias_our_values_and_keeps_everything_else(scenario):
         assert head == ""
         assert tail == old_disabled
         # the block uses the file's line ending (that of its first line; LF for an empty file)
-        newline = "\r\n" if old.splitlines(keepends=True)[:1] and old.splitlines(keepends=True)[0].endswith("\r\n") else "\n"
+        newline = (
+            "\r\n" if old.splitlines(keepends=True)[:1] and old.splitlines(keepends=True)[0].endswith("\r\n") else "\n"
+        )
         assert block.endswith(END.format(alias=v["alias"]) + newline)
         if newline == "\r\n":
             assert block.count("\r\n") == block.count("\n")
@@ -540,7 +542,8 @@ def test_begin_marker_followed_by_another_alias_block_is_refused():
 
 
 def test_hand_written_block_is_disabled_only_with_consent():
-    old = "Host remote-gateway\n    HostName old.example\n\n    LocalForward 18789 127.0.0.1:18789\nHost alpha\n  User bob\n"
+    old = ("Host remote-gateway\n    HostName old.example\n\n    LocalForward 18789 127.0.0.1:18789\n"
+           "Host alpha\n  User bob\n")
     shown = []
     with pytest.raises(UsageError):
         new_config(old, V, lambda block: shown.append(block) or False)
@@ -584,7 +587,10 @@ def test_trailing_comment_on_own_host_line_is_a_hand_written_block():
     old = "Host remote-gateway # my gateway\n    HostName old.example\n"
     assert parse(effective(old, V["alias"])[V["alias"]])["hostname"] == ["old.example"]  # ssh: it is the alias's block
     new = new_config(old, V, yes)
-    assert split_at_block(new, V["alias"])[2] == f"{DISABLED}Host remote-gateway # my gateway\n{DISABLED}    HostName old.example\n"
+    assert (
+        split_at_block(new, V["alias"])[2]
+        == f"{DISABLED}Host remote-gateway # my gateway\n{DISABLED}    HostName old.example\n"
+    )
     assert_alias_gets(effective(new, V["alias"])[V["alias"]], V)
 
 

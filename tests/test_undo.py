@@ -17,7 +17,9 @@ from tests.test_remote import ssh_processes_for
 
 pytestmark = pytest.mark.timeout(180)
 KEY_FILES = {".ssh/id_ed25519", ".ssh/id_ed25519.pub"}
-USER_CONFIG = "# my own settings\r\nHost *\r\n    ServerAliveInterval 60\r\n\r\nHost remote-gateway\r\n    User olduser\r\n"
+USER_CONFIG = (
+    "# my own settings\r\nHost *\r\n    ServerAliveInterval 60\r\n\r\nHost remote-gateway\r\n    User olduser\r\n"
+)
 
 
 def keyring_token(mac, alias="remote-gateway"):
@@ -65,7 +67,9 @@ def test_setup_then_undo_leaves_the_home_as_it_was_but_the_key(cli, home, world)
         child.send("\r")
     child.expect("Disable it")
     child.send("y")
-    child.expect("no ssh agent is running, so the new key gets no passphrase")  # no agent in this terminal: no passphrase offered
+    child.expect(
+        "no ssh agent is running, so the new key gets no passphrase"
+    )  # no agent in this terminal: no passphrase offered
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0, child.before
@@ -129,7 +133,9 @@ def test_undo_keeps_what_the_user_wrote_inside_the_block_in_a_backup(cli, home, 
     config = home / ".ssh/config"
     config.write_text("Host other\n    User me\n")
     run_full_setup(cli, world)
-    config.write_text(config.read_text().replace("    IdentitiesOnly yes\n", "    IdentitiesOnly yes\n    Compression yes\n"))
+    config.write_text(
+        config.read_text().replace("    IdentitiesOnly yes\n", "    IdentitiesOnly yes\n    Compression yes\n")
+    )
     result = cli("undo", "ssh-config", "--yes")
     assert result.returncode == 0, result.stderr
     assert config.read_text() == "Host other\n    User me\n"
@@ -150,7 +156,7 @@ def test_removing_the_block_gives_back_the_users_file_byte_for_byte(lines):
               "local_port": 18789, "remote_port": 18789}
     try:
         new = ssh_config.new_config(old, values, lambda _text: True)
-    except Exception as exc:  # a block that also names other hosts is refused: nothing to undo then
+    except Exception as exc:  # noqa: BLE001  (a block that also names other hosts is refused: nothing to undo)
         assert "also names other hosts" in str(exc)
         return
     assert ssh_config.remove_block(new, "remote-gateway") == old
@@ -197,7 +203,9 @@ def test_undo_puts_back_the_guides_own_agent_that_setup_replaced(cli, home, worl
 def test_a_line_written_inside_the_block_of_a_config_setup_created_survives_in_a_backup(cli, home, world):
     run_full_setup(cli, world)
     config = home / ".ssh/config"
-    config.write_text(config.read_text().replace("    IdentitiesOnly yes\n", "    IdentitiesOnly yes\n    ProxyJump bastion\n"))
+    config.write_text(
+        config.read_text().replace("    IdentitiesOnly yes\n", "    IdentitiesOnly yes\n    ProxyJump bastion\n")
+    )
     result = cli("undo", "--yes")
     assert result.returncode == 0, result.stdout + result.stderr
     assert not config.exists()  # the wizard created it

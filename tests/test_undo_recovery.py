@@ -118,7 +118,9 @@ def _at_the_password_prompt(cli, home, sshd):
     for prompt in ("Host alias", "ssh key to use"):
         child.expect(prompt)
         child.send("\r")
-    child.expect("no ssh agent is running, so the new key gets no passphrase")  # no agent in this terminal: no passphrase offered
+    child.expect(
+        "no ssh agent is running, so the new key gets no passphrase"
+    )  # no agent in this terminal: no passphrase offered
     child.expect("Trust this host key")
     child.send("y")
     child.expect("Password for your account")
@@ -335,8 +337,11 @@ def test_a_hand_edited_state_never_makes_undo_touch_anything_outside_the_home(cl
                         str(home / ".." / "outside" / "empty")]
     data["replaced"] = {str(home / ".ssh/config"): str(outside / "precious")}
     (outside / "k.pub").write_text("ssh-ed25519 AAAA someone's\n")  # a lone .pub, as a killed keygen leaves
-    data["steps"]["ssh-key"] = {"status": "failed", "answers": {"alias": "remote-gateway", "identity": str(outside / "k")},
-                                "generated_key": str(outside / "k")}
+    data["steps"]["ssh-key"] = {
+        "status": "failed",
+        "answers": {"alias": "remote-gateway", "identity": str(outside / "k")},
+        "generated_key": str(outside / "k"),
+    }
     (home / STATE).write_text(json.dumps(data))
     undone = cli("undo", "--yes")
     assert undone.returncode == 0, undone.stdout + undone.stderr

@@ -278,7 +278,9 @@ def test_spinner_in_a_terminal_through_the_ssh_copy_id_dialog(home, remote):
     child = pexpect.spawn(sys.executable, ["-m", "wizard", *REMOTE_STEPS, "--alias", "remote-gateway",
                                            "--identity", str(home / ".ssh/id_ed25519"), *remote.flags],
                           env=clean_env(home), encoding="utf-8", timeout=30, dimensions=(40, 200))
-    child.expect("no ssh agent is running, so the new key gets no passphrase")  # no agent in this terminal: no passphrase offered
+    child.expect(
+        "no ssh agent is running, so the new key gets no passphrase"
+    )  # no agent in this terminal: no passphrase offered
     child.expect(re.escape(f"connecting to {remote.sshd.host}:{remote.sshd.port} (up to 15 s)…"))
     child.expect("fingerprint")
     child.expect("Trust this host key")

@@ -19,9 +19,10 @@ _API = {
     "WriteFile": "wizard.step",
     "RemoveFile": "wizard.step",
     "Run": "wizard.step",
-    "StepFailed": "wizard.step",
+    "StepFailed": "wizard.errors",
     "Context": "wizard.context",
-    "UsageError": "wizard.answers",
+    "UsageError": "wizard.errors",
+    "PluginError": "wizard.errors",
 }
 
 __all__ = ["__version__", *_API]

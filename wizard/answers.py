@@ -9,27 +9,13 @@ import re
 import stat
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
+from wizard.errors import UsageError  # also importable from here, as plugins did before wizard.errors
 from wizard.i18n import _
 from wizard.step import Question
 
-if TYPE_CHECKING:
-    from wizard.context import Context
-
-
-class UsageError(Exception):
-    """Bad usage or bad input: exit 2, nothing changed. ``problems``: each one, when several
-    were found at once (every bad flag of a command line), else just this message."""
-
-    def __init__(self, message: str, problems: list[str] | None = None):
-        super().__init__(message)
-        self.problems = problems or [message]
-
-    @classmethod
-    def of(cls, errors: list[UsageError]) -> UsageError:
-        problems = [problem for error in errors for problem in error.problems]
-        return cls("\n".join(problems), problems)
+Context = Any  # wizard.context.Context, which is built from this module: named, never imported
 
 
 TRUE_WORDS = {"1", "true", "yes", "y", "on"}
@@ -53,7 +39,9 @@ def load_answers_file(path: Path, secrets: set[str] = frozenset()) -> dict:
         if not stat.S_ISREG(info.st_mode):
             raise UsageError(_("answers file {path} is not a regular file").format(path=path))
         if info.st_size > ANSWERS_FILE_LIMIT:
-            raise UsageError(_("answers file {path} is larger than {n} KiB").format(path=path, n=ANSWERS_FILE_LIMIT // 1024))
+            raise UsageError(
+                _("answers file {path} is larger than {n} KiB").format(path=path, n=ANSWERS_FILE_LIMIT // 1024)
+            )
         with open(path, "rb") as handle:
             data = tomllib.loads(handle.read(ANSWERS_FILE_LIMIT + 1).decode("utf-8"))
     except OSError as exc:
@@ -61,11 +49,15 @@ def load_answers_file(path: Path, secrets: set[str] = frozenset()) -> dict:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(_("answers file {path} is not valid TOML: {why}").format(path=path, why=exc)) from None
     except RecursionError:  # [[[[… thousands deep: the parser gives up, and so do we, cleanly
-        raise UsageError(_("answers file {path} is nested too deeply to be an answers file").format(path=path)) from None
+        raise UsageError(
+            _("answers file {path} is nested too deeply to be an answers file").format(path=path)
+        ) from None
     answers = {}
     for key, value in data.items():
         if not KEY_RE.match(key):
-            raise UsageError(_("answers file {path}: {key} is not an answer name").format(path=path, key=repr(key[:40])))
+            raise UsageError(
+                _("answers file {path}: {key} is not an answer name").format(path=path, key=repr(key[:40]))
+            )
         name = key.replace("-", "_")
         if name in secrets:
             raise UsageError(_("answers file {path}: {key} is a secret, never read from a file (it would sit there in "
@@ -294,3 +286,19 @@ class RecordedAnswers:
             if question.name in answers:
                 return Resolver._checked(question, answers[question.name], where)
         raise UsageError(_("no recorded answer for {flag}: setup never used it here").format(flag=question.flag))
+
+
+def settle_answers(ctx: Context) -> None:
+    """Resolve the answers once from flags, environment and the last run, never prompting: looking
+    at what is set up must not ask what was already answered (and the resolver is not thread-safe,
+    so this happens before the checks' threads start). Prompts stay on for what comes later."""
+    prompting, ctx.resolver.interactive = ctx.resolver.interactive, False
+    try:
+        for name, question in ctx.questions.items():
+            if not (question.secret or question.confirm):
+                try:
+                    ctx.answer(name)
+                except UsageError:
+                    pass  # the checks that need it report it
+    finally:
+        ctx.resolver.interactive = prompting

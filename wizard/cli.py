@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Callable, NamedTuple
 
 from wizard import __version__
 from wizard.i18n import _, translate_argparse
@@ -17,8 +18,13 @@ PROG = "openclaw-remote"
 def _common_options(parser: argparse.ArgumentParser, questions, secrets: bool = True) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help=_("show every file diff and command, change nothing"))
-    parser.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
-                        help=_("never prompt: take answers from flags, environment, --answers, saved answers, defaults"))
+    parser.add_argument(
+        "--yes",
+        "--non-interactive",
+        dest="yes",
+        action="store_true",
+        help=_("never prompt: take answers from flags, environment, --answers, saved answers, defaults"),
+    )
     parser.add_argument("--answers", metavar="FILE", type=Path, help=_("TOML file of answers"))
     _json_option(parser)
     _home_option(parser)
@@ -70,51 +76,58 @@ def _home_option(parser: argparse.ArgumentParser, top: bool = False) -> None:
                         help=_("treat DIR as your home directory (default: $OPENCLAW_REMOTE_HOME or ~)"))
 
 
+def _steps_arguments(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("--json", action="store_true", help=_("machine-readable output"))
+    _home_option(parser)
+
+
+def _status_arguments(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("--json", action="store_true", help=_("machine-readable output (docs/status.md)"))
+    _home_option(parser)
+    answers = parser.add_argument_group(_("answers"))
+    for question in questions:
+        if not (question.secret or question.confirm):
+            answers.add_argument(question.flag, dest=question.name, metavar=question.name.upper(),
+                                 help=question.help or question.prompt)
+
+
+def _run_arguments(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("names", nargs="+", metavar="STEP", help=_("step names, as 'steps' lists them"))
+    _common_options(parser, questions)
+
+
+def _doctor_arguments(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("--fix", action="store_true",
+                        help=_("apply the fixes (asking before each one unless --yes), then check again"))
+    _common_options(parser, questions)
+
+
+def _undo_arguments(parser: argparse.ArgumentParser, questions) -> None:
+    parser.add_argument("names", nargs="*", metavar="STEP", help=_("step names, as 'steps' lists them"))
+    # Undo acts on what setup recorded, so it takes no answers: only these.
+    parser.add_argument("--dry-run", action="store_true", help=_("show every file diff and command, change nothing"))
+    parser.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
+                        help=_("do not ask for consent (needed without a terminal)"))
+    _json_option(parser)
+    _home_option(parser)
+
+
 def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=_("Connect OpenClaw.app to a remote OpenClaw Gateway through an SSH tunnel, step by step."),
-        epilog=_("Run '{prog} setup' for the guided first run, or '{prog} setup --dry-run' to see what it would do.").format(prog=PROG),
+        epilog=_(
+            "Run '{prog} setup' for the guided first run, or '{prog} setup --dry-run' to see what it would do."
+        ).format(prog=PROG),
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
                         help=_("show program's version number and exit"))
     _home_option(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar=_("COMMAND"))
 
-    steps = commands.add_parser("steps", help=_("list the steps in order: applies here? done?"))
-    steps.add_argument("--json", action="store_true", help=_("machine-readable output"))
-    _home_option(steps)
-
-    setup = commands.add_parser("setup", help=_("guided first run: every step that applies, in order"))
-    _common_options(setup, questions)
-
-    status = commands.add_parser("status", help=_("check every layer of the connection: ok, warn or fail"))
-    status.add_argument("--json", action="store_true", help=_("machine-readable output (docs/status.md)"))
-    _home_option(status)
-    answers = status.add_argument_group(_("answers"))
-    for question in questions:
-        if not (question.secret or question.confirm):
-            answers.add_argument(question.flag, dest=question.name, metavar=question.name.upper(),
-                                 help=question.help or question.prompt)
-
-    run = commands.add_parser("run", help=_("re-run just these steps"))
-    run.add_argument("names", nargs="+", metavar="STEP", help=_("step names, as 'steps' lists them"))
-    _common_options(run, questions)
-
-    doctor = commands.add_parser("doctor", help=_("status, then the cause and the fix of every failing layer"))
-    doctor.add_argument("--fix", action="store_true",
-                        help=_("apply the fixes (asking before each one unless --yes), then check again"))
-    _common_options(doctor, questions)
-
-    undo = commands.add_parser("undo", help=_("reverse steps, last first (all of them when none is named)"))
-    undo.add_argument("names", nargs="*", metavar="STEP", help=_("step names, as 'steps' lists them"))
-    # Undo acts on what setup recorded, so it takes no answers: only these.
-    undo.add_argument("--dry-run", action="store_true", help=_("show every file diff and command, change nothing"))
-    undo.add_argument("--yes", "--non-interactive", dest="yes", action="store_true",
-                      help=_("do not ask for consent (needed without a terminal)"))
-    _json_option(undo)
-    _home_option(undo)
-
+    for name, command in COMMANDS.items():
+        sub = commands.add_parser(name, help=command.help())
+        command.arguments(sub, questions)
     for command in plugin_commands:
         sub = commands.add_parser(command.name, help=command.help)
         _home_option(sub)
@@ -125,7 +138,7 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
 def _home(args) -> Path:
     import shlex
 
-    from wizard.answers import UsageError
+    from wizard.errors import UsageError
 
     given = getattr(args, "home", None)
     source = "--home" if given is not None else HOME_ENV
@@ -136,7 +149,9 @@ def _home(args) -> Path:
     try:  # every file and command line the wizard writes names a path under it
         str(home).encode("utf-8")
     except UnicodeEncodeError:
-        raise UsageError(_("{source} {path!r}: the path is not UTF-8 text").format(source=source, path=str(home))) from None
+        raise UsageError(
+            _("{source} {path!r}: the path is not UTF-8 text").format(source=source, path=str(home))
+        ) from None
     if any(ord(char) < 32 or ord(char) == 127 for char in str(home)):
         raise UsageError(_("{source} {path!r}: the path contains a control character").format(
             source=source, path=str(home)))
@@ -151,68 +166,16 @@ def _home(args) -> Path:
     return home
 
 
-def _merged_questions(steps) -> dict:
-    """One question per name; the first step (in run order) that declares it wins. Two steps may
-    not disagree on whether it is a secret (a plugin must not turn the token into a flag)."""
-    from wizard.host import PluginError
-
-    merged, declared_by = {}, {}
-    for step in steps:
-        for question in step.questions:
-            first = merged.setdefault(question.name, question)
-            declared_by.setdefault(question.name, step.name)
-            if (first.secret, first.confirm) != (question.secret, question.confirm):
-                raise PluginError(_("steps {a} and {b} declare the answer {name} differently (secret or not)").format(
-                    a=declared_by[question.name], b=step.name, name=question.name))
-    return merged
-
-
-_withheld: dict[str, str] = {}  # secret variables taken out of os.environ while a command runs
-
-
 def _make_context(args, questions: dict, *, dry_run: bool, interactive: bool, writes: bool | None = None):
-    from wizard import files
-    from wizard.answers import Resolver, UsageError, load_answers_file, read_stdin_secret
-    from wizard.context import Context
-    from wizard.host import current_platform
-    from wizard.state import State
-    from wizard.ui import UI
+    """The context for this command line (wizard.context.make_context, from the parsed arguments)."""
+    from wizard.context import make_context
 
-    home = _home(args)
-    state = State.load(home)
-    if (not dry_run) if writes is None else writes:
-        files.check_access(state.path)  # every change is recorded there first: a read-only one stops now
-    stdin_names = [name for name, q in questions.items() if q.secret and getattr(args, name + "_stdin", False)]
-    if len(stdin_names) > 1:
-        first, *others = (questions[name] for name in stdin_names)
-        raise UsageError(_("{flags} all read standard input, and it can hold only one secret: keep {first}, and "
-                           "give the other in its variable ({variables})").format(
-            flags=", ".join(questions[name].flag + "-stdin" for name in stdin_names), first=first.flag + "-stdin",
-            variables=", ".join(q.env_var for q in others)))
-    stdin_secret = (stdin_names[0], read_stdin_secret()) if stdin_names else None
-    flags = {name: getattr(args, name, None) for name in questions}
-    resolver = Resolver(
-        flags=flags, env=dict(os.environ), saved=state.answers, interactive=interactive, stdin_secret=stdin_secret,
-        file_answers=load_answers_file(args.answers, {n for n, q in questions.items() if q.secret})
-        if getattr(args, "answers", None) else {},
-    )
-    ui = UI(stdout_is_data=getattr(args, "json", False))
-    unknown = sorted(set(resolver.file_answers) - set(questions))
-    if unknown:
-        ui.warn(_("{path}: unknown answers ignored: {keys} (known: {known})").format(
-            path=args.answers, keys=", ".join(unknown), known=", ".join(sorted(questions))))
-    # Children (a long-lived ssh -N among them) must not inherit a token or password that was
-    # handed to us in the environment: `ps eww` would show it to any process of the user.
-    secret_vars = {q.env_var for q in questions.values() if q.secret}
-    child_env = {key: value for key, value in os.environ.items() if key not in secret_vars}
-    for name in secret_vars & set(os.environ):  # the resolver keeps its copy; no child started any way
-        _withheld[name] = os.environ.pop(name)   # inherits one (main puts them back when it returns)
-    ctx = Context(home=home, platform=current_platform(), interactive=interactive, dry_run=dry_run,
-                  ui=ui, state=state, resolver=resolver, questions=questions, env=child_env)
-    if getattr(args, "report", None) is not None:
-        ctx.report = args.report
-        ctx.report.mask = ui.mask  # the secrets this run learns are masked in it too
-    return ctx
+    return make_context(
+        _home(args), questions, dry_run=dry_run, interactive=interactive, writes=writes,
+        flags={name: getattr(args, name, None) for name in questions},
+        stdin_names=[name for name, q in questions.items() if q.secret and getattr(args, name + "_stdin", False)],
+        answers_file=getattr(args, "answers", None), stdout_is_data=getattr(args, "json", False),
+        report=getattr(args, "report", None))
 
 
 def _cmd_steps(args, stepset, questions) -> int:
@@ -249,6 +212,59 @@ def _cmd_steps(args, stepset, questions) -> int:
     return 0
 
 
+def _cmd_status(args, stepset, questions) -> int:
+    from wizard.status import run_status
+
+    ctx = _make_context(args, questions, dry_run=True, interactive=False)
+    return run_status(stepset.checks, ctx, args.json)
+
+
+def _cmd_plugins(args, stepset, questions) -> int:
+    rows = [info.as_json() for info in stepset.plugins]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for row in rows:
+        origin = (_("{distribution} {version}").format(distribution=row["distribution"], version=row["version"])
+                  if row["distribution"] else _("registered in-process"))
+        print(f"{row['name']}  ({origin})")
+        if row["skipped"]:
+            print("  " + _("skipped: {why}").format(why=row["skipped"]))
+            continue
+        for label, names in (
+            (_("steps"), row["steps"]),
+            (_("commands"), row["commands"]),
+            (_("checks"), row["checks"]),
+        ):
+            if names:
+                print("  " + _("{kind}: {names}").format(kind=label, names=", ".join(names)))
+    return 0
+
+
+def _cmd_plugin_command(args, stepset, questions) -> int:
+    """A plugin's command, guarded like a step: its failure is a message and an exit code, never a traceback."""
+    from wizard.errors import UsageError
+    from wizard.step import StepFailed
+
+    command = stepset.commands[args.command]
+    with _locked(args, not command.changes(args)):
+        ctx = _make_context(args, questions, dry_run=False, interactive=False, writes=command.changes(args))
+        try:
+            return command.run(ctx, args)
+        except StepFailed as failure:
+            ctx.ui.error(failure.message)
+            if failure.kept:
+                ctx.ui.say("  " + failure.kept, err=True)
+            return 1
+        except (UsageError, OSError):
+            raise  # handled as for every command: exit 2; "stopped: …" and exit 1
+        except Exception as exc:  # noqa: BLE001  (a plugin's bug: one line naming it, never a traceback)
+            ctx.ui.error(_("command {name} (plugin {plugin}) crashed: {why}").format(
+                name=args.command, plugin=stepset.command_owner.get(args.command, "?"),
+                why=f"{type(exc).__name__}: {exc}"))
+            return 1
+
+
 def _selected(args, stepset) -> list:
     """The named steps in run order; every step when none is named."""
     if not getattr(args, "names", None):
@@ -256,7 +272,7 @@ def _selected(args, stepset) -> list:
     known = [step.name for step in stepset.steps]
     unknown = [name for name in args.names if name not in known]
     if unknown:
-        from wizard.answers import UsageError
+        from wizard.errors import UsageError
 
         raise UsageError(_("unknown step {names}; the steps are: {known}").format(
             names=", ".join(unknown), known=", ".join(known)))
@@ -308,6 +324,29 @@ def _cmd_undo(args, stepset, questions) -> int:
         return run_undo(selected, ctx, assume_yes=args.yes)
 
 
+class HostCommand(NamedTuple):  # not a dataclass: `--help` would pay for importing dataclasses
+    help: Callable[[], str]   # translated when the parser is built
+    arguments: Callable       # (sub-parser, questions): fills the command's sub-parser
+    run: Callable             # (args, stepset, questions) -> exit code
+
+
+# The host's own commands, in --help order. Their names are reserved: a plugin command cannot take one.
+COMMANDS: dict[str, HostCommand] = {
+    "steps": HostCommand(lambda: _("list the steps in order: applies here? done?"), _steps_arguments, _cmd_steps),
+    "setup": HostCommand(lambda: _("guided first run: every step that applies, in order"), _common_options,
+                         _cmd_steps_run),
+    "status": HostCommand(lambda: _("check every layer of the connection: ok, warn or fail"), _status_arguments,
+                          _cmd_status),
+    "run": HostCommand(lambda: _("re-run just these steps"), _run_arguments, _cmd_steps_run),
+    "doctor": HostCommand(lambda: _("status, then the cause and the fix of every failing layer"), _doctor_arguments,
+                          _cmd_doctor),
+    "undo": HostCommand(lambda: _("reverse steps, last first (all of them when none is named)"), _undo_arguments,
+                        _cmd_undo),
+    "plugins": HostCommand(lambda: _("list the loaded plugins: version, what each registered, why a broken one was "
+                                     "skipped"), _steps_arguments, _cmd_plugins),
+}
+
+
 class _ListedCommand:
     """A plugin command as ``--help`` lists it: its name from the packaging metadata, no plugin loaded."""
 
@@ -324,10 +363,10 @@ class _ListedCommand:
 
 
 def _listed_commands() -> list[_ListedCommand]:
-    from wizard.plugin_index import HOST_COMMANDS, indexed_commands
+    from wizard.plugin_index import indexed_commands
 
     return [_ListedCommand(name, distribution) for name, distribution in indexed_commands()
-            if name not in HOST_COMMANDS]
+            if name not in COMMANDS]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,19 +378,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
 
-    from wizard.host import PluginError, collect_steps
+    from wizard.errors import PluginError
+    from wizard.host import collect_steps, merged_questions
     from wizard.ui import UI
 
     ui = UI()
     try:
-        stepset = collect_steps()
+        stepset = collect_steps(reserved=COMMANDS)
     except PluginError as exc:
         ui.error(str(exc))
         return 2
     for problem in stepset.problems:
         ui.warn(problem)
+    if not stepset.steps:  # even the built-ins register through the package's entry points
+        ui.error(_("no steps found: install the package (pip install -e .)"))
+        return 2
     try:
-        questions = _merged_questions(stepset.steps)
+        questions = merged_questions(stepset.steps)
     except PluginError as exc:
         ui.error(str(exc))
         return 2
@@ -377,28 +420,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(args, stepset, questions, ui) -> int:
-    from wizard.answers import UsageError
+    from wizard.errors import UsageError
 
     report = getattr(args, "report", None)
     try:
-        if args.command == "steps":
-            return _cmd_steps(args, stepset, questions)
-        if args.command == "status":
-            from wizard.status import run_status
-
-            ctx = _make_context(args, questions, dry_run=True, interactive=False)
-            return run_status(stepset.checks, ctx, args.json)
-        if args.command == "doctor":
-            return _cmd_doctor(args, stepset, questions)
-        if args.command == "undo":
-            return _cmd_undo(args, stepset, questions)
-        if args.command in stepset.commands:
-            command = stepset.commands[args.command]
-            with _locked(args, not command.changes(args)):
-                ctx = _make_context(args, questions, dry_run=False, interactive=False,
-                                    writes=command.changes(args))
-                return command.run(ctx, args)
-        return _cmd_steps_run(args, stepset, questions)
+        if args.command in COMMANDS:
+            return COMMANDS[args.command].run(args, stepset, questions)
+        return _cmd_plugin_command(args, stepset, questions)
     except UsageError as exc:
         for problem in exc.problems:  # every bad flag at once, one line each
             ui.error(problem)
@@ -419,5 +447,6 @@ def _dispatch(args, stepset, questions, ui) -> int:
             report.error(_("stopped: {why}").format(why=exc))
         return 1
     finally:  # for a caller in the same process (a test, a plugin): its environment as it was
-        os.environ.update(_withheld)
-        _withheld.clear()
+        from wizard.context import restore_environment
+
+        restore_environment()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import pwd
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from wizard import files, runner
-from wizard.answers import Resolver
+from wizard.answers import Resolver, load_answers_file, read_stdin_secret
+from wizard.errors import UsageError
 from wizard.i18n import _
 from wizard.report import Report
 from wizard.state import State, config_dir, inside
@@ -189,3 +191,56 @@ class Context:
         if gone:
             self.state.data["created"] = [p for p in self.state.created if p not in gone]
             self.state.save()
+
+
+def current_platform() -> str:
+    return os.environ.get("OPENCLAW_REMOTE_PLATFORM") or ("darwin" if sys.platform == "darwin" else "linux")
+
+
+withheld: dict[str, str] = {}  # secret variables taken out of os.environ while a command runs
+
+
+def restore_environment() -> None:
+    """Put back the secret variables ``make_context`` withheld: a caller in the same process (a
+    test, a plugin) gets its environment as it was."""
+    os.environ.update(withheld)
+    withheld.clear()
+
+
+def make_context(home: Path, questions: dict, *, dry_run: bool, interactive: bool, writes: bool | None = None,
+                 flags: dict, stdin_names: list[str], answers_file: Path | None, stdout_is_data: bool,
+                 report: Report | None = None) -> Context:
+    """The context of one command: its answers' sources, its state, its UI, and an environment for
+    children with every secret variable taken out (call ``restore_environment`` when it ends)."""
+    state = State.load(home)
+    if (not dry_run) if writes is None else writes:
+        files.check_access(state.path)  # every change is recorded there first: a read-only one stops now
+    if len(stdin_names) > 1:
+        first, *others = (questions[name] for name in stdin_names)
+        raise UsageError(_("{flags} all read standard input, and it can hold only one secret: keep {first}, and "
+                           "give the other in its variable ({variables})").format(
+            flags=", ".join(questions[name].flag + "-stdin" for name in stdin_names), first=first.flag + "-stdin",
+            variables=", ".join(q.env_var for q in others)))
+    stdin_secret = (stdin_names[0], read_stdin_secret()) if stdin_names else None
+    resolver = Resolver(
+        flags=flags, env=dict(os.environ), saved=state.answers, interactive=interactive, stdin_secret=stdin_secret,
+        file_answers=load_answers_file(answers_file, {n for n, q in questions.items() if q.secret})
+        if answers_file else {},
+    )
+    ui = UI(stdout_is_data=stdout_is_data)
+    unknown = sorted(set(resolver.file_answers) - set(questions))
+    if unknown:
+        ui.warn(_("{path}: unknown answers ignored: {keys} (known: {known})").format(
+            path=answers_file, keys=", ".join(unknown), known=", ".join(sorted(questions))))
+    # Children (a long-lived ssh -N among them) must not inherit a token or password that was
+    # handed to us in the environment: `ps eww` would show it to any process of the user.
+    secret_vars = {q.env_var for q in questions.values() if q.secret}
+    child_env = {key: value for key, value in os.environ.items() if key not in secret_vars}
+    for name in secret_vars & set(os.environ):  # the resolver keeps its copy; no child started any way
+        withheld[name] = os.environ.pop(name)    # inherits one (restore_environment puts them back)
+    ctx = Context(home=home, platform=current_platform(), interactive=interactive, dry_run=dry_run,
+                  ui=ui, state=state, resolver=resolver, questions=questions, env=child_env)
+    if report is not None:
+        ctx.report = report
+        ctx.report.mask = ui.mask  # the secrets this run learns are masked in it too
+    return ctx

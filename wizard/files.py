@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from wizard.errors import UsageError
 from wizard.i18n import _
 
 
@@ -45,8 +46,6 @@ def home_owner(home: Path) -> Owner | None:
 
 
 def _refuse(message: str) -> None:
-    from wizard.answers import UsageError  # here: wizard.answers imports half the package
-
     raise UsageError(message)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from wizard.answers import UsageError, resolve_upfront
+from wizard.answers import resolve_upfront
+from wizard.errors import UsageError
 from wizard.context import Context
 from wizard.i18n import _
 from wizard.report import CHANGED, DONE, FAILED, NOT_RUN, SKIPPED, WOULD_CHANGE, WOULD_STOP

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import heapq
 import os
-import sys
 from dataclasses import dataclass, field
 
 import pluggy
 
 from wizard import hookspecs
+from wizard.context import current_platform  # noqa: F401  (re-exported: plugins import it from here)
+from wizard.errors import PluginError
 from wizard.i18n import _
+from wizard.plugin_index import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, PLUGIN_LIMIT_ENV
 from wizard.step import Check, Command, Step
-
-from wizard.plugin_index import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, HOST_COMMANDS, PLUGIN_LIMIT_ENV  # noqa: F401
-
-
-class PluginError(Exception):
-    """Plugins that cannot work together (a cycle, an unknown step name)."""
 
 
 _pm: pluggy.PluginManager | None = None
 load_problems: list[str] = []
+# plugin name -> the importlib.metadata Distribution it was loaded from (entry points only)
+distributions: dict = {}
+# plugin name -> why it was not loaded (its import raised)
+load_failures: dict[str, str] = {}
 
 
 def get_plugin_manager() -> pluggy.PluginManager:
@@ -39,7 +39,8 @@ def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]
 
     allowed = None if limit is None else {name.strip() for name in limit.split(",") if name.strip()}
     problems = []
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
+    found = entry_points(group=ENTRY_POINT_GROUP)
+    for entry in found:
         # Only a limit needs the distribution's name, which costs parsing its METADATA file.
         if allowed is not None and entry.name not in allowed and not _is_builtin(entry):
             continue
@@ -47,11 +48,19 @@ def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]
             continue
         try:
             plugin = entry.load()
-        except Exception as exc:  # a broken third-party plugin must not stop the wizard
-            problems.append(_("plugin {name} failed to load and was skipped: {why}").format(
-                name=entry.name, why=f"{type(exc).__name__}: {exc}"))
+        except Exception as exc:  # noqa: BLE001  (a broken third-party plugin must not stop the wizard)
+            why = f"{type(exc).__name__}: {exc}"
+            load_failures[entry.name] = why
+            problems.append(_("plugin {name} failed to load and was skipped: {why}").format(name=entry.name, why=why))
             continue
         pm.register(plugin, name=entry.name)
+        if entry.dist is not None:
+            distributions[entry.name] = entry.dist  # its name and version are read only by `plugins`
+    unmatched = sorted((allowed or set()) - {entry.name for entry in found})
+    if unmatched:  # a typo would otherwise silently load nothing
+        third_party = sorted(entry.name for entry in found if not _is_builtin(entry))  # the ones it chooses from
+        problems.append(_("{env} names {names}, which no installed plugin is; installed plugins: {known}").format(
+            env=PLUGIN_LIMIT_ENV, names=", ".join(unmatched), known=", ".join(third_party) or _("none")))
     return problems
 
 
@@ -66,27 +75,70 @@ class StepSet:
     problems: list[str] = field(default_factory=list)
     commands: dict = field(default_factory=dict)  # command name -> Command
     checks: list = field(default_factory=list)    # Check, in step order
+    plugins: list = field(default_factory=list)   # PluginInfo, by name: what `openclaw-remote plugins` shows
+    command_owner: dict[str, str] = field(default_factory=dict)  # command name -> plugin name
 
 
-def _contributions(pm: pluggy.PluginManager, hook: str, kind: type, problems: list[str]) -> list[tuple[object, str]]:
-    """(item, plugin name) for everything plugins ``register`` through ``hook``.
-    A plugin whose hook raises is named in ``problems`` and contributes nothing."""
-    found = []
-    for impl in getattr(pm.hook, hook).get_hookimpls():
-        mine: list = []
-        try:
-            impl.function(register=mine.append)
-        except Exception as exc:
-            problems.append(_("plugin {name} failed to register and was skipped: {why}").format(
-                name=impl.plugin_name, why=f"{type(exc).__name__}: {exc}"))
-            continue
-        for item in mine:
-            if isinstance(item, kind) and item.name:
-                found.append((item, impl.plugin_name))
-            else:
-                problems.append(_("plugin {name} registered {item!r}, which is not a named {kind}; skipped").format(
-                    name=impl.plugin_name, item=item, kind=kind.__name__))
-    return found
+@dataclass
+class PluginInfo:
+    """One plugin as ``openclaw-remote plugins`` lists it."""
+    name: str
+    dist: object = None               # its Distribution; None: registered in-process (a test)
+    steps: list[str] = field(default_factory=list)
+    commands: list[str] = field(default_factory=list)
+    checks: list[str] = field(default_factory=list)
+    skipped: str | None = None        # why the plugin contributes nothing
+
+    # Read when asked: each parses the distribution's METADATA file, which every command would pay.
+    @property
+    def distribution(self) -> str | None:
+        return self.dist.name if self.dist is not None else None
+
+    @property
+    def version(self) -> str | None:
+        return self.dist.version if self.dist is not None else None
+
+    def as_json(self) -> dict:
+        return {"name": self.name, "distribution": self.distribution, "version": self.version,
+                "steps": self.steps, "commands": self.commands, "checks": self.checks, "skipped": self.skipped}
+
+
+HOOKS = (("register_steps", Step), ("register_commands", Command), ("register_checks", Check))
+
+
+def _contributions(pm: pluggy.PluginManager, problems: list[str]) -> tuple[dict[str, list], dict[str, str]]:
+    """hook name -> [(item, plugin name)] for everything plugins ``register``, and plugin name ->
+    why it was skipped. A plugin any of whose hooks raises contributes nothing at all: its checks
+    and commands would otherwise register and then crash on its missing step."""
+    offered: dict[str, list[tuple[str, list]]] = {}
+    failed: dict[str, str] = {}
+    for hook, _kind in HOOKS:
+        offered[hook] = []
+        for impl in getattr(pm.hook, hook).get_hookimpls():
+            if impl.plugin_name in failed:
+                continue
+            mine: list = []
+            try:
+                impl.function(register=mine.append)
+            except Exception as exc:  # noqa: BLE001  (a plugin's hook may raise anything: skip that plugin)
+                failed[impl.plugin_name] = f"{hook}: {type(exc).__name__}: {exc}"
+                problems.append(_("plugin {name} failed to register and was skipped: {why}").format(
+                    name=impl.plugin_name, why=f"{type(exc).__name__}: {exc}"))
+                continue
+            offered[hook].append((impl.plugin_name, mine))
+    found: dict[str, list] = {}
+    for hook, kind in HOOKS:
+        found[hook] = []
+        for plugin, mine in offered[hook]:
+            if plugin in failed:
+                continue
+            for item in mine:
+                if isinstance(item, kind) and item.name:
+                    found[hook].append((item, plugin))
+                else:
+                    problems.append(_("plugin {name} registered {item!r}, which is not a named {kind}; skipped").format(
+                        name=plugin, item=item, kind=kind.__name__))
+    return found, failed
 
 
 def _unique(items: list[tuple[object, str]], taken: set[str], problems: list[str]) -> dict[str, tuple[object, str]]:
@@ -104,18 +156,49 @@ def _unique(items: list[tuple[object, str]], taken: set[str], problems: list[str
 
 
 
-def collect_steps(pm: pluggy.PluginManager | None = None) -> StepSet:
-    """Ask every plugin for its steps and commands, then order the steps."""
+def collect_steps(pm: pluggy.PluginManager | None = None, reserved=()) -> StepSet:
+    """Ask every plugin for its steps and commands, then order the steps. ``reserved``: the host's
+    own command names, which no plugin command may take."""
     pm = pm or get_plugin_manager()
     problems = list(load_problems)
-    steps = _unique(_contributions(pm, "register_steps", Step, problems), set(), problems)
-    commands = _unique(_contributions(pm, "register_commands", Command, problems), HOST_COMMANDS, problems)
-    checks = _unique(_contributions(pm, "register_checks", Check, problems), set(), problems)
+    found, failed = _contributions(pm, problems)
+    steps = _unique(found["register_steps"], set(), problems)
+    commands = _unique(found["register_commands"], set(reserved), problems)
+    checks = _unique(found["register_checks"], set(), problems)
     owner = {name: plugin for name, (_step, plugin) in steps.items()}
     ordered = order_steps([step for step, _plugin in steps.values()], owner)
     position = {step.name: index for index, step in enumerate(ordered)}
     in_order = sorted((check for check, _p in checks.values()), key=lambda c: position.get(c.step, len(position)))
-    return StepSet(ordered, owner, problems, {name: command for name, (command, _p) in commands.items()}, in_order)
+    chosen = {"steps": steps, "commands": commands, "checks": checks}
+    return StepSet(ordered, owner, problems, {name: command for name, (command, _p) in commands.items()}, in_order,
+                   _plugin_infos(pm, chosen, failed), {name: plugin for name, (_c, plugin) in commands.items()})
+
+
+def _plugin_infos(pm: pluggy.PluginManager, chosen: dict[str, dict], failed: dict[str, str]) -> list[PluginInfo]:
+    infos = {}
+    for name, _plugin in pm.list_name_plugin():
+        infos[name] = PluginInfo(name, distributions.get(name), skipped=failed.get(name))
+    for name, why in load_failures.items():
+        infos.setdefault(name, PluginInfo(name, skipped=why))
+    for label, items in chosen.items():
+        for item_name, (_item, plugin) in items.items():
+            if plugin in infos:
+                getattr(infos[plugin], label).append(item_name)
+    return [infos[name] for name in sorted(infos)]
+
+
+def merged_questions(steps: list[Step]) -> dict:
+    """One question per name; the first step (in run order) that declares it wins. Two steps may
+    not disagree on whether it is a secret (a plugin must not turn the token into a flag)."""
+    merged, declared_by = {}, {}
+    for step in steps:
+        for question in step.questions:
+            first = merged.setdefault(question.name, question)
+            declared_by.setdefault(question.name, step.name)
+            if (first.secret, first.confirm) != (question.secret, question.confirm):
+                raise PluginError(_("steps {a} and {b} declare the answer {name} differently (secret or not)").format(
+                    a=declared_by[question.name], b=step.name, name=question.name))
+    return merged
 
 
 def order_steps(steps: list[Step], owner: dict[str, str]) -> list[Step]:
@@ -150,7 +233,3 @@ def order_steps(steps: list[Step], owner: dict[str, str]) -> list[Step]:
         raise PluginError(_("steps {steps} wait on each other in a cycle (plugins: {plugins})").format(
             steps=", ".join(stuck), plugins=", ".join(sorted({owner.get(n, "?") for n in stuck}))))
     return ordered
-
-
-def current_platform() -> str:
-    return os.environ.get("OPENCLAW_REMOTE_PLATFORM") or ("darwin" if sys.platform == "darwin" else "linux")

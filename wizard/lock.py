@@ -9,7 +9,7 @@ import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from wizard.answers import UsageError
+from wizard.errors import UsageError
 from wizard.i18n import _
 
 
@@ -20,8 +20,12 @@ def exclusive(home: Path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise UsageError(_("another openclaw-remote is changing {home} right now (setup, run, doctor --fix "
-                               "or undo); nothing was changed: try again once it has finished").format(home=home)) from None
+            raise UsageError(
+                _(
+                    "another openclaw-remote is changing {home} right now (setup, run, doctor --fix "
+                    "or undo); nothing was changed: try again once it has finished"
+                ).format(home=home)
+            ) from None
         yield
     finally:
         os.close(fd)

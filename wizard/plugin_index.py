@@ -10,7 +10,6 @@ COMMAND_GROUP = "openclaw_remote.commands"  # command name = the plugin module t
 BUILTIN_DISTRIBUTION = "openclaw-remote-wizard"
 # Comma-separated names of the third-party plugins to load; empty loads none.
 PLUGIN_LIMIT_ENV = "OPENCLAW_REMOTE_PLUGINS"
-HOST_COMMANDS = {"steps", "setup", "run", "status", "doctor", "undo"}  # a plugin command cannot take these
 
 
 def indexed_commands() -> list[tuple[str, str]]:

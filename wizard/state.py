@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from wizard import files
-from wizard.answers import UsageError
+from wizard.errors import UsageError
 from wizard.i18n import _
 
 
@@ -90,7 +90,9 @@ def check_shape(data, record_fields: dict | None = None) -> None:
     for name, record in steps.items():
         for key, value in record.items():
             if key in fields and not fields[key](value):
-                raise ValueError(_("steps.{step}.{key} holds {value}").format(step=name, key=key, value=f"{value!r:.60}"))
+                raise ValueError(
+                    _("steps.{step}.{key} holds {value}").format(step=name, key=key, value=f"{value!r:.60}")
+                )
 
 
 def inside(path: Path, root: Path) -> bool:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor
 
-from wizard.answers import UsageError
+from wizard.answers import settle_answers
+from wizard.errors import UsageError
 from wizard.context import Context
 from wizard.i18n import _
 from wizard.step import Check, Health
@@ -23,25 +24,9 @@ def _run(check: Check, ctx: Context) -> Health:
         health = check.run(ctx)
     except UsageError as exc:  # an answer nobody gave: that layer was never set up
         return Health("fail", str(exc))
-    except Exception as exc:  # a broken check must not hide the others
+    except Exception as exc:  # noqa: BLE001  (a broken check must not hide the others)
         return Health("fail", _("check crashed: {why}").format(why=f"{type(exc).__name__}: {exc}"))
     return health if health.status in ("ok", "warn", "fail") else Health("fail", repr(health.status))
-
-
-def settle_answers(ctx: Context) -> None:
-    """Resolve the answers once from flags, environment and the last run, never prompting: looking
-    at what is set up must not ask what was already answered (and the resolver is not thread-safe,
-    so this happens before the checks' threads start). Prompts stay on for what comes later."""
-    prompting, ctx.resolver.interactive = ctx.resolver.interactive, False
-    try:
-        for name, question in ctx.questions.items():
-            if not (question.secret or question.confirm):
-                try:
-                    ctx.answer(name)
-                except UsageError:
-                    pass  # the checks that need it report it
-    finally:
-        ctx.resolver.interactive = prompting
 
 
 STYLE = {"ok": "green", "warn": "yellow", "fail": "red"}

@@ -11,23 +11,14 @@ import shlex
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
+from wizard.errors import StepFailed
 from wizard.i18n import _
 
-if TYPE_CHECKING:
-    from wizard.context import Context
-
-MASK = "****"
-
-
-class StepFailed(Exception):
-    """A step could not do its job. ``kept`` says what was left as it was."""
-
-    def __init__(self, message: str, kept: str = ""):
-        super().__init__(message)
-        self.message = message
-        self.kept = kept
+# What ``ctx`` is: wizard.context.Context. That module sits above this one (it is built from the
+# answers, which are built from steps' questions), so it is named here, never imported.
+Context = Any
 
 
 @dataclass(frozen=True)

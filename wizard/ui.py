@@ -6,7 +6,7 @@ import sys
 import threading
 from contextlib import contextmanager
 
-from wizard.step import MASK
+MASK = "****"  # what a secret looks like in every line the wizard prints
 
 # The spinner now turning, if any. Process-wide, because prompts (wizard.prompts) know no UI
 # and must stop it before they draw: a spinner redrawn over a password prompt garbles it.

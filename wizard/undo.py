@@ -11,7 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from wizard import files
-from wizard.answers import RecordedAnswers, UsageError
+from wizard.answers import RecordedAnswers
+from wizard.errors import UsageError
 from wizard.context import Context
 from wizard.flow import EXIT_FAILED, EXIT_OK, guarded
 from wizard.i18n import _

@@ -33,7 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _standin_lib as lib  # noqa: E402
+import _standin_lib as lib
 
 EX_CONFIG = 78  # launchd's "last exit code" when the job cannot even be spawned
 # Safety net for a StandIns never cleaned up: give up after this long, or when the state dir or

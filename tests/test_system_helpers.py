@@ -1,0 +1,61 @@
+"""The shared system helpers in plugins/_*.py that issue 17 merged: one SIGTERM-then-SIGKILL,
+_ports through the runner, launchd's failures masked."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from plugins import _launchd, _ports, _tunnel
+from wizard.runner import Result
+from wizard.testing import FakeRunner
+from wizard.ui import MASK, UI
+
+# ssh -N can sleep through SIGTERM; a child that ignores it stands for that.
+DEAF = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); time.sleep(60)"
+
+
+def test_stop_process_kills_a_child_that_ignores_sigterm_and_reaps_it():
+    child = subprocess.Popen([sys.executable, "-c", DEAF], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "ready\n"  # its handler is in place
+    started = time.monotonic()
+    _tunnel.stop_process(child)
+    assert child.poll() is not None  # reaped: no zombie left behind
+    assert time.monotonic() - started < _tunnel.KILL_GRACE + _tunnel.STOP_TIMEOUT
+
+
+def test_kill_stops_a_pid_that_ignores_sigterm():
+    child = subprocess.Popen([sys.executable, "-c", DEAF], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline() == "ready\n"
+    started = time.monotonic()
+    _tunnel.kill(child.pid)
+    assert time.monotonic() - started >= _tunnel.KILL_GRACE  # SIGTERM was ignored: it took the SIGKILL
+    with pytest.raises(ProcessLookupError):  # gone, and reaped (kill reaps its own children)
+        os.kill(child.pid, 0)
+
+
+class _Masking:
+    """What _launchd.failed needs of a context: its mask (the real UI's)."""
+
+    def __init__(self, secret: str):
+        self.mask = UI(secrets={secret}).mask
+
+
+def test_a_failed_launchctl_command_never_shows_a_secret_in_its_message():
+    secret = "s3cr3t-token-value"
+    failure = _launchd.failed(_Masking(secret), ["launchctl", "setenv", "OPENCLAW_GATEWAY_TOKEN", secret],
+                              Result(5, "", f"could not set {secret}"))
+    assert secret not in failure.message and MASK in failure.message
+
+
+def test_who_listens_asks_lsof_through_the_runner():
+    with FakeRunner() as fake:
+        fake.answer(["lsof"], stdout="p4242\ncssh\n")  # lsof -F: a p (pid) line, then a c (command) line
+        fake.answer(["ps"], stdout="ssh -N remote-gateway\n")
+        found = _ports._owner_from_lsof(18789)
+    assert (found.pid, found.name) == (4242, "ssh")
+    assert fake.calls[0][:2] == ["lsof", "-nP"]
