@@ -34,7 +34,8 @@ printf '%s\n' "Host $alias" "    HostName $4" "    Port $5" "    User $6" \
     "    LocalForward 127.0.0.1:$port 127.0.0.1:$7" "    ExitOnForwardFailure yes" > "$home/.ssh/config"
 ssh -F "$home/.ssh/config" -o UserKnownHostsFile="$home/.ssh/known_hosts" -o StrictHostKeyChecking="$8" \
     -o BatchMode=yes -o ClearAllForwardings=yes "$alias" true
-ssh -F "$home/.ssh/config" -o UserKnownHostsFile="$home/.ssh/known_hosts" -o BatchMode=yes -N "$alias" >/dev/null 2>"$home/tunnel.log" &
+ssh -F "$home/.ssh/config" -o UserKnownHostsFile="$home/.ssh/known_hosts" -o BatchMode=yes -N "$alias" \
+    >/dev/null 2>"$home/tunnel.log" &
 echo $! > "$home/tunnel.pid"
 until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do sleep 0.02; done
 curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null
@@ -118,7 +119,8 @@ def run() -> list[dict]:
         try:
             setup = median_seconds(bench.wizard(), RUNS, setup=bench.fresh_home)
             by_hand = median_seconds(bench.by_hand(), RUNS, setup=bench.fresh_home)
-            setup_logins = (logins(sshd, bench.wizard(), bench.fresh_home), logins(sshd, bench.by_hand(), bench.fresh_home))
+            setup_logins = (logins(sshd, bench.wizard(), bench.fresh_home),
+                            logins(sshd, bench.by_hand(), bench.fresh_home))
             unknown = median_seconds(trusting, RUNS, setup=bench.unknown_host_home)
             unknown_by_hand = median_seconds(trusting_by_hand, RUNS, setup=bench.unknown_host_home)
             unknown_logins = (logins(sshd, trusting, bench.unknown_host_home),

@@ -60,7 +60,7 @@ def _backend():
 
 
 def _platform() -> str:
-    from wizard.host import current_platform
+    from wizard.context import current_platform
 
     return current_platform()
 

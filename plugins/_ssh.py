@@ -92,7 +92,8 @@ def child_env(ctx) -> dict[str, str]:
     env["HOME"] = str(ctx.home)
     if program() == APPLE_SSH:  # ssh-copy-id runs the `ssh` PATH names: Apple's too, not a Homebrew one
         apple_bin = str(Path(APPLE_SSH).parent)
-        env["PATH"] = os.pathsep.join([apple_bin, *(p for p in env.get("PATH", "").split(os.pathsep) if p != apple_bin)])
+        rest = [entry for entry in env.get("PATH", "").split(os.pathsep) if entry != apple_bin]
+        env["PATH"] = os.pathsep.join([apple_bin, *rest])
     return env
 
 
@@ -148,8 +149,8 @@ def key_login(ctx, alias: str, timeout: float = 10.0) -> tuple[bool, str, str]:
 def start_key_login(ctx, alias: str, timeout: float = 10.0, options: tuple[str, ...] = ()):
     """``key_login`` started, to run alongside other checks: ``key_login_outcome(started.result())``
     is its answer. ``options`` are more ``-o`` options for this one login (its known-hosts files)."""
-    argv = ssh_command(ctx, *NO_FORWARDS, *NO_HOSTKEY_UPDATES, "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(timeout)}",
-                       alias, "true")
+    argv = ssh_command(ctx, *NO_FORWARDS, *NO_HOSTKEY_UPDATES, "-o", "BatchMode=yes",
+                       "-o", f"ConnectTimeout={int(timeout)}", alias, "true")
     argv[1:1] = options  # before -F's companions: for -o, ssh keeps the first value it reads
     return ctx.start(argv, timeout=key_login_bound(timeout), env=child_env(ctx))
 

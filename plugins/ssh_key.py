@@ -41,7 +41,8 @@ CHANGED = "REMOTE HOST IDENTIFICATION HAS CHANGED"
 SKIPPED = "All keys were skipped"
 ADDED = r"Number of key\(s\) added:\s*(\d+)"
 FINAL_DENIED = r"Permission denied \("
-ERRORS = r"Connection refused|Could not resolve hostname|Name or service not known|No route to host|Network is unreachable|timed out|ERROR: "
+ERRORS = (r"Connection refused|Could not resolve hostname|Name or service not known|No route to host|"
+          r"Network is unreachable|timed out|ERROR: ")
 
 
 def _is_copying(value) -> bool:
@@ -381,7 +382,7 @@ class CopyKey(Action):
                                      kept=_("No key was copied."))
                 ctx.ui.warn(_("wrong password, please try again ({n} of {total})").format(
                     n=passwords_sent + 1, total=PASSWORD_TRIES))
-                ctx.resolver.values.pop("password", None)  # ask afresh
+                ctx.forget("password")  # ask afresh
             elif index == 4:
                 if passwords_sent >= PASSWORD_TRIES:
                     raise StepFailed(_("the remote machine refused the password {n} times").format(n=passwords_sent),
@@ -451,8 +452,8 @@ def check_passphrase(ctx, key: Path) -> None:
         start = _("start one ('eval \"$(ssh-agent)\"', or your desktop's) and run again") if ctx.platform != "darwin" \
             else _("macOS starts one for every login session: run the wizard from a Terminal window there")
         if encrypted:
-            raise UsageError(_("{key} has a passphrase, and {why}; {start}, or use a key without one (--identity)").format(
-                key=key, why=_no_agent(ctx), start=start))
+            raise UsageError(_("{key} has a passphrase, and {why}; {start}, or use a key without one "
+                               "(--identity)").format(key=key, why=_no_agent(ctx), start=start))
         raise UsageError(_("{why}: {start}, or give no passphrase").format(why=_no_agent(ctx), start=start))
     if encrypted and not ctx.interactive and not given and not _agent.holds(ctx, key):
         raise UsageError(_("{key} has a passphrase and your ssh agent does not hold it: add it with '{command}', or "
@@ -598,7 +599,8 @@ class SshKey(Step):
                     raise StepFailed(why, kept=_("No key was copied."))
         self._cancel_early()  # not needed after all
         if not Path(str(key) + ".pub").exists() and key.exists():
-            raise StepFailed(_("{path}.pub is missing: the public half of the key is needed to copy it").format(path=key))
+            raise StepFailed(_("{path}.pub is missing: the public half of the key is needed to copy it").format(
+                path=key))
         actions.append(CopyKey(key, alias, new_key=not key.exists()))
         self._copy = actions[-1]
         return actions

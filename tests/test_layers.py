@@ -62,3 +62,35 @@ def test_the_tripwire_catches_an_upward_import(tmp_path):
     leaf = tmp_path / "errors.py"
     leaf.write_text("def f():\n    from wizard.answers import Resolver\n")
     assert wizard_imports(leaf) == {"answers"} and LAYER["answers"] > LAYER["errors"]
+
+
+# The system layer: plugins/_*.py, the helpers that steps and tests share (ssh, launchd, systemd,
+# ports, keyring, the Gateway, the remote). It uses the host's public API (actions, questions,
+# the runner, files, i18n, errors) and never a step module, nor the host above the context.
+SYSTEM = sorted((REPO / "plugins").glob("_*.py"))
+
+
+def plugin_imports(path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module == "plugins":
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("plugins."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[1] for alias in node.names if alias.name.startswith("plugins."))
+    return found
+
+
+@pytest.mark.parametrize("path", SYSTEM, ids=lambda path: path.stem)
+def test_the_system_layer_imports_no_step_and_nothing_of_the_host_above_the_context(path):
+    steps = sorted(name for name in plugin_imports(path) if not name.startswith("_"))
+    assert not steps, f"plugins/{path.name} imports the step modules {steps}: move what they share into the layer"
+    above = sorted(name for name in wizard_imports(path) if LAYER[name] > LAYER["context"])
+    assert not above, f"plugins/{path.name} imports wizard's {above}: the system layer stays below the flow"
+
+
+def test_the_system_tripwire_catches_a_step_import(tmp_path):
+    helper = tmp_path / "_helper.py"
+    helper.write_text("from plugins import _ssh, tunnel\n\ndef f():\n    from wizard.flow import run_steps\n")
+    assert plugin_imports(helper) == {"_ssh", "tunnel"} and wizard_imports(helper) == {"flow"}

@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 import pluggy
 
 from wizard import hookspecs
-from wizard.context import current_platform  # noqa: F401  (re-exported: plugins import it from here)
 from wizard.errors import PluginError
 from wizard.i18n import _
 from wizard.plugin_index import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, PLUGIN_LIMIT_ENV
