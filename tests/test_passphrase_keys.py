@@ -93,10 +93,9 @@ def test_an_existing_passphrase_key_the_agent_lacks_is_named_then_added(cli, hom
     assert {check["name"]: check["status"] for check in report["checks"]}["key-login"] == "ok"
 
 
-def test_darwin_launchds_own_agent_holds_the_key_and_the_keychain_is_asked_to_keep_it(cli, home, mac, ssh_agent,
-                                                                                  tmp_path):
+def test_darwin_launchds_own_agent_holds_the_key_and_the_keychain_is_asked_to_keep_it(cli, home, mac, ssh_agent):
     # macOS's per-session agent socket, which launchd gives to its agents too:
-    socket = ssh_agent(tmp_path / "launchd" / "com.apple.launchd.T3st" / "Listeners")
+    socket = ssh_agent("launchd/com.apple.launchd.T3st/Listeners")
     mac.standins.setenv("SSH_AUTH_SOCK", socket)
     done = cli("setup", "--yes", "--identity", KEY, *mac.flags,
                env={"SSH_AUTH_SOCK": socket, "OPENCLAW_REMOTE_KEY_PASSPHRASE": PASSPHRASE})
@@ -116,9 +115,9 @@ def test_darwin_launchds_own_agent_holds_the_key_and_the_keychain_is_asked_to_ke
     assert files_containing(home, PASSPHRASE) == [] and PASSPHRASE not in done.stdout + done.stderr
 
 
-def test_darwin_a_custom_agent_is_named_with_identityagent_so_launchds_ssh_uses_it(cli, home, mac, ssh_agent, tmp_path):
+def test_darwin_a_custom_agent_is_named_with_identityagent_so_launchds_ssh_uses_it(cli, home, mac, ssh_agent):
     # 1Password, Secretive…: only the shell has this SSH_AUTH_SOCK; launchd's agents do not.
-    socket = ssh_agent(tmp_path / "Group Containers" / "agent.sock")
+    socket = ssh_agent("Group Containers/agent.sock")
     done = cli("setup", "--yes", "--identity", KEY, *mac.flags,
                env={"SSH_AUTH_SOCK": socket, "OPENCLAW_REMOTE_KEY_PASSPHRASE": PASSPHRASE})
     assert done.returncode == 0, done.stdout + done.stderr

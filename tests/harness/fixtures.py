@@ -71,18 +71,22 @@ def tunnel(sshd: TestSshd, ssh_client: SshClientFiles) -> Iterator[Callable[[int
 
 @pytest.fixture
 def ssh_agent(tmp_path) -> Iterator[Callable[..., str]]:
-    """Factory: ``ssh_agent(socket=None)`` starts a real ``ssh-agent -D`` bound to ``socket`` (default
-    tmp_path/"agent.sock") and returns the socket path; every agent is stopped after the test."""
+    """Factory: ``ssh_agent(socket=None)`` starts a real ``ssh-agent -D`` bound to ``socket`` (a
+    path relative to a short scratch directory, default "agent.sock") and returns the socket's
+    path; every agent is stopped after the test. The directory is short because a Unix socket's
+    path has at most 107 bytes, which pytest's tmp_path of a long test name exceeds."""
     import shutil
     import subprocess
+    import tempfile
     import time
 
     if shutil.which("ssh-agent") is None:
         pytest.skip("ssh-agent is not installed (apt-get install -y openssh-client)")
     started: list[subprocess.Popen] = []
+    base = tempfile.mkdtemp(prefix="agent-", dir="/tmp")
 
     def start(socket=None) -> str:
-        path = str(socket or tmp_path / "agent.sock")
+        path = os.path.join(base, socket or "agent.sock")
         os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
         started.append(subprocess.Popen(["ssh-agent", "-D", "-a", path], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL))
@@ -97,6 +101,7 @@ def ssh_agent(tmp_path) -> Iterator[Callable[..., str]]:
     for agent in started:
         agent.terminate()
         agent.wait(5)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

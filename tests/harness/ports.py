@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -26,8 +27,15 @@ def free_port() -> int:
     import random
 
     low = _ephemeral_low()
+    start = min(20000, low - 1000)
+    # Parallel test workers (pytest-xdist's gw0, gw1, …) each pick from a slice of their own: a port
+    # one worker's tunnel gave up a moment ago (a kill, a restart) is never another worker's pick.
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+    count = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    width = (low - start) // max(count, 1)
+    start += width * (int(worker) if worker.isdigit() and int(worker) < count else 0)
     for _attempt in range(100):
-        port = random.randint(min(20000, low - 1000), low - 1)
+        port = random.randint(start, start + width - 1)
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
