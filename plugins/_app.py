@@ -3,7 +3,6 @@ Shared by the app-restart step, the token step's login agent and their checks.""
 
 from __future__ import annotations
 
-import hmac
 import os
 from pathlib import Path
 
@@ -88,4 +87,6 @@ def holds(ctx, pid: int, variable: str, wanted: str) -> bool:
     in this process only: neither value is printed, logged or written anywhere."""
     value = process_env_value(ctx, pid, variable)
     value = "" if value is None or value is UNSEEN else value
-    return hmac.compare_digest(value.encode(), wanted.encode())
+    from hmac import compare_digest  # here, not at start-up: only this check compares a token
+
+    return compare_digest(value.encode(), wanted.encode())

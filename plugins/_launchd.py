@@ -4,7 +4,6 @@ loading with ``launchctl bootstrap``, replacing cleanly with ``bootout`` first."
 from __future__ import annotations
 
 import os
-import plistlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,11 +33,14 @@ def log_path(ctx, name: str) -> Path:
 
 
 def render(job: dict) -> str:
+    import plistlib  # here, not at start-up: only the launchd steps write or read a plist
+
     return plistlib.dumps(job, sort_keys=False).decode("utf-8")
 
 
 def read(path: Path) -> dict | None:
     """The plist's contents; None when missing or not a plist we can read."""
+    import plistlib
     from xml.parsers.expat import ExpatError
 
     try:
