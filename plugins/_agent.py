@@ -13,6 +13,7 @@ Linux: a systemd user unit gets no ``SSH_AUTH_SOCK`` from the login shell either
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from pathlib import Path
@@ -69,9 +70,24 @@ def per_session(path: str) -> bool:
     return bool(re.search(r"/ssh-[^/]+/agent\.\d+$", path))
 
 
+# key path -> (the file as stat saw it, encrypted?): ssh-config's checks and ssh-key's both ask,
+# one ssh-keygen (3 ms, before the first login) answers both while the file stays the same.
+_encrypted: dict[str, tuple[tuple, bool]] = {}
+
+
 def is_encrypted(ctx, key: Path) -> bool:
     """Does the private key need a passphrase? ``ssh-keygen -y`` with an empty one fails then."""
+    try:
+        seen = os.stat(key)
+        identity = (seen.st_dev, seen.st_ino, seen.st_size, seen.st_mtime_ns, seen.st_ctime_ns)
+    except OSError:
+        identity = None
+    cached = _encrypted.get(str(key))
+    if identity is not None and cached is not None and cached[0] == identity:
+        return cached[1]
     result = ctx.run(["ssh-keygen", "-y", "-P", "", "-f", str(key)], timeout=10)
+    if identity is not None:
+        _encrypted[str(key)] = (identity, not result.ok)
     return not result.ok
 
 

@@ -254,7 +254,7 @@ class StartTunnel(Action):
                                      kept=_("The ssh it started was stopped."))
                 time.sleep(0.2)
                 continue
-            time.sleep(0.02)
+            time.sleep(0.005)  # one refused connect() a look: seeing the port open ~10 ms sooner costs nothing
         raise StepFailed(_("the tunnel was not ready after {s:g} s").format(s=READY_TIMEOUT),
                          kept=_("The ssh it started was stopped."))
 

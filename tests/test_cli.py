@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.conftest import snapshot
 from wizard import __version__
@@ -165,3 +166,30 @@ def test_control_characters_from_a_users_file_never_reach_the_terminal_raw(cli, 
     out = result.stdout + result.stderr
     assert "\x1b" not in out and "\x07" not in out and "\r" not in out
     assert "\\x1b]0;pwned\\x07 my config" in result.stdout  # shown, escaped
+
+
+def test_the_command_collects_garbage_during_the_run_and_is_what_gets_installed(monkeypatch, tmp_path):
+    """console_main turns the collector off for the imports only: a whole run without it could
+    keep sockets and pipes caught in cycles open until the end."""
+    import gc
+    import tomllib
+
+    from wizard import cli
+
+    seen = {}
+    dispatch = cli._dispatch
+
+    def spy(*args, **kwargs):
+        seen["collecting"] = gc.isenabled()
+        return dispatch(*args, **kwargs)
+
+    monkeypatch.setattr(cli, "_dispatch", spy)
+    monkeypatch.setattr(sys, "argv", ["openclaw-remote", "--home", str(tmp_path), "steps"])
+    try:
+        code = cli.console_main()
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert code == 0 and seen == {"collecting": True}
+    scripts = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["openclaw-remote"] == "wizard.cli:console_main"

@@ -9,6 +9,6 @@ if sys.version_info < (3, 10):
                "install the tool with 'uv tool install .' (uv brings its own Python) or 'pipx install --python "
                "python3.12 .' (after 'brew install python@3.12')").format(version=sys.version.split()[0]))
 
-from wizard.cli import main
+from wizard.cli import console_main
 
-raise SystemExit(main())
+raise SystemExit(console_main())
