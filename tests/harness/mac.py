@@ -87,6 +87,10 @@ class Mac:
         """The stand-in's log of what ``tool`` was asked; None on a real Mac (nothing records it)."""
         return None if self.standins is None else self.standins.calls(tool)
 
+    def clear_calls(self) -> None:
+        if self.standins is not None:
+            self.standins.clear_calls()
+
     # --- launchd -------------------------------------------------------------------------------
 
     def service(self, label: str) -> tuple[bool, int | None]:
@@ -158,8 +162,8 @@ class Mac:
         return app
 
     def app_pid(self, app: Path) -> int | None:
-        if self.standins is not None:
-            return self.standins.app_pid(app.name[: -len(".app")])
+        """By process name, as macOS shows it (CFBundleExecutable; the stand-in's fake app is a
+        copy of sleep under that name)."""
         found = self.tool("pgrep", "-U", str(os.getuid()), "-x", _executable(app)).stdout.split()
         return min(int(pid) for pid in found) if found else None
 
@@ -173,11 +177,10 @@ class Mac:
         return pid
 
     def app_env(self, pid: int, name: str) -> str | None:
-        """``name`` in the environment the app was started with (BSD ``ps -E`` on a Mac, /proc
-        on Linux, where procps's ps spells -E differently)."""
-        if self.standins is not None:
-            return self.standins.process_env(pid).get(name)
-        shown = self.tool("ps", "-E", "-ww", "-o", "command=", "-p", str(pid)).stdout.split()
+        """``name`` in the environment the app was started with: ps prints it after the command
+        (BSD ps on a Mac spells that ``-E``, ps(1); procps spells it ``e``)."""
+        show_env = "-E" if REAL else "e"
+        shown = self.tool("ps", show_env, "-ww", "-o", "command=", "-p", str(pid)).stdout.split()
         values = [word.split("=", 1)[1] for word in shown if word.startswith(f"{name}=")]
         return values[-1] if values else None
 
@@ -251,16 +254,10 @@ def _build_applet(folder: Path, name: str, bundle_id: str) -> Path:
 
 def real_mac_problem() -> str | None:
     """Why the real backend must not run here, or None: it changes the user's launchd session
-    (the fixed token agent label, launchd's token variable)."""
+    (the fixed token agent label, launchd's token variable). Whether this is a GUI (Aqua)
+    session is the wizard's own check: outside one, its preflight stops and says why."""
     if os.environ.get("GITHUB_ACTIONS") != "true":
         return ("the darwin tests drive this Mac's real launchd and login Keychain, including the wizard's own "
                 f"{TOKEN_PUSH_LABEL} agent and launchd's {TOKEN_VARIABLE}: run them on a throwaway Mac "
                 "(the macOS workflow, where GITHUB_ACTIONS=true)")
-    from plugins import _launchd
-    from wizard import runner
-
-    class Commands:
-        def run(self, argv, timeout=30):
-            return runner.run(argv, timeout=timeout)
-
-    return _launchd.session_problem(Commands())
+    return None
