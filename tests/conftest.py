@@ -39,6 +39,19 @@ def pytest_configure(config):
                             "through the mac_backend fixture or with no Mac tool at all")
 
 
+# A real_mac test runs on a Mac too: it must not take what exists only on Linux (the stand-ins'
+# world, gnome-keyring, the systemd stand-in), only the mac_backend that picks one or the other.
+LINUX_ONLY_FIXTURES = {"standins", "secret_service", "secret_service_session", "linux"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        taken = LINUX_ONLY_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if taken and item.get_closest_marker("real_mac"):
+            raise pytest.UsageError(f"{item.nodeid} is marked real_mac but takes {sorted(taken)}, which exist on "
+                                    "Linux only: take mac_backend (tests/harness/mac.py) instead")
+
+
 def snapshot(root: Path) -> dict[str, tuple]:
     """Every entry under ``root`` (files, directories, links, anything else) with its type and
     mode, owner, size and content hash (a link: its target), to prove nothing changed at all."""

@@ -68,9 +68,11 @@ def test_strict_bootout_answers_36_and_bootstrap_37_until_the_job_is_gone(standi
 def test_a_disabled_label_does_not_bootstrap_until_enabled(standins, tmp_path):
     agent = write_plist(tmp_path / "test.off.plist", Label="test.off", ProgramArguments=["sleep", "60"])
     assert run(standins, "launchctl", "disable", f"{DOMAIN}/test.off").returncode == 0
+    assert '\t"test.off" => disabled\n' in run(standins, "launchctl", "print-disabled", DOMAIN).stdout
     refused = run(standins, "launchctl", "bootstrap", DOMAIN, str(agent))
     assert refused.returncode == 119 and "119: Service is disabled" in refused.stderr
     assert run(standins, "launchctl", "enable", f"{DOMAIN}/test.off").returncode == 0
+    assert '"test.off" => disabled' not in run(standins, "launchctl", "print-disabled", DOMAIN).stdout
     assert run(standins, "launchctl", "bootstrap", DOMAIN, str(agent)).returncode == 0
 
 

@@ -119,10 +119,8 @@ class Mac:
         assert self.tool("launchctl", "disable", f"{_domain()}/{label}").returncode == 0
 
     def enabled(self, label: str) -> bool:
-        """Not in ``launchctl print-disabled``; on the stand-ins, not in its disabled list (it
-        does not model print-disabled)."""
-        if self.standins is not None:
-            return label not in self.standins.disabled()
+        """Not disabled in ``launchctl print-disabled`` (``"LABEL" => disabled``, or ``=> true``
+        before macOS 11)."""
         printed = self.tool("launchctl", "print-disabled", _domain()).stdout
         return f'"{label}" => disabled' not in printed and f'"{label}" => true' not in printed
 
