@@ -167,6 +167,19 @@ def test_setup_status_doctor_fix_and_undo(cli, home, mac):
 
 
 @pytest.mark.real_mac
+def test_the_mac_backends_teardown_leaves_nothing_of_a_setup(cli, home, mac):
+    """What the real backend does after every test on a Mac, proven wherever it runs."""
+    mac.backend.start_app(mac.app)
+    assert cli("setup", "--yes", *mac.flags).returncode == 0
+    assert mac.backend.loaded(mac.label) and mac.backend.app_pid(mac.app)
+    mac.backend.forget()
+    assert not mac.backend.loaded(mac.label) and not mac.backend.loaded("openclaw-remote.token-push")
+    assert mac.backend.enabled(mac.label) and mac.backend.getenv("OPENCLAW_GATEWAY_TOKEN") is None
+    assert mac.backend.keychain_item(f"openclaw-remote:{mac.alias}") is None
+    assert mac.backend.app_pid(mac.app) is None and mac.backend.ssh_tunnels(home) == []
+
+
+@pytest.mark.real_mac
 def test_undo_of_a_token_deleted_by_hand_from_the_keychain_is_fine(cli, home, mac):
     item = f"openclaw-remote:{mac.alias}"
     assert cli("run", "ssh-config", "ssh-key", "token", "--yes", *mac.flags).returncode == 0

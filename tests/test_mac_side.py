@@ -260,6 +260,7 @@ def test_a_rejected_token_typed_three_times_is_never_stored(cli, home, mac):
 def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, mac):
     mac_ = mac.backend
     mac_.start_app(mac.app)  # opened before the token existed
+    mac_.clear_calls()
     assert cli("run", "token", "--yes", *mac.flags).returncode == 0
     # The login agent ran at load, pushed the token and restarted the app, as it does at login:
     holds_token = wait_until(lambda: (pid := mac_.app_pid(mac.app))

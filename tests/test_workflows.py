@@ -95,6 +95,7 @@ MUST_RUN_ON_A_MAC = [
     "tests/test_launchd_mac.py::test_a_disabled_tunnel_label_is_enabled_and_the_cause_is_named",
     "tests/test_launchd_mac.py::test_our_plists_are_0644_even_when_the_old_file_was_group_writable",
     "tests/test_launchd_mac.py::test_undo_of_a_token_deleted_by_hand_from_the_keychain_is_fine",
+    "tests/test_launchd_mac.py::test_the_mac_backends_teardown_leaves_nothing_of_a_setup",
     "tests/test_keyring_delete.py::test_a_refused_delete_is_reported_with_what_to_run",
     "tests/test_real_macos.py::test_a_real_agent_is_parsed_and_booted_out",
     "tests/test_real_macos.py::test_the_session_check_agrees_with_launchctl",

@@ -166,9 +166,8 @@ class Mac:
         return min(int(pid) for pid in found) if found else None
 
     def start_app(self, app: Path) -> int:
-        """Open the app as the user did before: it gets launchd's environment as it is now."""
-        if self.standins is not None:
-            return self.standins.start_app(app.name[: -len(".app")], app)
+        """``open`` the app as the user did before: it gets launchd's environment as it is now
+        (on the stand-ins the call is logged like any other: clear_calls() after it)."""
         assert self.tool("open", str(app)).returncode == 0
         pid = _wait(lambda: self.app_pid(app), 15)
         assert pid, f"{app} did not start"
@@ -199,11 +198,16 @@ class Mac:
     # --- teardown ------------------------------------------------------------------------------
 
     def cleanup(self) -> None:
-        """Boot out this test's agents, forget the token and the Keychain item, end the apps.
-        On the stand-ins their own cleanup kills whatever they started."""
-        if self.standins is not None:
+        """After each test. A real Mac: ``forget()``. The stand-ins: their own cleanup, which
+        kills whatever they started (their world is thrown away with tmp_path)."""
+        if self.standins is None:
+            self.forget()
+        else:
             self.standins.cleanup()
-            return
+
+    def forget(self) -> None:
+        """Boot out this test's agents, unset the token in launchd, delete the Keychain item,
+        end the apps: through the tools, so a Linux test can prove it on the stand-ins."""
         for label in (self.label, TOKEN_PUSH_LABEL):
             if self.loaded(label):
                 self.bootout(label)
@@ -214,6 +218,7 @@ class Mac:
             pid = self.app_pid(app)
             if pid:
                 os.kill(pid, signal.SIGTERM)
+                _wait(lambda app=app: self.app_pid(app) is None, 5)
 
 
 def _wait(predicate, timeout: float, interval: float = 0.05):
