@@ -38,10 +38,10 @@ import sys
 import time
 from pathlib import Path
 
+from plugins._keyring import ACCOUNT as KEYCHAIN_ACCOUNT
+from plugins._launchd import TOKEN_PUSH_LABEL, TOKEN_VARIABLE  # the wizard's fixed names (see above)
+
 REAL = sys.platform == "darwin"
-TOKEN_PUSH_LABEL = "openclaw-remote.token-push"  # plugins/_launchd.py (fixed, see above)
-TOKEN_VARIABLE = "OPENCLAW_GATEWAY_TOKEN"
-KEYCHAIN_ACCOUNT = "gateway-token"  # plugins/_keyring.py
 ITEM_NOT_FOUND = 44  # security(1): errSecItemNotFound's low byte
 _unique = itertools.count()
 
