@@ -31,9 +31,25 @@ def home(tmp_path: Path) -> Path:
     return home
 
 
-# Run by the macOS workflow (.github/workflows/macos.yml) on a real Mac; on Linux it is not
-# collected at all, so this suite reports no test it never runs.
-collect_ignore = [] if sys.platform == "darwin" else ["test_real_macos.py"]
+def pytest_configure(config):
+    # The macOS workflow runs `pytest -m real_mac`: these tests take what they need from the Mac
+    # through tests/harness/mac.py (the real tools on macOS, the stand-ins elsewhere), so the same
+    # body runs on both; the Linux suite runs them as it runs every other test.
+    config.addinivalue_line("markers", "real_mac: runs on a real Mac too (the macOS workflow), "
+                            "through the mac_backend fixture or with no Mac tool at all")
+
+
+# A real_mac test runs on a Mac too: it must not take what exists only on Linux (the stand-ins'
+# world, gnome-keyring, the systemd stand-in), only the mac_backend that picks one or the other.
+LINUX_ONLY_FIXTURES = {"standins", "secret_service", "secret_service_session", "linux"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        taken = LINUX_ONLY_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if taken and item.get_closest_marker("real_mac"):
+            raise pytest.UsageError(f"{item.nodeid} is marked real_mac but takes {sorted(taken)}, which exist on "
+                                    "Linux only: take mac_backend (tests/harness/mac.py) instead")
 
 
 def snapshot(root: Path) -> dict[str, tuple]:

@@ -4,8 +4,13 @@ Keychain error on delete as PasswordDeleteError, the same error as "not found"
 
 from __future__ import annotations
 
+import pytest
+
 from tests.test_token_unit import TOKEN, linux_token_env  # noqa: F401  (fixture)
 from wizard.cli import main
+
+pytestmark = pytest.mark.real_mac  # no Mac tool at all: the macOS workflow runs it as it is
+
 
 ENTRY = ("openclaw-remote:remote-gateway", "gateway-token")
 

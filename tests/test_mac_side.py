@@ -30,36 +30,52 @@ SSH_PASSWORD_VAR = "OPENCLAW_REMOTE_SSH_PASSWORD"
 
 
 @pytest.fixture
-def mac(home, cli, standins, secret_service, sshd, gateway, remote_openclaw):
-    """A Mac as far as the wizard can tell: stand-ins on PATH, a keyring, OpenClaw.app installed; on the
-    remote, OpenClaw's CLI reporting the gateway stand-in."""
-    if not sshd.supports_password:
+def mac(request, home, cli, mac_backend, sshd, gateway, remote_openclaw):
+    """A Mac as far as the wizard can tell (tests/harness/mac.py: the real tools on macOS, the
+    stand-ins elsewhere), OpenClaw.app installed; on the remote, OpenClaw's CLI reporting the
+    gateway stand-in.
+
+    A test marked ``real_mac`` runs on a real Mac too, so it gets no ``standins`` here (only
+    ``backend``, which works on both), a unique tunnel label and host alias (the real launchd and
+    Keychain are shared by every test on the runner) and a key that is already authorized: a Mac
+    runner is not root, so sshd has no password user there for ssh-copy-id, and the same test
+    body meets the same world on both backends."""
+    on_real_macs = request.node.get_closest_marker("real_mac") is not None
+    if not sshd.supports_password and not on_real_macs:
         pytest.skip("needs root for the password user (CI runs as root)")
     sshd.revoke_all_keys()
     (home / "Library" / "Logs").mkdir(parents=True)
-    # The Keychain is the security stand-in (over this Secret Service), as on a Mac where no
-    # PYTHON_KEYRING_BACKEND is set. What a login session's launchd would have (on a real Mac
-    # the platform is detected):
-    keychain = {name: value for name, value in secret_service.items() if name != "PYTHON_KEYRING_BACKEND"}
-    for name, value in {**keychain, "OPENCLAW_REMOTE_PLATFORM": "darwin"}.items():
-        standins.setenv(name, value)
     app_name = f"OpenClaw{os.getpid() % 10**7}"  # pgrep -x is machine-wide: another test run's app is not ours
-    app = standins.install_app(app_name)
+    app = mac_backend.install_app(app_name)
     local_port = ports.free_port()
-    cli.env.update({**standins.env, **standins.strict_env, **keychain, "OPENCLAW_REMOTE_PLATFORM": "darwin",
-                    "STANDIN_LAUNCHD_PATH": f"{BIN_DIR}:/usr/bin:/bin"})
-    cli.env[SSH_PASSWORD_VAR] = sshd.password
+    label, alias = (mac_backend.label, mac_backend.alias) if on_real_macs else (LABEL, "remote-gateway")
+    cli.env.update(mac_backend.env)
     cli.env["OPENCLAW_GATEWAY_TOKEN"] = GATEWAY_TOKEN
     flags = ["--host", sshd.host, "--port", str(sshd.port), "--user", sshd.user, "--local-port", str(local_port),
              "--remote-port", str(gateway.port), "--app", str(app), "--accept-host-key"]
+    if on_real_macs:
+        flags += ["--label", label, "--alias", alias]
     world = type("Mac", (), {"flags": flags, "app": app, "app_name": app_name, "local_port": local_port,
-                             "standins": standins,
-                             "sshd": sshd, "gateway": gateway, "keyring": secret_service})
+                             "backend": mac_backend, "label": label, "alias": alias,
+                             "standins": None if on_real_macs else mac_backend.standins,
+                             "sshd": sshd, "gateway": gateway})
+    if on_real_macs:
+        authorize_a_key(home, sshd)
+    else:
+        cli.env[SSH_PASSWORD_VAR] = sshd.password
     yield world
-    standins.cleanup()
     from tests.test_remote import kill_recorded_tunnel
 
     kill_recorded_tunnel(home)
+
+
+def authorize_a_key(home: Path, sshd) -> None:
+    """The wizard's default key (~/.ssh/id_ed25519), already authorized on the remote: its
+    ssh-key step then finds the login working and needs no password."""
+    key = home / ".ssh" / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "openclaw-remote-test", "-f", str(key)],
+                   check=True, capture_output=True)
+    sshd.authorize(key.with_name("id_ed25519.pub").read_text())
 
 
 def _encrypted(key) -> bool:
@@ -82,42 +98,56 @@ def files_containing(root: Path, secret: str) -> list[str]:
     return [str(p) for p in root.rglob("*") if p.is_file() and secret.encode() in p.read_bytes()]
 
 
+@pytest.mark.real_mac
 def test_full_setup_of_six_steps_leaves_one_tunnel_owned_by_launchd(cli, home, mac):
     result = cli("setup", "--yes", *mac.flags)
     assert result.returncode == 0, result.stdout + result.stderr
-    launchctl = mac.standins.calls("launchctl")
-    assert ["setenv", "OPENCLAW_GATEWAY_TOKEN", GATEWAY_TOKEN] in launchctl
-    assert ["bootstrap", f"gui/{UID}", str(plist(home, "openclaw-remote.token-push"))] in launchctl
-    assert ["bootstrap", f"gui/{UID}", str(plist(home, LABEL))] in launchctl
-    assert mac.standins.calls("open") == [[str(mac.app)]]  # it was not running: just opened
-    assert mac.standins.calls("osascript") == []
+    mac_ = mac.backend
+    assert mac_.getenv("OPENCLAW_GATEWAY_TOKEN") == GATEWAY_TOKEN
+    assert mac_.loaded("openclaw-remote.token-push") and mac_.loaded(mac.label)
+    assert mac_.keychain_item(f"openclaw-remote:{mac.alias}") == GATEWAY_TOKEN
 
-    job = plistlib.loads(plist(home, LABEL).read_bytes())
-    assert job["ProgramArguments"][0] == "/usr/bin/ssh" and job["ProgramArguments"][-1] == "remote-gateway"
+    job = plistlib.loads(plist(home, mac.label).read_bytes())
+    assert job["ProgramArguments"][0] == "/usr/bin/ssh" and job["ProgramArguments"][-1] == mac.alias
     assert "-N" in job["ProgramArguments"] and "BatchMode=yes" in job["ProgramArguments"]
     assert job["KeepAlive"] is True and job["RunAtLoad"] is True and job["ThrottleInterval"] == 30
-    assert oct(plist(home, LABEL).stat().st_mode & 0o777) == "0o644"
+    assert oct(plist(home, mac.label).stat().st_mode & 0o777) == "0o644"
 
-    # The plist's own ProgramArguments, run by the stand-in launchd, forward the port:
-    assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
+    # The plist's own ProgramArguments, run by launchd, forward the port:
+    assert mac_.ssh_tunnels(home) == [mac_.job_pid(mac.label)]
     hello = _gateway.probe(mac.local_port, GATEWAY_TOKEN)
     assert hello.kind == _gateway.HELLO_OK
-    assert mac.standins.process_env(mac.standins.app_pid())["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
+    app_pid = mac_.app_pid(mac.app)
+    assert app_pid and mac_.app_env(app_pid, "OPENCLAW_GATEWAY_TOKEN") == GATEWAY_TOKEN
 
     again = cli("setup", "--yes", *mac.flags)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("already done, nothing to change") == 7
-    assert ssh_processes_for(home) == [mac.standins.job_pid(LABEL)]
+    assert mac_.ssh_tunnels(home) == [mac_.job_pid(mac.label)]
 
-    # Secrets: the token only in the keyring and the one setenv call; the password nowhere.
-    for secret in (GATEWAY_TOKEN, mac.sshd.password):
-        assert files_containing(home, secret) == []
-        assert secret not in result.stdout + result.stderr + again.stdout + again.stderr
+    # Secrets: the token only in the Keychain and launchd; never in a file or in the output.
+    assert files_containing(home, GATEWAY_TOKEN) == []
+    assert GATEWAY_TOKEN not in result.stdout + result.stderr + again.stdout + again.stderr
+    launchctl = mac_.calls("launchctl")
+    if launchctl is not None:  # the stand-ins also log what each tool was asked (a real Mac does not)
+        assert ["bootstrap", f"gui/{UID}", str(plist(home, "openclaw-remote.token-push"))] in launchctl
+        assert ["bootstrap", f"gui/{UID}", str(plist(home, mac.label))] in launchctl
+        assert mac_.calls("open") == [[str(mac.app)]]  # it was not running: just opened
+        assert mac_.calls("osascript") == []
+        calls = [call for tool in ("launchctl", "open", "osascript") for call in mac_.calls(tool)]
+        # ... the wizard's setenv and the login agent's (RunAtLoad runs `token push` at once):
+        with_token = [c for c in calls if GATEWAY_TOKEN in " ".join(c)]
+        assert with_token and all(c == ["setenv", "OPENCLAW_GATEWAY_TOKEN", GATEWAY_TOKEN] for c in with_token)
+
+
+def test_full_setup_with_ssh_copy_id_keeps_the_password_out_of_every_file_output_and_call(cli, home, mac):
+    result = cli("setup", "--yes", *mac.flags)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "openclaw-remote@remote-gateway" in mac.sshd.authorized_keys()  # ssh-copy-id, with the password
+    assert files_containing(home, mac.sshd.password) == []
+    assert mac.sshd.password not in result.stdout + result.stderr
     calls = [call for tool in ("launchctl", "open", "osascript") for call in mac.standins.calls(tool)]
-    # ... the wizard's setenv and the login agent's (RunAtLoad runs `token push` at once):
-    with_token = [c for c in calls if GATEWAY_TOKEN in " ".join(c)]
-    assert with_token and all(c == ["setenv", "OPENCLAW_GATEWAY_TOKEN", GATEWAY_TOKEN] for c in with_token)
-    assert not any(mac.sshd.password in " ".join(c) for c in calls)
+    assert calls and not any(mac.sshd.password in " ".join(c) for c in calls)
 
 
 def test_guided_setup_of_six_steps_typed_in_a_real_terminal(home, mac, cli):
@@ -223,26 +253,36 @@ def test_a_rejected_token_typed_three_times_is_never_stored(cli, home, mac):
     assert keyring_read.stdout.strip() == "None", keyring_read.stdout + keyring_read.stderr
 
 
+# On a real Mac the first quit may show the Automation dialog, which nobody answers on a runner:
+# the wizard then waits its CONSENT_TIMEOUT (120 s) and falls back to SIGTERM. Never run there.
+@pytest.mark.real_mac
+@pytest.mark.timeout(300)
 def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, mac):
-    mac.standins.start_app(mac.app_name, mac.app)  # opened before the token existed
+    mac_ = mac.backend
+    mac_.start_app(mac.app)  # opened before the token existed
+    mac_.clear_calls()
     assert cli("run", "token", "--yes", *mac.flags).returncode == 0
     # The login agent ran at load, pushed the token and restarted the app, as it does at login:
-    assert mac.standins.calls("open") == [[str(mac.app)]] and mac.standins.calls("osascript") == []
-    old_pid = mac.standins.app_pid()
-    assert mac.standins.process_env(old_pid)["OPENCLAW_GATEWAY_TOKEN"] == GATEWAY_TOKEN
-    mac.standins.clear_calls()
-    mac.standins.setenv("OPENCLAW_GATEWAY_TOKEN", "a-token-set-after-the-app-started")
+    holds_token = wait_until(lambda: (pid := mac_.app_pid(mac.app))
+                             and mac_.app_env(pid, "OPENCLAW_GATEWAY_TOKEN") == GATEWAY_TOKEN and pid, timeout=30)
+    assert holds_token, "the login agent did not restart the app with the token"
+    if mac_.calls("open") is not None:
+        assert mac_.calls("open") == [[str(mac.app)]] and mac_.calls("osascript") == []
+    old_pid = mac_.app_pid(mac.app)
+    mac_.setenv("OPENCLAW_GATEWAY_TOKEN", "a-token-set-after-the-app-started")
+    mac_.clear_calls()
     result = cli("run", "app-restart", "--yes", *mac.flags)
     assert result.returncode == 0, result.stderr
     from plugins.app_restart import QUIT_SCRIPT
 
-    assert mac.standins.calls("osascript") == [[*QUIT_SCRIPT, "ai.openclaw.mac"]]  # the bundle id, an argument
-    assert mac.standins.calls("open") == [[str(mac.app)]]
-    new_pid = mac.standins.app_pid()
-    assert new_pid != old_pid
-    assert mac.standins.process_env(new_pid)["OPENCLAW_GATEWAY_TOKEN"] == "a-token-set-after-the-app-started"
+    if mac_.calls("osascript") is not None:
+        assert mac_.calls("osascript") == [[*QUIT_SCRIPT, "ai.openclaw.mac"]]  # the bundle id, an argument
+        assert mac_.calls("open") == [[str(mac.app)]]
+    new_pid = mac_.app_pid(mac.app)
+    assert new_pid and new_pid != old_pid
+    assert mac_.app_env(new_pid, "OPENCLAW_GATEWAY_TOKEN") == "a-token-set-after-the-app-started"
     again = cli("run", "app-restart", "--yes", *mac.flags)
-    assert "already done" in again.stdout and mac.standins.app_pid() == new_pid
+    assert "already done" in again.stdout and mac_.app_pid(mac.app) == new_pid
 
 
 def test_app_not_installed_is_said_and_nothing_runs(cli, home, mac):
@@ -391,6 +431,7 @@ def status_json(cli):
     return result.returncode, json.loads(result.stdout)
 
 
+@pytest.mark.real_mac
 def test_status_after_setup_is_all_ok_and_follows_the_documented_schema(cli, home, mac):
     assert cli("setup", "--yes", *mac.flags).returncode == 0
     code, report = status_json(cli)
@@ -420,7 +461,7 @@ def test_status_after_setup_is_all_ok_and_follows_the_documented_schema(cli, hom
     for check in report["checks"]:
         assert set(check) == set(documented["checks"][0]) and check["status"] == "ok"
     by_name = {check["name"]: check for check in report["checks"]}
-    assert by_name["tunnel-process"]["details"] == {"pid": mac.standins.job_pid(LABEL), "manager": "launchd"}
+    assert by_name["tunnel-process"]["details"] == {"pid": mac.backend.job_pid(mac.label), "manager": "launchd"}
     assert by_name["gateway-handshake"]["details"]["protocol"] == 4
     assert GATEWAY_TOKEN not in json.dumps(report)
 

@@ -11,6 +11,9 @@ import pytest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.real_mac  # no Mac tool at all: the macOS workflow runs it as it is
+
+
 
 def old_pythons() -> list[str]:
     """Interpreters older than 3.10 on this machine: a Mac's /usr/bin/python3, pyenv's 3.9/3.8."""

@@ -14,7 +14,7 @@ import pytest
 
 from plugins import _tunnel
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = [pytest.mark.real_mac, pytest.mark.timeout(60)]  # the macOS workflow runs it as it is
 
 
 @pytest.fixture

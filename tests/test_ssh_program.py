@@ -11,6 +11,9 @@ import pytest
 
 from plugins import _ssh, _tunnel, autostart
 
+pytestmark = pytest.mark.real_mac  # no Mac tool at all: the macOS workflow runs it as it is
+
+
 
 @pytest.fixture
 def ctx(tmp_path):

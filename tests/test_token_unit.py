@@ -8,6 +8,9 @@ import pytest
 
 from wizard.cli import main
 
+pytestmark = pytest.mark.real_mac  # no Mac tool at all: the macOS workflow runs it as it is
+
+
 TOKEN = "unit-test-token-5f1c"
 
 

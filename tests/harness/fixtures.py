@@ -115,3 +115,25 @@ def remote_openclaw(sshd: TestSshd, gateway: GatewayStandIn):
         yield stand_in
     finally:
         stand_in.close()
+
+
+@pytest.fixture
+def mac_backend(request, tmp_path) -> Iterator:
+    """The Mac of tests/harness/mac.py: the real one on macOS (a throwaway runner only), else the
+    stand-ins (with a real Secret Service as their Keychain). Torn down pass or fail."""
+    from tests.harness.mac import REAL, Mac, real_mac_problem
+
+    if REAL:
+        problem = real_mac_problem()
+        if problem:
+            pytest.fail(problem)  # not a skip: on the macOS workflow these tests are the point
+        backend = Mac(tmp_path / "mac")
+    else:
+        standins = request.getfixturevalue("standins")
+        keychain = request.getfixturevalue("secret_service")
+        backend = Mac(tmp_path / "mac", standins,
+                      {name: value for name, value in keychain.items() if name != "PYTHON_KEYRING_BACKEND"})
+    try:
+        yield backend
+    finally:
+        backend.cleanup()

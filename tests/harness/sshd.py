@@ -1,7 +1,13 @@
 """A real OpenSSH server for tests, on 127.0.0.1 and a free port.
 
-As root it logs in a throwaway user that has a password (so ssh-copy-id's password prompt is
-real); otherwise it serves key-only logins for the current user. Nothing here reads or writes
+As root on Linux it logs in a throwaway user that has a password (so ssh-copy-id's password
+prompt is real); otherwise it serves key-only logins for the current user. That is the case on a
+Mac: Apple's /usr/sbin/sshd runs unprivileged there as it does here (no privilege separation
+user to switch to, ``UsePAM no``, ``StrictModes no``), and macOS has no useradd/chpasswd (its
+users come from dscl or sysadminctl), so a Mac runner, which is not root anyway, gets key-only
+logins. Never run against Apple's sshd by this project: Apple's build also checks the
+``com.apple.access_ssh`` group when Remote Login restricts who may log in, which a key-only
+login for the runner's own user is expected to pass, unverified. Nothing here reads or writes
 the real ~/.ssh of anyone: the host key, config, pid file, log and (non-root) authorized_keys
 all live in a temp dir.
 """
@@ -114,6 +120,11 @@ def _terminate(signal_these: list[int], wait_for: list[int], timeout: float = 2.
                 pass
 
 
+def _can_create_users() -> bool:
+    """Root, with Linux's useradd and chpasswd (not on macOS)."""
+    return os.geteuid() == 0 and all(shutil.which(tool) for tool in ("useradd", "chpasswd", "userdel"))
+
+
 class TestSshd:
     """One sshd instance. Create, `start()`, use, `close()` (or use it as a context manager)."""
 
@@ -147,7 +158,7 @@ class TestSshd:
 
     def _setup(self) -> None:
         _new_host_key(self._host_key)
-        if os.geteuid() == 0:
+        if _can_create_users():
             self._setup_throwaway_user()
         else:
             self._setup_current_user()
@@ -183,7 +194,7 @@ class TestSshd:
         os.chown(ssh_dir, self._uid, self._gid)
 
     def _config_lines(self) -> list[str]:
-        is_root = os.geteuid() == 0
+        is_root = self._created_user is not None  # root, with a throwaway user that has a password
         lines = [
             "ListenAddress 127.0.0.1",
             f"Port {self.port}",
@@ -191,7 +202,8 @@ class TestSshd:
             f"PidFile {self.dir / 'sshd.pid'}",
             "LogLevel VERBOSE",
             "UsePAM no",  # keeps password auth working, and a wrong password fails fast
-            "PermitRootLogin no",
+            # root only where it cannot have a throwaway user (root on a Mac): its own key login
+            f"PermitRootLogin {'prohibit-password' if self.user == 'root' else 'no'}",
             "KbdInteractiveAuthentication no",
             "PubkeyAuthentication yes",
             f"PasswordAuthentication {'yes' if is_root else 'no'}",
@@ -243,18 +255,18 @@ class TestSshd:
     def authorize(self, pubkey_text: str) -> None:
         """Append public key line(s) to the login user's authorized_keys."""
         text = pubkey_text.strip() + "\n"
-        if os.geteuid() == 0:
+        if self._created_user is not None:
             self._ensure_user_ssh_dir()
         with open(self.authorized_keys_path, "a") as keys:
             keys.write(text)
         os.chmod(self.authorized_keys_path, 0o600)
-        if os.geteuid() == 0:
+        if self._created_user is not None:
             os.chown(self.authorized_keys_path, self._uid, self._gid)
 
     def revoke_all_keys(self) -> None:
         """Forget every authorized key (the file is removed, as on a fresh account)."""
         self.authorized_keys_path.unlink(missing_ok=True)
-        if os.geteuid() == 0:
+        if self._created_user is not None:
             self._ensure_user_ssh_dir()
 
     def authorized_keys(self) -> str:
