@@ -50,7 +50,10 @@ class DelayRelay:
         except OSError:
             client_writer.close()
             return
-        await asyncio.gather(self._pump(client_reader, server_writer), self._pump(server_reader, client_writer))
+        try:
+            await asyncio.gather(self._pump(client_reader, server_writer), self._pump(server_reader, client_writer))
+        except asyncio.CancelledError:
+            pass  # close() ends what is still open: a normal end, or asyncio reports the task at exit
         for writer in (client_writer, server_writer):
             writer.close()
 
