@@ -55,15 +55,26 @@ def process_args(pid: int) -> tuple[str, ...]:
 def owner(port: int, likely: tuple[int, ...] = ()) -> Owner | None:
     """The process listening on TCP ``port`` (any local address), or None.
     ``likely`` pids are looked at first (a full /proc scan takes ~20 ms)."""
-    on_proc = Path("/proc/net/tcp").exists()
-    found = _owner_from_proc(port, likely) if on_proc else None
-    # /proc/net/tcp{,6} list every listener of this network namespace: when they show none, lsof
-    # (~40 ms, twice per setup) could only find none either. lsof is for systems without them (macOS).
-    if found is None and not on_proc and shutil.which("lsof"):
-        found = _owner_from_lsof(port)
-    if found is None and not bindable(port):
-        return Owner(None, _("an unknown process"))
-    return found
+    for look in range(LOOKS):
+        # Held, yet no listener seen on the look before: one that began listening between the
+        # two looks (a tunnel launchd is starting right now), or a socket bound and not listening
+        # yet. Look again, briefly, before calling it unknown.
+        time.sleep(0.01 * look)
+        found = _listener(port, likely)
+        if found is not None or bindable(port):
+            return found
+    return Owner(None, _("an unknown process"))
+
+
+LOOKS = 4  # after 0, 10, 20 and 30 ms: a listener that is starting shows up well within
+
+
+def _listener(port: int, likely: tuple[int, ...]) -> Owner | None:
+    if Path("/proc/net/tcp").exists():
+        # /proc/net/tcp{,6} list every listener of this network namespace: when they show none,
+        # lsof (~40 ms, twice per setup) could only find none either.
+        return _owner_from_proc(port, likely)
+    return _owner_from_lsof(port) if shutil.which("lsof") else None  # systems without /proc (macOS)
 
 
 def _owner_from_lsof(port: int) -> Owner | None:

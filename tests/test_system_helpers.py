@@ -59,3 +59,28 @@ def test_who_listens_asks_lsof_through_the_runner():
         found = _ports._owner_from_lsof(18789)
     assert (found.pid, found.name) == (4242, "ssh")
     assert fake.calls[0][:2] == ["lsof", "-nP"]
+
+
+def test_a_listener_that_starts_between_two_looks_is_found_not_called_unknown():
+    """A tunnel launchd is starting binds, then listens: a look in between saw no listener but
+    could not bind, which once named "an unknown process" and stopped the run (the crash test's
+    re-run, while the agent's ssh was starting). owner looks again, briefly."""
+    import socket
+    import threading
+
+    from tests.harness.ports import free_port
+
+    port = free_port()
+    with socket.socket() as starting:
+        starting.bind(("127.0.0.1", port))  # bound, not listening: the port cannot be bound, /proc lists no listener
+        later = threading.Timer(0.015, starting.listen)
+        later.start()
+        try:
+            found = _ports.owner(port, likely=(os.getpid(),))
+        finally:
+            later.join()
+        assert found is not None and found.pid == os.getpid(), found
+    with socket.socket() as stuck:
+        stuck.bind(("127.0.0.1", port))  # bound and never listening: unknown, after the last look
+        held = _ports.owner(port)
+        assert held is not None and held.pid is None, held
