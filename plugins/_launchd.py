@@ -4,6 +4,7 @@ loading with ``launchctl bootstrap``, replacing cleanly with ``bootout`` first."
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def wait_finished(ctx, label: str, timeout: float) -> tuple[bool, int | None, in
 NOT_LOADED = (3, 113)  # bootout's "No such process" / "Could not find service": already gone is fine
 IN_PROGRESS = 36  # EINPROGRESS: bootout accepted; launchd stops the job asynchronously
 RETRYABLE = (5, 37)  # EIO / EALREADY right after a bootout: the old job is still going away
-DISABLED = 119  # "Service is disabled": ``launchctl enable gui/UID/LABEL`` first
+DISABLED = 119  # "Service is disabled", in the system domain (gui/UID answers 5; Bootstrap enables first)
 NO_DOMAIN = 125  # "Domain does not support specified action": no gui/UID (ssh, MDM, another user)
 BOOTOUT_WAIT_SECONDS = 10.0
 BOOTSTRAP_RETRY_SECONDS = 5.0
@@ -159,7 +160,7 @@ BOOTSTRAP_RETRY_SECONDS = 5.0
 def cause(code: int) -> str:
     """Which of launchd's known causes an exit status is, in words (empty when unknown)."""
     causes = {
-        5: _("input/output error: launchd refused the plist, or is still unloading the old job"),
+        5: _("input/output error: launchd refused the plist or a disabled label, or is still unloading the old job"),
         36: _("operation now in progress: launchd is still unloading the job"),
         37: _("operation already in progress: launchd is still unloading the old job"),
         DISABLED: _("the service is disabled (launchctl disable)"),
@@ -204,26 +205,28 @@ def bootout(label: str) -> Run:
 
 
 class Bootstrap(Run):
-    """``launchctl bootstrap gui/UID PLIST`` for one of our own agents. Retried briefly on 5 or 37
-    (right after a bootout launchd may still be removing the old job); on 119 our label is enabled
-    first (``launchctl enable``), once; anything else fails at once, naming the cause."""
+    """``launchctl enable gui/UID/LABEL``, then ``launchctl bootstrap gui/UID PLIST``, for an
+    agent whose plist we wrote or put back. Enabled first, every time: a label once disabled
+    (``launchctl disable``) stays in launchd's disabled database across reboots and plist
+    rewrites, and in a user's GUI domain bootstrap refuses it with 5, the same code as a job still
+    unloading (OpenClaw's own fix, openclaw/openclaw#849; 119 is the system domain's answer).
+    Retried briefly on 5 or 37 (right after a bootout launchd may still be removing the old job);
+    anything else fails at once, naming the cause."""
+
+    def describe(self, ctx) -> str:
+        return "$ " + shlex.join(self.enable_argv) + "    # " + _("allowed to load") + "\n" + super().describe(ctx)
 
     def perform(self, ctx) -> None:
+        enabled = ctx.run(self.enable_argv, timeout=self.timeout)
+        if not enabled.ok:
+            raise failed(ctx, self.enable_argv, enabled)
         result = self._with_retries(ctx)
-        if result.returncode == DISABLED:
-            target = f"{domain()}/{self.label}"
-            ctx.ui.say(
-                "  "
-                + _("launchd has {label} disabled (exit 119); enabling it: launchctl enable {target}").format(
-                    label=self.label, target=target
-                )
-            )
-            enabled = ctx.run(["launchctl", "enable", target], timeout=self.timeout)
-            if not enabled.ok:
-                raise failed(ctx, ["launchctl", "enable", target], enabled)
-            result = self._with_retries(ctx)
         if result.returncode != 0:
             raise failed(ctx, self.argv, result)
+
+    @property
+    def enable_argv(self) -> list[str]:
+        return ["launchctl", "enable", f"{domain()}/{self.label}"]
 
     @property
     def label(self) -> str:

@@ -271,7 +271,8 @@ def test_app_restart_quits_and_reopens_an_app_that_lacks_the_token(cli, home, ma
     old_pid = mac_.app_pid(mac.app)
     mac_.setenv("OPENCLAW_GATEWAY_TOKEN", "a-token-set-after-the-app-started")
     mac_.clear_calls()
-    result = cli("run", "app-restart", "--yes", *mac.flags)
+    # On a runner nobody answers the Automation dialog: the wizard waits its CONSENT_TIMEOUT, then SIGTERM.
+    result = cli("run", "app-restart", "--yes", *mac.flags, timeout=240)
     assert result.returncode == 0, result.stderr
     from plugins.app_restart import QUIT_SCRIPT
 

@@ -121,13 +121,14 @@ def remote_openclaw(sshd: TestSshd, gateway: GatewayStandIn):
 def mac_backend(request, tmp_path) -> Iterator:
     """The Mac of tests/harness/mac.py: the real one on macOS (a throwaway runner only), else the
     stand-ins (with a real Secret Service as their Keychain). Torn down pass or fail."""
-    from tests.harness.mac import REAL, Mac, real_mac_problem
+    from tests.harness.mac import REAL, Mac, link_login_keychain, real_mac_problem
 
     if REAL:
         problem = real_mac_problem()
         if problem:
             pytest.fail(problem)  # not a skip: on the macOS workflow these tests are the point
         backend = Mac(tmp_path / "mac")
+        link_login_keychain(request.getfixturevalue("home"))
     else:
         standins = request.getfixturevalue("standins")
         keychain = request.getfixturevalue("secret_service")

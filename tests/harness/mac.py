@@ -46,6 +46,22 @@ ITEM_NOT_FOUND = 44  # security(1): errSecItemNotFound's low byte
 _unique = itertools.count()
 
 
+def link_login_keychain(home: Path) -> None:
+    """The wizard runs with HOME at the test's home, and security(1) finds the login Keychain
+    through $HOME: ~/Library/Keychains, and the default-keychain preference in
+    ~/Library/Preferences/com.apple.security.plist (Apple's Security, DLDBListCFPref.cpp). Without
+    them there is no default keychain and every add fails. So the test's home gets links to the
+    real ones: on a real Mac these tests use the real login Keychain on purpose (unique items,
+    deleted in teardown). Never run on a Mac by this project."""
+    import pwd
+
+    real = Path(pwd.getpwuid(os.getuid()).pw_dir) / "Library"
+    for part in ("Keychains", "Preferences/com.apple.security.plist"):
+        if (real / part).exists() and not (home / "Library" / part).exists():
+            (home / "Library" / part).parent.mkdir(parents=True, exist_ok=True)
+            (home / "Library" / part).symlink_to(real / part)
+
+
 def _domain() -> str:
     return f"gui/{os.getuid()}"
 
