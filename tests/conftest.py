@@ -18,7 +18,8 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     """An environment with no trace of the developer's own setup."""
     env = {key: value for key, value in os.environ.items()
            if not key.startswith(("OPENCLAW_", "SSH_", "LC_", "LANGUAGE"))}
-    env.update(HOME=str(home), OPENCLAW_REMOTE_HOME=str(home), LANG="C.UTF-8",
+    lang = "en_US.UTF-8" if sys.platform == "darwin" else "C.UTF-8"  # macOS has no C.UTF-8 locale
+    env.update(HOME=str(home), OPENCLAW_REMOTE_HOME=str(home), LANG=lang,
                PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm", COLUMNS="200", NO_COLOR="1")
     env.update(extra)
     return env

@@ -93,7 +93,7 @@ MUST_RUN_ON_A_MAC = [
     "tests/test_mac_side.py::test_app_restart_quits_and_reopens_an_app_that_lacks_the_token",
     "tests/test_launchd_mac.py::test_setup_status_doctor_fix_and_undo",
     "tests/test_launchd_mac.py::test_setup_then_a_changed_agent_meets_bootout_36_and_waits_for_it",
-    "tests/test_launchd_mac.py::test_a_disabled_tunnel_label_is_enabled_and_the_cause_is_named",
+    "tests/test_launchd_mac.py::test_a_disabled_tunnel_label_is_enabled_before_it_is_bootstrapped",
     "tests/test_launchd_mac.py::test_our_plists_are_0644_even_when_the_old_file_was_group_writable",
     "tests/test_launchd_mac.py::test_undo_of_a_token_deleted_by_hand_from_the_keychain_is_fine",
     "tests/test_launchd_mac.py::test_the_mac_backends_teardown_leaves_nothing_of_a_setup",

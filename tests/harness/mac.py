@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import os
 import plistlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -264,9 +265,15 @@ def _build_applet(folder: Path, name: str, bundle_id: str) -> Path:
     subprocess.run(["osacompile", "-s", "-o", str(app), "-e", APPLET_SCRIPT], check=True, capture_output=True)
     info_path = app / "Contents" / "Info.plist"
     info = plistlib.loads(info_path.read_bytes())
-    (app / "Contents" / "MacOS" / info["CFBundleExecutable"]).rename(app / "Contents" / "MacOS" / name)
+    executable = info["CFBundleExecutable"]  # "applet"
+    (app / "Contents" / "MacOS" / executable).rename(app / "Contents" / "MacOS" / name)
+    resources = app / "Contents" / "Resources"
+    if (resources / f"{executable}.rsrc").exists():  # unverified whether the runtime looks it up by the new name:
+        shutil.copy2(resources / f"{executable}.rsrc", resources / f"{name}.rsrc")  # both names are there
     info.update(CFBundleExecutable=name, CFBundleIdentifier=bundle_id, CFBundleName=name)
     info_path.write_bytes(plistlib.dumps(info))
+    # codesign refuses extended attributes ("resource fork, Finder information, or similar detritus")
+    subprocess.run(["xattr", "-cr", str(app)], check=True, capture_output=True)
     subprocess.run(["codesign", "--force", "--deep", "--sign", "-", str(app)], check=True, capture_output=True)
     return app
 
@@ -274,9 +281,14 @@ def _build_applet(folder: Path, name: str, bundle_id: str) -> Path:
 def real_mac_problem() -> str | None:
     """Why the real backend must not run here, or None: it changes the user's launchd session
     (the fixed token agent label, launchd's token variable). Whether this is a GUI (Aqua)
-    session is the wizard's own check: outside one, its preflight stops and says why."""
+    session is the wizard's own check, but a runner outside one would fail every test the same
+    way: said once, here, with what launchd answered."""
     if os.environ.get("GITHUB_ACTIONS") != "true":
         return ("the darwin tests drive this Mac's real launchd and login Keychain, including the wizard's own "
                 f"{TOKEN_PUSH_LABEL} agent and launchd's {TOKEN_VARIABLE}: run them on a throwaway Mac "
                 "(the macOS workflow, where GITHUB_ACTIONS=true)")
+    manager = subprocess.run(["launchctl", "managername"], capture_output=True, text=True).stdout.strip()
+    if manager != "Aqua":
+        return (f"launchctl managername says {manager or 'nothing'!r}, not 'Aqua': this job does not run in the "
+                "runner user's GUI session, so there is no gui/UID domain for the darwin tests")
     return None

@@ -329,3 +329,19 @@ def test_logins_and_connections_are_counted_from_the_sshd_log(sshd, ssh_client):
     assert run_ssh(ssh_client, sshd, "true").returncode == 0
     assert run_ssh(ssh_client, sshd, "true").returncode == 0
     assert (sshd.logins_since(mark), sshd.connections_since(mark)) == (2, 2)
+
+
+# The Mac backend's own guard (tests/harness/mac.py), against the launchctl stand-in's sessions.
+def test_the_real_backend_runs_only_on_a_throwaway_mac_in_its_gui_session(monkeypatch, standins):
+    from tests.harness.mac import real_mac_problem
+
+    for name, value in standins.env.items():  # launchctl managername: the stand-in's, here
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GITHUB_ACTIONS", raising=False)
+    problem = real_mac_problem()
+    assert problem and "openclaw-remote.token-push" in problem and "GITHUB_ACTIONS=true" in problem
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert real_mac_problem() is None
+    standins.set_session("Background")  # a runner whose job is not in the user's GUI session
+    problem = real_mac_problem()
+    assert problem and "'Background'" in problem and "not 'Aqua'" in problem
