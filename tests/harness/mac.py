@@ -36,11 +36,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from plugins._keyring import ACCOUNT as KEYCHAIN_ACCOUNT
 from plugins._launchd import TOKEN_PUSH_LABEL, TOKEN_VARIABLE  # the wizard's fixed names (see above)
+from tests.standins import wait_until
 
 REAL = sys.platform == "darwin"
 ITEM_NOT_FOUND = 44  # security(1): errSecItemNotFound's low byte
@@ -124,13 +124,13 @@ class Mac:
 
     def job_pid(self, label: str, timeout: float = 10) -> int | None:
         """The agent's running program, waited for (launchd starts it a moment after loading)."""
-        return _wait(lambda: self.service(label)[1], timeout)
+        return wait_until(lambda: self.service(label)[1], timeout)
 
     def bootout(self, label: str, timeout: float = 10) -> None:
         """``launchctl bootout`` and wait until launchd no longer knows it (it may answer 36 and
         finish later, launchctl(1))."""
         self.tool("launchctl", "bootout", f"{_domain()}/{label}")
-        _wait(lambda: not self.loaded(label), timeout)
+        wait_until(lambda: not self.loaded(label), timeout)
 
     def disable(self, label: str) -> None:
         assert self.tool("launchctl", "disable", f"{_domain()}/{label}").returncode == 0
@@ -186,7 +186,7 @@ class Mac:
         """``open`` the app as the user did before: it gets launchd's environment as it is now
         (on the stand-ins the call is logged like any other: clear_calls() after it)."""
         assert self.tool("open", str(app)).returncode == 0
-        pid = _wait(lambda: self.app_pid(app), 15)
+        pid = wait_until(lambda: self.app_pid(app), 15)
         assert pid, f"{app} did not start"
         return pid
 
@@ -235,16 +235,7 @@ class Mac:
             pid = self.app_pid(app)
             if pid:
                 os.kill(pid, signal.SIGTERM)
-                _wait(lambda app=app: self.app_pid(app) is None, 5)
-
-
-def _wait(predicate, timeout: float, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+                wait_until(lambda app=app: self.app_pid(app) is None, 5)
 
 
 def _executable(app: Path) -> str:
