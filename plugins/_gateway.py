@@ -137,6 +137,21 @@ def _nothing_behind() -> str:
     return _("the connection was closed without an answer (a tunnel with nothing behind it?)")
 
 
+def _closed(host: str, port: int, deadline: float, sock=None) -> GatewayResult:
+    """Closed before any answer: a tunnel with nothing behind it, or an SSH server that reset
+    the connection when our request met its banner, its reset racing our read of that banner
+    (then the banner is lost). Asked again without sending anything, an SSH server speaks first
+    and waits: only this error path pays for the extra connection."""
+    if sock is None:
+        try:
+            with socket.create_connection((host, port), timeout=max(0.05, min(0.5, _remaining(deadline)))) as again:
+                if again.recv(8).startswith(b"SSH-"):
+                    return GatewayResult(NOT_GATEWAY, _not_http(host, port, "SSH-"))
+        except OSError:
+            pass
+    return GatewayResult(PORT_CLOSED, _nothing_behind())
+
+
 def _not_http(host: str, port: int, error) -> str:
     # A tunnel pointed at the SSH port is a classic mistake: name it.
     if "SSH-" in str(error):
@@ -165,7 +180,7 @@ def _probe_health(host: str, port: int, deadline: float) -> GatewayResult:
     except ConnectionRefusedError:
         return _refused(host, port)
     except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-        return GatewayResult(PORT_CLOSED, _nothing_behind())
+        return _closed(host, port, deadline)
     except (socket.timeout, TimeoutError):
         return _timed_out(host, port, _("answer GET /healthz"))
     except http.client.HTTPException as exc:
@@ -215,7 +230,7 @@ def _probe_handshake(host: str, port: int, token: str, deadline: float, sock=Non
         return GatewayResult(NOT_GATEWAY, _("HTTP {status} instead of a WebSocket upgrade").format(status=status))
     except InvalidMessage as exc:
         if isinstance(exc.__cause__, EOFError):
-            return GatewayResult(PORT_CLOSED, _nothing_behind())
+            return _closed(host, port, deadline, sock)
         return GatewayResult(NOT_GATEWAY, _not_http(host, port, exc.__cause__))
     except InvalidHandshake as exc:
         return GatewayResult(NOT_GATEWAY, _("WebSocket handshake failed: {why}").format(why=_short(exc)))
@@ -224,7 +239,7 @@ def _probe_handshake(host: str, port: int, token: str, deadline: float, sock=Non
     except (ConnectionClosed, ConnectionResetError, BrokenPipeError):
         # Accepted, then closed before any answer: what a tunnel does when nothing listens
         # behind it (ssh accepts locally, then the remote connect fails).
-        return GatewayResult(PORT_CLOSED, _nothing_behind())
+        return _closed(host, port, deadline, sock)
     except OSError as exc:
         return GatewayResult(ERROR, _short(exc))
     except Exception:  # noqa: BLE001

@@ -345,3 +345,38 @@ def test_the_real_backend_runs_only_on_a_throwaway_mac_in_its_gui_session(monkey
     standins.set_session("Background")  # a runner whose job is not in the user's GUI session
     problem = real_mac_problem()
     assert problem and "'Background'" in problem and "not 'Aqua'" in problem
+
+
+def test_probe_names_an_ssh_server_whose_reset_lost_its_banner():
+    """sshd resets a connection whose first bytes are not an SSH identification; under load that
+    reset can reach the probe before it has read the banner, which is then lost, and the port
+    looked like "a tunnel with nothing behind it". A server that always loses the race here: it
+    resets whoever speaks first, and greets whoever waits."""
+    import struct
+    import threading
+
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            conn.settimeout(0.1)
+            try:
+                conn.recv(1)  # spoke first: the reset, no banner
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except TimeoutError:
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2 stand-in\r\n")  # waited: greeted, as sshd does
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        for token in (GATEWAY_TOKEN, None):
+            result = gw.probe(port, token)
+            assert result.kind == gw.NOT_GATEWAY, (token is None, result)
+            assert "SSH server" in result.detail
+    finally:
+        server.close()
