@@ -4,7 +4,6 @@ loading with ``launchctl bootstrap``, replacing cleanly with ``bootout`` first."
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -214,19 +213,16 @@ class Bootstrap(Run):
     anything else fails at once, naming the cause."""
 
     def describe(self, ctx) -> str:
-        return "$ " + shlex.join(self.enable_argv) + "    # " + _("allowed to load") + "\n" + super().describe(ctx)
+        return enable(self.label).describe(ctx) + super().describe(ctx)
 
     def perform(self, ctx) -> None:
-        enabled = ctx.run(self.enable_argv, timeout=self.timeout)
+        enabling = enable(self.label)
+        enabled = ctx.run(enabling.argv, timeout=self.timeout)
         if not enabled.ok:
-            raise failed(ctx, self.enable_argv, enabled)
+            raise failed(ctx, enabling.argv, enabled)
         result = self._with_retries(ctx)
         if result.returncode != 0:
             raise failed(ctx, self.argv, result)
-
-    @property
-    def enable_argv(self) -> list[str]:
-        return ["launchctl", "enable", f"{domain()}/{self.label}"]
 
     @property
     def label(self) -> str:
@@ -245,6 +241,11 @@ class Bootstrap(Run):
                 time.sleep(0.25)
                 result = ctx.run(self.argv, timeout=self.timeout)
         return result
+
+
+def enable(label: str) -> Run:
+    """``launchctl enable gui/UID/LABEL``: off launchd's disabled list, which outlives reboots."""
+    return Run(["launchctl", "enable", f"{domain()}/{label}"], why=_("allowed to load"))
 
 
 def bootstrap(path: Path) -> Run:

@@ -165,11 +165,13 @@ class LocalGateway(Step):
         for label in ctx.record.get("stopped_agents", []):
             if not isinstance(label, str) or not _common.LABEL_RE.match(label):
                 continue  # a hand-edited record names no command line
-            actions.append(Run(["launchctl", "enable", f"{_launchd.domain()}/{label}"], why=_("allowed to load again")))
             plist = _launchd.plist_path(ctx, label)
             loaded, _pid = _launchd.loaded_pid(ctx, label)
             if plist.exists() and not loaded:
-                actions.append(_launchd.bootstrap(plist))
+                actions.append(_launchd.bootstrap(plist))  # which enables the label first
+            else:
+                actions.append(Run(["launchctl", "enable", f"{_launchd.domain()}/{label}"],
+                                   why=_("allowed to load again")))
         if actions and not ctx.dry_run and _ports.owner(ctx.answer("local_port")) is not None:
             ctx.ui.warn(_("local port {port} is still taken (by the tunnel?): OpenClaw.app's gateway comes back "
                           "but cannot listen there until it is free").format(port=ctx.answer("local_port")))
