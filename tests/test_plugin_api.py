@@ -131,8 +131,9 @@ def test_a_limit_naming_no_installed_plugin_is_warned_about(cli, plugin_site):
     assert "OPENCLAW_REMOTE_PLUGINS" not in quiet.stderr
 
 
-def test_a_clone_that_is_not_installed_says_so_instead_of_listing_nothing(home):
-    """Not installed: no packaging metadata, so no entry point at all (the built-ins' included)."""
+def test_a_clone_that_is_not_installed_says_so_instead_of_listing_nothing(home, tmp_path):
+    """Not installed: no packaging metadata, so no entry point at all (the built-ins' included).
+    The entry points remembered from an installed run (wizard/plugin_index.py) are kept apart."""
     import subprocess
     import sys
 
@@ -140,6 +141,8 @@ def test_a_clone_that_is_not_installed_says_so_instead_of_listing_nothing(home):
 
     uninstalled = ("import importlib.metadata as metadata\n"
                    "metadata.entry_points = lambda **select: metadata.EntryPoints(())\n"
+                   "import wizard.plugin_index\n"
+                   f"wizard.plugin_index.CACHE = {str(tmp_path / 'entry-points.txt')!r}\n"
                    "from wizard.cli import main\n"
                    "raise SystemExit(main(['steps']))\n")
     result = subprocess.run([sys.executable, "-c", uninstalled], cwd=REPO, env=clean_env(home),

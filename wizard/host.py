@@ -3,21 +3,20 @@
 from __future__ import annotations
 
 import heapq
-import os
 from dataclasses import dataclass, field
 
 import pluggy
 
-from wizard import hookspecs
+from wizard import hookspecs, plugin_index
 from wizard.errors import PluginError
 from wizard.i18n import _
-from wizard.plugin_index import BUILTIN_DISTRIBUTION, ENTRY_POINT_GROUP, PLUGIN_LIMIT_ENV
+from wizard.plugin_index import ENTRY_POINT_GROUP, PLUGIN_LIMIT_ENV
 from wizard.step import Check, Command, Step
 
 
 _pm: pluggy.PluginManager | None = None
 load_problems: list[str] = []
-# plugin name -> the importlib.metadata Distribution it was loaded from (entry points only)
+# plugin name -> (distribution, version) it was installed with (entry points only)
 distributions: dict = {}
 # plugin name -> why it was not loaded (its import raised)
 load_failures: dict[str, str] = {}
@@ -29,45 +28,48 @@ def get_plugin_manager() -> pluggy.PluginManager:
     if _pm is None:
         _pm = pluggy.PluginManager("openclaw_remote")
         _pm.add_hookspecs(hookspecs)
-        load_problems.extend(_load_entry_points(_pm, os.environ.get(PLUGIN_LIMIT_ENV)))
+        load_problems.extend(_load_entry_points(_pm))
     return _pm
 
 
-def _load_entry_points(pm: pluggy.PluginManager, limit: str | None) -> list[str]:
-    from importlib.metadata import entry_points
+def _load_entry_points(pm: pluggy.PluginManager) -> list[str]:
+    found, cached = plugin_index.entries()
+    problems = _register_entry_points(pm, found)
+    if load_failures and cached:  # the cache may be older than a distribution changed in place: read again
+        load_failures.clear()
+        found, _cached = plugin_index.entries(refresh=True)
+        problems = _register_entry_points(pm, found)
+    return problems
 
-    allowed = None if limit is None else {name.strip() for name in limit.split(",") if name.strip()}
+
+def _register_entry_points(pm: pluggy.PluginManager, found: list[plugin_index.Entry]) -> list[str]:
+    allowed = plugin_index.allowed_plugins()
+    plugins = [entry for entry in found if entry.group == ENTRY_POINT_GROUP]
     problems = []
-    found = entry_points(group=ENTRY_POINT_GROUP)
-    for entry in found:
-        # Only a limit needs the distribution's name, which costs parsing its METADATA file.
-        if allowed is not None and entry.name not in allowed and not _is_builtin(entry):
+    for entry in plugins:
+        if allowed is not None and entry.name not in allowed and not plugin_index.is_builtin(entry):
             continue
         if pm.has_plugin(entry.name):
             continue
         try:
-            plugin = entry.load()
+            plugin = plugin_index.load(entry)
         except Exception as exc:  # noqa: BLE001  (a broken third-party plugin must not stop the wizard)
             why = f"{type(exc).__name__}: {exc}"
             load_failures[entry.name] = why
             problems.append(_("plugin {name} failed to load and was skipped: {why}").format(name=entry.name, why=why))
             continue
         pm.register(plugin, name=entry.name)
-        if entry.dist is not None:
-            distributions[entry.name] = entry.dist  # its name and version are read only by `plugins`
-    unmatched = sorted((allowed or set()) - {entry.name for entry in found})
+        if entry.distribution:
+            distributions[entry.name] = (entry.distribution, entry.version)  # what `plugins` shows
+    unmatched = sorted((allowed or set()) - {entry.name for entry in plugins})
     if unmatched:  # a typo would otherwise silently load nothing
-        third_party = sorted(entry.name for entry in found if not _is_builtin(entry))  # the ones it chooses from
+        third_party = sorted(entry.name for entry in plugins if not plugin_index.is_builtin(entry))
         problems.append(_("{env} names {names}, which no installed plugin is; installed plugins: {known}").format(
             env=PLUGIN_LIMIT_ENV, names=", ".join(unmatched), known=", ".join(third_party) or _("none")))
     return problems
 
 
-def _is_builtin(entry) -> bool:
-    return entry.dist is not None and entry.dist.name == BUILTIN_DISTRIBUTION
-
-
-@dataclass
+@dataclass(eq=False)
 class StepSet:
     steps: list[Step]                           # in the order they run
     owner: dict[str, str] = field(default_factory=dict)  # step name -> plugin name
@@ -78,24 +80,16 @@ class StepSet:
     command_owner: dict[str, str] = field(default_factory=dict)  # command name -> plugin name
 
 
-@dataclass
+@dataclass(eq=False)
 class PluginInfo:
     """One plugin as ``openclaw-remote plugins`` lists it."""
     name: str
-    dist: object = None               # its Distribution; None: registered in-process (a test)
+    distribution: str | None = None   # None: registered in-process (a test)
+    version: str | None = None
     steps: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     checks: list[str] = field(default_factory=list)
     skipped: str | None = None        # why the plugin contributes nothing
-
-    # Read when asked: each parses the distribution's METADATA file, which every command would pay.
-    @property
-    def distribution(self) -> str | None:
-        return self.dist.name if self.dist is not None else None
-
-    @property
-    def version(self) -> str | None:
-        return self.dist.version if self.dist is not None else None
 
     def as_json(self) -> dict:
         return {"name": self.name, "distribution": self.distribution, "version": self.version,
@@ -176,7 +170,7 @@ def collect_steps(pm: pluggy.PluginManager | None = None, reserved=()) -> StepSe
 def _plugin_infos(pm: pluggy.PluginManager, chosen: dict[str, dict], failed: dict[str, str]) -> list[PluginInfo]:
     infos = {}
     for name, _plugin in pm.list_name_plugin():
-        infos[name] = PluginInfo(name, distributions.get(name), skipped=failed.get(name))
+        infos[name] = PluginInfo(name, *distributions.get(name, (None, None)), skipped=failed.get(name))
     for name, why in load_failures.items():
         infos.setdefault(name, PluginInfo(name, skipped=why))
     for label, items in chosen.items():
