@@ -9,13 +9,15 @@ token never appears in a result's text.
 from __future__ import annotations
 
 import json
-import logging
-import socket
 import sys
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from wizard.i18n import _
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    import socket
 
 __all__ = [
     "ERROR",
@@ -43,11 +45,6 @@ ERROR = "ERROR"                          # anything else (timeout, unexpected an
 MIN_PROTOCOL, MAX_PROTOCOL = 3, 4
 _MAX_TEXT = 200  # at most this much server-supplied text goes into `detail`
 
-# websockets logs internal errors itself; without a handler Python would print them on the
-# user's terminal. Keep them for whoever configures logging, off the screen otherwise.
-_ws_logger = logging.getLogger("openclaw_remote.gateway.websockets")
-_ws_logger.addHandler(logging.NullHandler())
-
 # websockets (>= 15, as pyproject requires) honours HTTP(S)_PROXY / ALL_PROXY and the macOS
 # system proxies by default; the tunnel is local, so never go through a proxy.
 _NO_PROXY = {"proxy": None}
@@ -60,8 +57,7 @@ _CLOSE_TRY_AGAIN_LATER = 1013   # still starting
 _CLOSE_AUTH_CHANGED = 4001
 
 
-@dataclass(frozen=True)
-class GatewayResult:
+class GatewayResult(NamedTuple):  # not a frozen dataclass: see wizard.runner.Result
     kind: str
     detail: str = ""
     code: str | None = None
@@ -142,6 +138,8 @@ def _closed(host: str, port: int, deadline: float, sock=None) -> GatewayResult:
     the connection when our request met its banner, its reset racing our read of that banner
     (then the banner is lost). Asked again without sending anything, an SSH server speaks first
     and waits: only this error path pays for the extra connection."""
+    import socket
+
     if sock is None:
         try:
             with socket.create_connection((host, port), timeout=max(0.05, min(0.5, _remaining(deadline)))) as again:
@@ -181,7 +179,7 @@ def _probe_health(host: str, port: int, deadline: float) -> GatewayResult:
         return _refused(host, port)
     except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
         return _closed(host, port, deadline)
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:  # socket.timeout is TimeoutError
         return _timed_out(host, port, _("answer GET /healthz"))
     except http.client.HTTPException as exc:
         return GatewayResult(NOT_GATEWAY, _not_http(host, port, exc))
@@ -208,6 +206,17 @@ class _NotJson(Exception):
     pass
 
 
+def _websockets_logger():
+    """websockets logs internal errors itself; without a handler Python would print them on the
+    user's terminal. Kept for whoever configures logging, off the screen otherwise."""
+    import logging  # here, with websockets (which imports it anyway): `steps` need not pay for it
+
+    logger = logging.getLogger("openclaw_remote.gateway.websockets")
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
 def _probe_handshake(host: str, port: int, token: str, deadline: float, sock=None) -> GatewayResult:
     # Imported here: websockets costs ~30 ms, which commands that never probe should not pay.
     from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMessage, InvalidStatus
@@ -221,7 +230,7 @@ def _probe_handshake(host: str, port: int, token: str, deadline: float, sock=Non
             close_timeout=1,
             **_NO_PROXY,
             max_size=4 * 1024 * 1024,
-            logger=_ws_logger,
+            logger=_websockets_logger(),
         )
     except ConnectionRefusedError:
         return _refused(host, port)

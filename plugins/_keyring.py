@@ -71,7 +71,7 @@ NOT_FOUND = 44  # errSecItemNotFound (-25300) as security's exit code
 PROMPTED_MAX = 127  # security reads a prompted -w into a 128-byte buffer (readpassphrase)
 
 
-@dataclass
+@dataclass(eq=False)
 class Keychain:
     """keyring's backend interface over ``security`` (argument lists, no shell). The token is
     never an argument: ``-w`` as the last option makes security prompt for it on its terminal

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from plugins import _ports
 from wizard import Run, StepFailed, WriteFile
@@ -73,8 +74,7 @@ def check_ours(path: Path, label: str) -> None:
             path=path, other=job.get("Label")))
 
 
-@dataclass(frozen=True)
-class Service:
+class Service(NamedTuple):  # not a frozen dataclass: see wizard.runner.Result
     """What ``launchctl print gui/UID/LABEL`` says of one service; None where it says nothing."""
 
     state: str | None = None
@@ -277,7 +277,7 @@ def load_actions(ctx, label: str, path: Path, changed: bool) -> list:
 
 # --- the GUI session -------------------------------------------------------------------------
 
-@dataclass
+@dataclass(eq=False)
 class _Session:
     """What the session check found for one Context (launchctl is asked once per run)."""
 

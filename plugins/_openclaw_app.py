@@ -24,8 +24,8 @@ Verified against OpenClaw's own source (github.com/openclaw/openclaw), not only 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from plugins import _launchd
 from wizard.i18n import _
@@ -36,8 +36,7 @@ NOT_GATEWAYS = {"ai.openclaw.mac", "ai.openclaw.node", "ai.openclaw.ssh-tunnel"}
 GATEWAY_PROCESS = "node"  # the gateway agent's program (`openclaw gateway install --runtime node`)
 
 
-@dataclass(frozen=True)
-class GatewayAgent:
+class GatewayAgent(NamedTuple):  # not a frozen dataclass: see wizard.runner.Result
     label: str
     plist: Path
     loaded: bool

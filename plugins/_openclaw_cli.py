@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from plugins import _remote
 from wizard import StepFailed
@@ -21,8 +21,7 @@ REDACTED = "__OPENCLAW_REDACTED__"  # what `openclaw config get gateway.auth.tok
 REVEAL_TIMEOUT = 10.0  # the CLI starts node and reads its config: slower than a status
 
 
-@dataclass(frozen=True)
-class GatewayStatus:
+class GatewayStatus(NamedTuple):  # not a frozen dataclass: see wizard.runner.Result
     """The fields of ``gateway status --json`` the wizard uses; None where the remote did not say."""
 
     loaded: bool | None = None

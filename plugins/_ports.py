@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from wizard import runner
 from wizard.i18n import _
 
 
-@dataclass(frozen=True)
-class Owner:
+class Owner(NamedTuple):  # not a frozen dataclass: see wizard.runner.Result
     pid: int | None
     name: str
     args: tuple[str, ...] = ()
@@ -24,6 +21,8 @@ class Owner:
 
 
 def accepting(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
+    import socket  # here and below, not at the top: `steps` and `--help` need no socket (~2 ms)
+
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
@@ -32,6 +31,8 @@ def accepting(port: int, host: str = "127.0.0.1", timeout: float = 0.2) -> bool:
 
 
 def bindable(port: int, host: str = "127.0.0.1") -> bool:
+    import socket
+
     with socket.socket() as sock:
         # As ssh does: connections of ours lingering in TIME_WAIT must not look like a holder.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -74,6 +75,8 @@ def _listener(port: int, likely: tuple[int, ...]) -> Owner | None:
         # /proc/net/tcp{,6} list every listener of this network namespace: when they show none,
         # lsof (~40 ms, twice per setup) could only find none either.
         return _owner_from_proc(port, likely)
+    import shutil
+
     return _owner_from_lsof(port) if shutil.which("lsof") else None  # systems without /proc (macOS)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import shlex
 import unicodedata
-from dataclasses import dataclass
 
 from plugins import _common, _ssh
 from wizard import Question, runner
@@ -78,9 +77,10 @@ def command(ctx, alias: str, words: list[str], *, tty: bool = False,
                             "-tt" if tty else "-T", alias, line)
 
 
-@dataclass(frozen=True)
 class RemoteResult(runner.Result):
     """What the runner returns, read for a remote command: missing program, or ssh itself failed."""
+
+    __slots__ = ()  # a NamedTuple's subclass: no instance dict
 
     @property
     def missing(self) -> bool:

@@ -4,6 +4,7 @@ wizard's home is not the one ssh would use (ssh expands ``~`` from passwd, not $
 from __future__ import annotations
 
 import os
+import weakref
 from pathlib import Path
 
 from plugins._common import answer_known
@@ -69,13 +70,40 @@ NO_FORWARDS = ("-o", "ClearAllForwardings=yes")
 NO_HOSTKEY_UPDATES = ("-o", "UpdateHostKeys=no")
 
 
+# ctx -> {(argv, the state of the config files it reads): ssh -G's result}, for one run
+_ssh_g_answers: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def ssh_g(ctx, argv: list[str]):
+    """``ctx.run(argv)`` for an ``ssh -G`` command, run once per run while the config files it
+    reads are as they were: ssh-config's check, the key login's alias check and ssh-config's
+    verification ask the same, and the first two come before the login starts."""
+    files = [config_path(ctx), *(Path(value) for value in _option_values(tuple(argv[1:]), "-F"))]
+    key = (tuple(argv), tuple(_file_state(path) for path in files))
+    try:
+        answers = _ssh_g_answers.setdefault(ctx, {})
+    except TypeError:  # a context that cannot be weakly referenced (a test's namespace): asked every time
+        return ctx.run(argv, timeout=10)
+    if key not in answers:
+        answers[key] = ctx.run(argv, timeout=10)
+    return answers[key]
+
+
+def _file_state(path: Path) -> tuple | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns
+
+
 def effective_config(ctx, alias: str, config_file: Path | None = None) -> dict[str, list[str]]:
     """What ``ssh -G`` says ssh would use for ``alias`` (keys lowercase, values in order)."""
     if config_file is not None:
         argv = [program(), "-G", "-F", str(config_file), alias]
     else:
         argv = ssh_command(ctx, "-G", alias)
-    result = ctx.run(argv, timeout=10)
+    result = ssh_g(ctx, argv)
     if not result.ok:
         raise StepFailed(_("ssh -G {alias} rejected the ssh config: {why}").format(
             alias=alias, why=result.stderr.strip()))
@@ -164,7 +192,7 @@ def key_login_outcome(result) -> tuple[bool, str, str]:
 
 def alias_configured(ctx, alias: str) -> bool:
     """True when ssh config already maps ``alias`` somewhere (ssh -G echoes unknown names)."""
-    result = ctx.run(ssh_command(ctx, "-G", alias), timeout=10)
+    result = ssh_g(ctx, ssh_command(ctx, "-G", alias))
     return result.ok and f"\nhostname {alias.lower()}\n" not in "\n" + result.stdout
 
 

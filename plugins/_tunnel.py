@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +150,8 @@ def stop_process(process) -> None:
 
 def kill(pid: int) -> None:
     """SIGTERM, then SIGKILL after KILL_GRACE: ssh -N can sleep through SIGTERM in poll() for minutes."""
+    import signal
+
     try:
         os.kill(pid, signal.SIGTERM)
         if not _ports.wait_for(lambda: not _alive(pid), KILL_GRACE):
@@ -200,7 +201,7 @@ def _zombie(pid: int) -> bool:
     return words == "" or words.startswith("Z")  # "": gone between kill(0) and ps (exit 1)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class StartTunnel(Action):
     """A detached ``ssh -N``, reported up only once the Gateway answers through it."""
 
@@ -259,7 +260,7 @@ class StartTunnel(Action):
                          kept=_("The ssh it started was stopped."))
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class WaitForTunnel(Action):
     """Wait until an ssh tunnel for ``alias`` holds ``port`` and the Gateway answers through it."""
 
@@ -299,7 +300,7 @@ class WaitForTunnel(Action):
             time.sleep(0.2)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class StopProcess(Action):
     """Stop one ssh of ours that holds the port (a detached or orphaned tunnel)."""
 
@@ -326,7 +327,7 @@ class StopProcess(Action):
             )
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class StopTunnels(Action):
     """Stop every ``ssh -N … alias`` of ours (found when it runs, not when planned)."""
 

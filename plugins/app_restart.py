@@ -49,7 +49,7 @@ def check_app(text: str) -> str:
 APP = Question("app", _("Where OpenClaw.app is installed"), default=DEFAULT_APP, validate=check_app)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class QuitApp(Action):
     """Quit the app with an Apple event to its bundle id (as ⌘Q does: it may save and clean up).
     macOS first asks the user whether this terminal may control the app (Automation): say so
@@ -126,7 +126,7 @@ class QuitApp(Action):
                              kept=_("The app is still running; quit it yourself, then re-run."))
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class OpenApp(Action):
     app: str
 

@@ -9,7 +9,6 @@ port afterwards. Other OpenClaw tunnel agents would fight over the port: they ar
 
 from __future__ import annotations
 
-import shutil
 
 from plugins import _common, _launchd, _ports, _ssh, _tunnel
 from plugins._tunnel import StopProcess, WaitForTunnel, our_tunnels, unit_path
@@ -100,6 +99,8 @@ class Autostart(Step):
             _common.check_editable(_launchd.plist_path(ctx, label))
             launch_agent(ctx, label, ctx.answer("alias"))  # a home that ssh could not be told: refused now
             _launchd.check_ours(_launchd.plist_path(ctx, label), label)
+            import shutil  # here: `steps` on Linux need not import it
+
             if shutil.which("launchctl", path=ctx.env.get("PATH")) is None:
                 raise StepFailed(_("launchctl is not on PATH, so no LaunchAgent can be loaded"))
             _launchd.require_gui_session(ctx)

@@ -34,7 +34,7 @@ STOP = Question("stop_local_gateway", _("Stop OpenClaw.app's own local gateway a
                 help=_("with --yes: stop OpenClaw.app's own local gateway agent (undo puts it back)"))
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class CreateMarker(Action):
     """OpenClaw's attach-only switch: an empty file whose presence is all that counts."""
 
@@ -52,7 +52,7 @@ class CreateMarker(Action):
         return _("create {path}").format(path=self.path)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class StopAgent(Action):
     label: str
 

@@ -230,7 +230,9 @@ class SshConfig(Step):
         if not path.exists():
             return
         find_managed(_read(path).splitlines(), ctx.answer("alias"))  # damaged markers: stop now
-        result = ctx.run([_ssh.program(), "-G", "-F", str(path), ctx.answer("alias")], timeout=10)
+        # As the key login's alias check asks it (-F only where the home is not ssh's own), so
+        # that check, just before the login starts, has its answer already.
+        result = _ssh.ssh_g(ctx, _ssh.ssh_command(ctx, "-G", ctx.answer("alias")))
         if not result.ok:
             raise UsageError(_("ssh cannot read {path} as it is: {why}; fix it first (nothing was changed)").format(
                 path=path, why=(result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[0]))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import atexit
 import os
 import shlex
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +147,8 @@ class KeyLoginProbe:
         atexit.unregister(self.cancel)
         self.started.cancel()
         if self.scratch is not None:
+            import shutil  # here and below: shutil only where something is removed
+
             shutil.rmtree(self.scratch, ignore_errors=True)
 
 
@@ -197,7 +198,7 @@ def _is_name(entry: str, name: str) -> bool:
     return hmac.compare_digest(hmac.new(salt, name.encode(), hashlib.sha1).digest(), digest)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class RemoveScratch(Action):
     """ssh-copy-id's scratch directory, left when it was killed at the password prompt."""
 
@@ -208,10 +209,12 @@ class RemoveScratch(Action):
 
     def perform(self, ctx):
         if self.path.is_dir() and not self.path.is_symlink():
+            import shutil
+
             shutil.rmtree(self.path)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class TrustHostKey(Action):
     """Add the host key lines a trusting probe learned (and logged in with) to known_hosts,
     recorded first so that undo takes exactly these out again."""
@@ -238,7 +241,7 @@ class TrustHostKey(Action):
         self._write().perform(ctx)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class CreateKey(Action):
     path: Path
 
@@ -308,7 +311,7 @@ class CreateKey(Action):
         raise StepFailed(_("the passphrases did not match three times"), kept=_("No key was created."))
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class CopyKey(Action):
     path: Path
     alias: str
@@ -342,6 +345,8 @@ class CopyKey(Action):
                 self._dialog(ctx, child, wait)
         finally:
             child.close(force=True)  # SIGHUP, which ssh-copy-id's cleanup trap does not catch:
+            import shutil
+
             for leftover in new_scratch_dirs(ctx, scratch_before):  # so its scratch directory is ours to remove
                 shutil.rmtree(leftover, ignore_errors=True)
             self._remember_new_host_keys(ctx, known, before)
@@ -471,7 +476,7 @@ def needs_adding(ctx, key: Path) -> bool:
     return _agent.is_encrypted(ctx, key) and not _agent.holds(ctx, key)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class AddKeyToAgent(Action):
     """``ssh-add`` for a key with a passphrase (``--apple-use-keychain`` on macOS); nothing for one without."""
 
@@ -536,18 +541,19 @@ class SshKey(Step):
                     path=path, chars=" ".join(unsafe)))
         _common.check_editable(key, Path(f"{key}.pub"), known_hosts(ctx))
         _ssh.isolation_options(ctx)  # a home ssh could not be told about: refused now
+        # The login plan needs, under way while the remaining checks (this one's passphrase and TCP
+        # checks too) and the other steps' run; only through an alias ssh already knows (else ssh
+        # would look the bare alias up in DNS, or reach another machine). A run these checks stop
+        # ends it on exit.
+        alias = ctx.answer("alias")
+        self._cancel_early()  # one from an earlier run in this process that stopped before plan
+        if key.exists() and _ssh.alias_configured(ctx, alias):
+            self._early = KeyLoginProbe(ctx, alias, self._trusting(ctx))
         check_passphrase(ctx, key)
         no_password = None
         if not key.exists() and not ctx.interactive and not ctx.answer_if_given("password"):
             no_password = _("a new key is copied to the remote machine with your password there, and nobody can be "
                             "asked for it: set {env} or pass --password-stdin").format(env=PASSWORD.env_var)
-        # The login plan needs, under way while the remaining checks (this one's TCP check too) and
-        # the other steps' run; only through an alias ssh already knows (else ssh would look the bare
-        # alias up in DNS, or reach another machine). A run these checks stop ends it on exit.
-        alias = ctx.answer("alias")
-        self._cancel_early()  # one from an earlier run in this process that stopped before plan
-        if key.exists() and _ssh.alias_configured(ctx, alias):
-            self._early = KeyLoginProbe(ctx, alias, self._trusting(ctx))
         try:
             _ssh.check_reachable(ctx)
         except StepFailed as failure:  # both at once: fixing one must not reveal the other later

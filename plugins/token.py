@@ -101,7 +101,7 @@ def push_agent(ctx, alias: str) -> dict:
     }
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class StoreToken(Action):
     alias: str
     token: str = field(repr=False)
@@ -114,7 +114,7 @@ class StoreToken(Action):
         _keyring.set_token(self.alias, self.token)
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class DeleteToken(Action):
     alias: str
 

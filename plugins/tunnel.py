@@ -316,7 +316,7 @@ class GatewayHandshakeCheck(Check):
 START_WAIT = 20.0  # after `openclaw gateway start`: until its RPC probe passes, at most
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class StartRemoteGateway(Action):
     """``openclaw gateway start`` on the remote, then wait until its own status says it answers."""
 
@@ -345,7 +345,7 @@ class StartRemoteGateway(Action):
         return found is not None and found.running and found.rpc_ok is not False
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class LocateRemoteOpenclaw(Action):
     """Ask where ``openclaw`` is on the remote (once), check it answers there, and save the answer."""
 
@@ -370,7 +370,7 @@ class LocateRemoteOpenclaw(Action):
         ctx.state.save()
 
 
-@dataclass
+@dataclass(eq=False, repr=False)
 class UseRemotePort(Action):
     """Take the port the Gateway really listens on as ``--remote-port`` for the steps re-run next."""
 

@@ -25,6 +25,25 @@ def test_help_loads_no_plugin_and_no_heavy_library():
     assert "HEAVY []" in out
 
 
+def test_the_command_about_to_run_is_told_from_what_comes_before_it():
+    """Only its sub-parser gets options (wizard/cli.py, build_parser's ``only``): when in doubt, all do."""
+    from wizard.cli import _command_named
+
+    assert _command_named(["steps", "--json"]) == "steps"
+    assert _command_named(["--home", "run", "steps"]) == "steps"  # a home named like a command
+    assert _command_named(["--home=/h", "run", "tunnel"]) == "run"
+    assert _command_named(["--home", "/h", "--home", "/g", "undo"]) == "undo"
+    assert _command_named(["--version"]) is None
+    assert _command_named(["--home"]) is None
+    assert _command_named([]) is None
+
+
+def test_the_options_of_the_command_run_are_parsed_after_a_home_given_first(cli, home):
+    result = cli("--home", str(home), "steps", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "ssh-config" in [row["name"] for row in json.loads(result.stdout)]
+
+
 def test_steps_lists_builtin_steps_with_applies_and_done(cli, home):
     result = cli("steps", "--json")
     assert result.returncode == 0, result.stderr

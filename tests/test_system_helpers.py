@@ -84,3 +84,44 @@ def test_a_listener_that_starts_between_two_looks_is_found_not_called_unknown():
         stuck.bind(("127.0.0.1", port))  # bound and never listening: unknown, after the last look
         held = _ports.owner(port)
         assert held is not None and held.pid is None, held
+
+
+class _Home:
+    """What _ssh's helpers need of a context: a home that is not ssh's own, and the runner."""
+
+    real_home = False
+
+    def __init__(self, home):
+        self.home = home
+
+    def path(self, *parts):
+        return self.home.joinpath(*parts)
+
+    def run(self, argv, timeout=30.0):
+        from wizard import runner
+
+        return runner.run(argv, timeout=timeout)
+
+
+def test_ssh_g_is_asked_once_per_run_until_the_config_changes(tmp_path):
+    """ssh-config's check, the key login's alias check and ssh-config's verification ask ssh -G
+    the same: the second and third take the first's answer, unless the config was rewritten."""
+    from plugins import _ssh
+
+    (tmp_path / ".ssh").mkdir()
+    config = tmp_path / ".ssh" / "config"
+    config.write_text("Host gw\n    HostName 192.0.2.1\n")
+    ctx = _Home(tmp_path)
+    with FakeRunner() as fake:
+        fake.answer(["ssh"], stdout="hostname 192.0.2.1\nport 22\n")
+        assert _ssh.alias_configured(ctx, "gw")
+        assert _ssh.effective_config(ctx, "gw")["port"] == ["22"]
+        asked = [argv for argv in fake.calls if "-G" in argv]
+        assert len(asked) == 1
+        replacement = tmp_path / ".ssh" / "config.new"
+        replacement.write_text("Host gw\n    HostName 192.0.2.1\n    Port 2222\n")
+        replacement.replace(config)  # as the wizard writes it: a new file renamed over the old
+        fake.answer(["ssh"], stdout="hostname 192.0.2.1\nport 2222\n")
+        assert _ssh.effective_config(ctx, "gw")["port"] == ["2222"]
+        assert _ssh.effective_config(_Home(tmp_path), "gw")["port"] == ["2222"]  # another run asks for itself
+        assert len([argv for argv in fake.calls if "-G" in argv]) == 3

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import os
 import sys
-from pathlib import Path
-from typing import Callable, NamedTuple
+from collections import namedtuple
 
 from wizard import __version__
 from wizard.i18n import _, translate_argparse
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
+if TYPE_CHECKING:
+    from pathlib import Path
 
 PROG = "openclaw-remote"
 
@@ -26,7 +28,7 @@ def _common_options(parser: argparse.ArgumentParser, questions, secrets: bool = 
         action="store_true",
         help=_("never prompt: take answers from flags, environment, --answers, saved answers, defaults"),
     )
-    parser.add_argument("--answers", metavar="FILE", type=Path, help=_("TOML file of answers"))
+    parser.add_argument("--answers", metavar="FILE", type=_path, help=_("TOML file of answers"))
     _json_option(parser)
     _home_option(parser)
     group = parser.add_argument_group(_("answers"))
@@ -64,10 +66,16 @@ REPORTING = ("setup", "run", "undo", "doctor")
 HOME_ENV = "OPENCLAW_REMOTE_HOME"
 
 
+def _path(text: str) -> Path:
+    from pathlib import Path  # here, not at the top: --help imports none of pathlib, json or typing (~3 ms)
+
+    return Path(text)
+
+
 def _home_argument(text: str) -> Path:
     if not text.strip():  # Path("") is ".": an empty value must never mean the current directory
         raise argparse.ArgumentTypeError(_("empty; give a directory"))
-    return Path(text)
+    return _path(text)
 
 
 def _home_option(parser: argparse.ArgumentParser, top: bool = False) -> None:
@@ -113,7 +121,9 @@ def _undo_arguments(parser: argparse.ArgumentParser, questions) -> None:
     _home_option(parser)
 
 
-def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
+def build_parser(questions=(), plugin_commands=(), only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; ``only``: the command about to run gets its options, the others
+    are listed with none (argparse then parses the same, ~1 ms sooner)."""
     parser = argparse.ArgumentParser(
         prog=PROG,
         description=_("Connect OpenClaw.app to a remote OpenClaw Gateway through an SSH tunnel, step by step."),
@@ -128,16 +138,28 @@ def build_parser(questions=(), plugin_commands=()) -> argparse.ArgumentParser:
 
     for name, command in COMMANDS.items():
         sub = commands.add_parser(name, help=command.help())
-        command.arguments(sub, questions)
+        if only in (None, name):
+            command.arguments(sub, questions)
     for command in plugin_commands:
         sub = commands.add_parser(command.name, help=command.help)
-        _home_option(sub)
-        command.add_arguments(sub)
+        if only in (None, command.name):
+            _home_option(sub)
+            command.add_arguments(sub)
     return parser
+
+
+def _command_named(argv: list[str]) -> str | None:
+    """The command ``argv`` runs, when nothing but ``--home`` comes before it (the only top-level
+    option that takes a value); None when that cannot be told without parsing."""
+    rest = argv
+    while rest and (rest[0] == "--home" or rest[0].startswith("--home=")):
+        rest = rest[2:] if rest[0] == "--home" else rest[1:]
+    return rest[0] if rest and not rest[0].startswith("-") else None
 
 
 def _home(args) -> Path:
     import shlex
+    from pathlib import Path
 
     from wizard.errors import UsageError
 
@@ -198,6 +220,8 @@ def _cmd_steps(args, stepset, questions) -> int:
             "done": record.get("status") == "done", "recorded_at": record.get("at"),
         })
     if args.json:
+        import json
+
         print(json.dumps(rows, indent=2))
         return 0
     width = max((len(r["name"]) for r in rows), default=4)
@@ -223,6 +247,8 @@ def _cmd_status(args, stepset, questions) -> int:
 def _cmd_plugins(args, stepset, questions) -> int:
     rows = [info.as_json() for info in stepset.plugins]
     if args.json:
+        import json
+
         print(json.dumps(rows, indent=2))
         return 0
     for row in rows:
@@ -325,10 +351,10 @@ def _cmd_undo(args, stepset, questions) -> int:
         return run_undo(selected, ctx, assume_yes=args.yes)
 
 
-class HostCommand(NamedTuple):  # not a dataclass: `--help` would pay for importing dataclasses
-    help: Callable[[], str]   # translated when the parser is built
-    arguments: Callable       # (sub-parser, questions): fills the command's sub-parser
-    run: Callable             # (args, stepset, questions) -> exit code
+# Not a dataclass or a typing.NamedTuple: `--help` would pay for importing dataclasses or typing.
+# help: () -> str, translated when the parser is built; arguments: (sub-parser, questions), fills
+# the command's sub-parser; run: (args, stepset, questions) -> exit code.
+HostCommand = namedtuple("HostCommand", "help arguments run")
 
 
 # The host's own commands, in --help order. Their names are reserved: a plugin command cannot take one.
@@ -370,18 +396,24 @@ def _listed_commands() -> list[_ListedCommand]:
             if name not in COMMANDS]
 
 
+_collector_paused = False
+
+
 def console_main() -> int:
     """The ``openclaw-remote`` command (and ``python -m wizard``): ``main`` with a faster start
     and end. The garbage collector is off while the host and the plugins are imported (they make
     no cycles worth collecting, and its passes over each new module's objects are paid at every
-    start) and back on for the run itself; at the end, ``gc.freeze()`` spares the interpreter's
-    teardown a last walk over every object. Together with the rest of that change, --help and
-    steps start 7-9 ms sooner and a re-run ends 16 ms sooner (README, Benchmarks). Callers in the
-    same process (tests, plugins) call ``main``, which never turns the collector off."""
+    start) and back on for the run itself, with what they made frozen (no collection looks at it
+    again); at the end, ``gc.freeze()`` spares the interpreter's teardown a last walk over every
+    object. Callers in the same process (tests, plugins) call ``main``, which never turns the
+    collector off."""
+    global _collector_paused
+    _collector_paused = True
     gc.disable()
     try:
         return main()
     finally:
+        _collector_paused = False
         gc.freeze()
 
 
@@ -405,7 +437,9 @@ def main(argv: list[str] | None = None) -> int:
         ui.error(str(exc))
         return 2
     finally:
-        gc.enable()  # console_main turned it off for the imports only
+        if _collector_paused:  # console_main turned it off for the imports only
+            gc.freeze()  # what they made lives as long as the process
+            gc.enable()
     for problem in stepset.problems:
         ui.warn(problem)
     if not stepset.steps:  # even the built-ins register through the package's entry points
@@ -416,7 +450,7 @@ def main(argv: list[str] | None = None) -> int:
     except PluginError as exc:
         ui.error(str(exc))
         return 2
-    parser = build_parser(questions.values(), stepset.commands.values())
+    parser = build_parser(questions.values(), stepset.commands.values(), only=_command_named(argv))
     args = parser.parse_args(argv)
     if args.command is None:  # `openclaw-remote --home DIR` alone: no command, not a setup
         parser.print_help()

@@ -24,7 +24,7 @@ def passwd_home() -> Path:
     return Path(pwd.getpwuid(os.getuid()).pw_dir)
 
 
-@dataclass
+@dataclass(eq=False)
 class Context:
     home: Path
     platform: str

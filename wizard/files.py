@@ -11,9 +11,7 @@ from __future__ import annotations
 import errno
 import glob
 import os
-import shutil
 import stat
-import tempfile
 import time
 from pathlib import Path
 
@@ -181,6 +179,9 @@ def _copy(source: Path, target: Path) -> None:
     """A copy with the original's mode, owner and times, created private (no umask moment in
     between): a backup is never more readable than what it saves. Written under a temp name and
     renamed, so that a wizard killed midway leaves no half backup, only a temp file of ours."""
+    import shutil  # here and below, not at the top: commands that write nothing need neither (~2 ms)
+    import tempfile
+
     info = os.stat(source)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=temp_prefix(target), suffix=".tmp")  # 0600
     try:
@@ -234,6 +235,8 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: 
     ``exact_mode``: the file ends with ``mode`` even when one existed with another (a reader that
     refuses some modes, as launchd refuses group-writable plists), same content or not.
     Returns the backup. Anything but a regular file is refused (``replaceable``)."""
+    import tempfile
+
     path = replaceable(path)
     try:
         info = os.stat(path)
@@ -273,6 +276,9 @@ def write_with_new_parents(path: Path, data: str, missing: list[Path], *, mode: 
     """Write ``path`` whose directories ``missing`` (outermost first) do not exist yet, so that
     they and the file appear together, in one rename of a staging directory: a kill midway leaves
     only that staging directory, named as ours (``stale_temps`` of the outermost one)."""
+    import shutil
+    import tempfile
+
     top = missing[0]
     for stale in stale_temps(top):
         shutil.rmtree(stale, ignore_errors=True)
@@ -295,6 +301,8 @@ def write_with_new_parents(path: Path, data: str, missing: list[Path], *, mode: 
 
 def remove_stale_staging(path: Path, root: Path) -> None:
     """The staging directories ``write_with_new_parents`` left for ``path`` when killed midway."""
+    import shutil
+
     for ancestor in [path, *path.parents]:
         if ancestor == root or not ancestor.is_relative_to(root):
             break
