@@ -24,10 +24,21 @@ def median_seconds(action, runs: int, setup=None) -> float:
 REPO = Path(__file__).resolve().parent.parent
 
 
+# The ``openclaw-remote`` of this checkout ``pip install``ed into a fresh venv (bench/startup.py
+# builds it), as a user runs it; None until then, or where pip could not install it.
+installed: str | None = None
+
+
 def tool(*args: str) -> list[str]:
-    """``openclaw-remote ARGS`` from this checkout, with the interpreter running the bench (the
-    one the tool is installed into): ``python -m wizard`` run in the checkout imports its code,
-    where an installed script would import whatever copy was installed."""
+    """``openclaw-remote ARGS`` as a user runs it: the installed copy of this checkout, else (no
+    copy could be installed) ``checkout_tool``."""
+    return [installed, *args] if installed else checkout_tool(*args)
+
+
+def checkout_tool(*args: str) -> list[str]:
+    """``openclaw-remote ARGS`` from this checkout, with the interpreter running the bench:
+    ``python -m wizard`` run in the checkout imports its code, where an installed script would
+    import whatever copy was installed."""
     return [sys.executable, "-m", "wizard", *args]
 
 

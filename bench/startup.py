@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import REPO, command, median_seconds, row, tool
+from bench.common import REPO, checkout_tool, command, median_seconds, row
 
 RUNS = 10
 
@@ -30,7 +30,8 @@ def system_python() -> str:
 
 def installed_copy(where: Path) -> Path | None:
     """``where``/bin/openclaw-remote from a venv with this checkout installed, or None (with the
-    reason printed) when pip cannot install it here (no index reachable, say)."""
+    reason printed) when pip cannot install it here (no index reachable, say). Every benchmark
+    times that copy (``bench.common.tool``), as a user runs it."""
     subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
     done = subprocess.run([str(where / "bin" / "python"), "-m", "pip", "install", "--quiet",
                            "--disable-pip-version-check", str(REPO)], capture_output=True, text=True)
@@ -40,26 +41,24 @@ def installed_copy(where: Path) -> Path | None:
     return where / "bin" / "openclaw-remote"
 
 
-def run() -> list[dict]:
+def run(venv: Path | None) -> list[dict]:
+    """``venv``: where ``installed_copy`` installed this checkout (None: it could not)."""
     home = tempfile.mkdtemp()
-    venv = Path(tempfile.mkdtemp()) / "venv"
     env = {**os.environ, "OPENCLAW_REMOTE_HOME": home}
     rows = []
-    installed = installed_copy(venv)
-    if installed is not None:
+    if venv is not None:
         bare = median_seconds(command([str(venv / "bin" / "python"), "-c", "pass"]), RUNS)
         for args, target in ((["--help"], 3), (["steps"], 6)):
-            ours = median_seconds(command([str(installed), *args], env), RUNS)
+            ours = median_seconds(command([str(venv / "bin" / "openclaw-remote"), *args], env), RUNS)
             rows.append(row(f"openclaw-remote {args[0]}, installed (pip install . in a venv)", ours,
                             "that venv's python -c pass", bare, target))
     same = median_seconds(command([sys.executable, "-c", "pass"]), RUNS)
     system = median_seconds(command([system_python(), "-c", "pass"]), RUNS)
     for args in (["--help"], ["steps"]):
-        ours = median_seconds(command(tool(*args), env), RUNS)
+        ours = median_seconds(command(checkout_tool(*args), env), RUNS)
         rows.append(row(f"openclaw-remote {args[0]}, from this checkout", ours, f"{sys.executable} -c pass", same,
                         None))
         rows.append(row(f"openclaw-remote {args[0]}, from this checkout", ours,
                         f"{system_python()} -c pass (system)", system, None))
     shutil.rmtree(home)
-    shutil.rmtree(venv.parent, ignore_errors=True)
     return rows
