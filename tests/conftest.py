@@ -72,6 +72,18 @@ def snapshot(root: Path) -> dict[str, tuple]:
     return found
 
 
+def dist_info(root: Path, distribution: str, groups: dict[str, dict[str, str]], version: str = "0.1.0") -> Path:
+    """Packaging metadata for ``distribution`` in ``root`` as pip installs it (its ``.dist-info``
+    folder, returned), with the entry points ``groups`` names, without installing anything."""
+    folder = root / f"{distribution.replace('-', '_')}-{version}.dist-info"
+    folder.mkdir(parents=True)
+    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: {version}\n")
+    (folder / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in entries.items()) + "\n"
+        for group, entries in groups.items()))
+    return folder
+
+
 def _worktree_entry_points() -> Path:
     """A dist-info for this checkout's pyproject.toml, first on PYTHONPATH: the wizard's subprocesses
     then load the plugins this tree declares, even when the installed (editable) metadata is an

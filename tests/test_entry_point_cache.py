@@ -9,19 +9,12 @@ import sys
 
 import pytest
 
-from tests.conftest import ENTRY_POINTS_SITE, REPO, clean_env
+from tests.conftest import ENTRY_POINTS_SITE, REPO, clean_env, dist_info
 from wizard import plugin_index
 
 
 def _dist_info(site, distribution: str, groups: dict[str, dict[str, str]]):
-    """Packaging metadata as pip installs it, without installing anything."""
-    folder = site / f"{distribution.replace('-', '_')}-1.0.dist-info"
-    folder.mkdir(parents=True)
-    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.0\n")
-    (folder / "entry_points.txt").write_text("".join(
-        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in entries.items()) + "\n"
-        for group, entries in groups.items()))
-    return folder
+    return dist_info(site, distribution, groups, version="1.0")
 
 
 GREETER = {"openclaw_remote": {"greeter": "greeter_plugin"}, "openclaw_remote.commands": {"greet": "greeter_plugin"}}

@@ -16,7 +16,7 @@ import sys
 import pexpect
 import pytest
 
-from tests.conftest import REPO, clean_env, snapshot
+from tests.conftest import REPO, clean_env, dist_info, snapshot
 from tests.test_mac_side import mac  # noqa: F401  (the macOS stand-ins fixture)
 from tests.test_remote import REMOTE_STEPS, needs_password, remote  # noqa: F401  (the real-sshd fixture)
 
@@ -316,13 +316,8 @@ def test_app_quit_and_open_waits_show_their_bounds(cli, home, mac):
 # --help lists every command, loading no plugin ------------------------------------------------
 
 def _dist_info(root, distribution: str, groups: dict[str, dict[str, str]]):
-    """Packaging metadata as pip installs it, without installing anything."""
-    folder = root / f"{distribution.replace('-', '_')}-0.1.0.dist-info"
-    folder.mkdir(parents=True)
-    (folder / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1.0\n")
-    (folder / "entry_points.txt").write_text("".join(
-        f"[{group}]\n" + "".join(f"{name} = {value}\n" for name, value in entries.items()) + "\n"
-        for group, entries in groups.items()))
+    """Packaging metadata as pip installs it, without installing anything: ``root``, which holds it."""
+    dist_info(root, distribution, groups)
     return root
 
 
