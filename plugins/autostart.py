@@ -9,7 +9,6 @@ port afterwards. Other OpenClaw tunnel agents would fight over the port: they ar
 
 from __future__ import annotations
 
-
 from plugins import _common, _launchd, _ports, _ssh, _tunnel
 from plugins._tunnel import StopProcess, WaitForTunnel, our_tunnels, unit_path
 from wizard import Action, Check, Health, Question, RemoveFile, Run, Step, StepFailed, WriteFile, hookimpl
