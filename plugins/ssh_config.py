@@ -233,9 +233,10 @@ class SshConfig(Step):
         # As the key login's alias check asks it (-F only where the home is not ssh's own), so
         # that check, just before the login starts, has its answer already.
         result = _ssh.ssh_g(ctx, _ssh.ssh_command(ctx, "-G", ctx.answer("alias")))
-        if not result.ok:
-            raise UsageError(_("ssh cannot read {path} as it is: {why}; fix it first (nothing was changed)").format(
-                path=path, why=(result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[0]))
+        if not result.ok:  # ssh's first line names the file and line (the system-wide one may be at fault)
+            why = (result.stderr.strip().splitlines() or [f"exit {result.returncode}"])[0]
+            raise UsageError(_("ssh cannot read its configuration as it is: {why}; fix it first (nothing was "
+                               "changed)").format(why=why))
 
     def plan(self, ctx):
         path = _ssh.config_path(ctx)

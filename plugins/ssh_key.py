@@ -541,19 +541,18 @@ class SshKey(Step):
                     path=path, chars=" ".join(unsafe)))
         _common.check_editable(key, Path(f"{key}.pub"), known_hosts(ctx))
         _ssh.isolation_options(ctx)  # a home ssh could not be told about: refused now
-        # The login plan needs, under way while the remaining checks (this one's passphrase and TCP
-        # checks too) and the other steps' run; only through an alias ssh already knows (else ssh
-        # would look the bare alias up in DNS, or reach another machine). A run these checks stop
-        # ends it on exit.
-        alias = ctx.answer("alias")
-        self._cancel_early()  # one from an earlier run in this process that stopped before plan
-        if key.exists() and _ssh.alias_configured(ctx, alias):
-            self._early = KeyLoginProbe(ctx, alias, self._trusting(ctx))
-        check_passphrase(ctx, key)
+        check_passphrase(ctx, key)  # before the login starts: a key it refuses must not connect at all
         no_password = None
         if not key.exists() and not ctx.interactive and not ctx.answer_if_given("password"):
             no_password = _("a new key is copied to the remote machine with your password there, and nobody can be "
                             "asked for it: set {env} or pass --password-stdin").format(env=PASSWORD.env_var)
+        # The login plan needs, under way while the remaining checks (this one's TCP check too) and
+        # the other steps' run; only through an alias ssh already knows (else ssh would look the bare
+        # alias up in DNS, or reach another machine). A run these checks stop ends it on exit.
+        alias = ctx.answer("alias")
+        self._cancel_early()  # one from an earlier run in this process that stopped before plan
+        if key.exists() and _ssh.alias_configured(ctx, alias):
+            self._early = KeyLoginProbe(ctx, alias, self._trusting(ctx))
         try:
             _ssh.check_reachable(ctx)
         except StepFailed as failure:  # both at once: fixing one must not reveal the other later

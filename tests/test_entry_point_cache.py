@@ -4,6 +4,8 @@ run, and a cache that cannot be trusted or written is read past, never obeyed.""
 
 from __future__ import annotations
 
+import os
+import site as site_module
 import subprocess
 import sys
 
@@ -40,6 +42,12 @@ RUN = ("import sys\n"
        "                               if m in sys.modules and m not in before), file=sys.stderr)\n")
 
 
+# Without the site module (-S), so that no .pth file (an editable install's finder imports pathlib
+# and typing) has imported what the test looks for; the tree under test first, then the
+# dependencies where this interpreter has them.
+SITE_PACKAGES = [*site_module.getsitepackages(), site_module.getusersitepackages()]
+
+
 @pytest.fixture
 def run(tmp_path, home):
     """``run(site, *args)``: the wizard with ``site`` on PYTHONPATH and the cache in tmp_path."""
@@ -48,9 +56,9 @@ def run(tmp_path, home):
     cache = tmp_path / "cache" / "entry-points.txt"
 
     def run(site, *args):
-        env = clean_env(home, PYTHONPATH=f"{ENTRY_POINTS_SITE}:{site}")
-        result = subprocess.run([sys.executable, "-c", RUN, str(bin_dir), str(cache), *args], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=60)
+        path = os.pathsep.join([str(REPO), str(ENTRY_POINTS_SITE), str(site), *SITE_PACKAGES])
+        result = subprocess.run([sys.executable, "-S", "-c", RUN, str(bin_dir), str(cache), *args], cwd=REPO,
+                                env=clean_env(home, PYTHONPATH=path), capture_output=True, text=True, timeout=60)
         result.metadata_read = "read the metadata" in result.stderr
         return result
 
@@ -113,9 +121,11 @@ def test_a_broken_plugin_is_still_reported_when_the_cache_is_right(run, tmp_path
     site.mkdir()
     _dist_info(site, "broken-plugin", {"openclaw_remote": {"broken": "broken_plugin_module"}})
     (site / "broken_plugin_module.py").write_text("raise RuntimeError('broken on purpose')\n")
-    for _attempt in range(2):  # from the metadata, then from the cache
-        result = run(site, "steps")
-        assert "plugin broken failed to load and was skipped: RuntimeError: broken on purpose" in result.stderr
+    first = run(site, "steps")
+    assert "plugin broken failed to load and was skipped: RuntimeError: broken on purpose" in first.stderr
+    again = run(site, "steps")  # from the cache: a plugin that raises is broken, not a stale cache
+    assert "plugin broken failed to load and was skipped: RuntimeError: broken on purpose" in again.stderr
+    assert not again.metadata_read
 
 
 def _header(good: str) -> str:

@@ -113,7 +113,7 @@ def test_ssh_g_is_asked_once_per_run_until_the_config_changes(tmp_path):
     config.write_text("Host gw\n    HostName 192.0.2.1\n")
     ctx = _Home(tmp_path)
     with FakeRunner() as fake:
-        fake.answer(["ssh"], stdout="hostname 192.0.2.1\nport 22\n")
+        fake.answer([_ssh.program()], stdout="hostname 192.0.2.1\nport 22\n")
         assert _ssh.alias_configured(ctx, "gw")
         assert _ssh.effective_config(ctx, "gw")["port"] == ["22"]
         asked = [argv for argv in fake.calls if "-G" in argv]
@@ -121,7 +121,7 @@ def test_ssh_g_is_asked_once_per_run_until_the_config_changes(tmp_path):
         replacement = tmp_path / ".ssh" / "config.new"
         replacement.write_text("Host gw\n    HostName 192.0.2.1\n    Port 2222\n")
         replacement.replace(config)  # as the wizard writes it: a new file renamed over the old
-        fake.answer(["ssh"], stdout="hostname 192.0.2.1\nport 2222\n")
+        fake.answer([_ssh.program()], stdout="hostname 192.0.2.1\nport 2222\n")
         assert _ssh.effective_config(ctx, "gw")["port"] == ["2222"]
         assert _ssh.effective_config(_Home(tmp_path), "gw")["port"] == ["2222"]  # another run asks for itself
         assert len([argv for argv in fake.calls if "-G" in argv]) == 3

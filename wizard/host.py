@@ -34,18 +34,20 @@ def get_plugin_manager() -> pluggy.PluginManager:
 
 def _load_entry_points(pm: pluggy.PluginManager) -> list[str]:
     found, cached = plugin_index.entries()
-    problems = _register_entry_points(pm, found)
-    if load_failures and cached:  # the cache may be older than a distribution changed in place: read again
+    problems, missing = _register_entry_points(pm, found)
+    if missing and cached:  # a module the cache names is not there: it is older than a change in place
         load_failures.clear()
         found, _cached = plugin_index.entries(refresh=True)
-        problems = _register_entry_points(pm, found)
+        problems, _missing = _register_entry_points(pm, found)
     return problems
 
 
-def _register_entry_points(pm: pluggy.PluginManager, found: list[plugin_index.Entry]) -> list[str]:
+def _register_entry_points(pm: pluggy.PluginManager, found: list[plugin_index.Entry]) -> tuple[list[str], bool]:
+    """The plugins ``found`` registered: the problems to report, and whether a plugin's own module
+    was not there at all (rather than raising as it was imported: a broken plugin)."""
     allowed = plugin_index.allowed_plugins()
     plugins = [entry for entry in found if entry.group == ENTRY_POINT_GROUP]
-    problems = []
+    problems, missing = [], False
     for entry in plugins:
         if allowed is not None and entry.name not in allowed and not plugin_index.is_builtin(entry):
             continue
@@ -54,6 +56,7 @@ def _register_entry_points(pm: pluggy.PluginManager, found: list[plugin_index.En
         try:
             plugin = plugin_index.load(entry)
         except Exception as exc:  # noqa: BLE001  (a broken third-party plugin must not stop the wizard)
+            missing = missing or plugin_index.names_missing_module(entry, exc)
             why = f"{type(exc).__name__}: {exc}"
             load_failures[entry.name] = why
             problems.append(_("plugin {name} failed to load and was skipped: {why}").format(name=entry.name, why=why))
@@ -66,7 +69,7 @@ def _register_entry_points(pm: pluggy.PluginManager, found: list[plugin_index.En
         third_party = sorted(entry.name for entry in plugins if not plugin_index.is_builtin(entry))
         problems.append(_("{env} names {names}, which no installed plugin is; installed plugins: {known}").format(
             env=PLUGIN_LIMIT_ENV, names=", ".join(unmatched), known=", ".join(third_party) or _("none")))
-    return problems
+    return problems, missing
 
 
 @dataclass(eq=False)

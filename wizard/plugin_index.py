@@ -58,6 +58,15 @@ def load(entry: Entry):
     return found
 
 
+def names_missing_module(entry: Entry, error: Exception) -> bool:
+    """Did loading ``entry`` fail because its own module (or a package above it) is not there?
+    Not a plugin that raises as it is imported, nor one missing a library of its own."""
+    if not isinstance(error, ModuleNotFoundError) or not error.name:
+        return False
+    module = entry.value.split("[", 1)[0].partition(":")[0].strip()
+    return module == error.name or module.startswith(error.name + ".")
+
+
 def allowed_plugins() -> set[str] | None:
     """The third-party plugins OPENCLAW_REMOTE_PLUGINS allows; None: all of them."""
     limit = os.environ.get(PLUGIN_LIMIT_ENV)
