@@ -25,6 +25,21 @@ def test_help_loads_no_plugin_and_no_heavy_library():
     assert "HEAVY []" in out
 
 
+def test_help_wraps_at_the_terminal_width_as_argparse_would_find_it(cli, monkeypatch):
+    """wizard/cli.py's _Formatter tells argparse the width (argparse would import shutil for it)."""
+    import argparse
+
+    from wizard.cli import _Formatter
+
+    for columns in ("60", "200"):
+        help_text = cli("--help", env={"COLUMNS": columns}).stdout
+        assert max(len(line) for line in help_text.splitlines()) <= int(columns) - 2
+        monkeypatch.setenv("COLUMNS", columns)
+        theirs = argparse.ArgumentParser(prog="x", description="word " * 60)
+        ours = argparse.ArgumentParser(prog="x", description="word " * 60, formatter_class=_Formatter)
+        assert ours.format_help() == theirs.format_help()
+
+
 def test_the_command_about_to_run_is_told_from_what_comes_before_it():
     """Only its sub-parser gets options (wizard/cli.py, build_parser's ``only``): when in doubt, all do."""
     from wizard.cli import _command_named

@@ -38,7 +38,7 @@ RUN = ("import sys\n"
        "    raise SystemExit(main(sys.argv[1:]))\n"
        "finally:\n"  # --help exits from inside argparse
        "    print('imported:', *sorted(m for m in ('importlib.metadata', 'pathlib', 'typing', 'json', 'dataclasses',\n"
-       "                                          'pluggy')\n"
+       "                                          'pluggy', 'shutil')\n"
        "                               if m in sys.modules and m not in before), file=sys.stderr)\n")
 
 
@@ -76,7 +76,7 @@ def test_a_second_start_reads_the_cache_and_imports_no_metadata(run, tmp_path):
     again = run(site, "--help")
     assert again.stdout == first.stdout
     assert not again.metadata_read
-    assert "imported:\n" in again.stderr  # nor importlib.metadata, pathlib, typing, json, dataclasses, pluggy
+    assert "imported:\n" in again.stderr  # nor importlib.metadata, pathlib, typing, json, dataclasses, pluggy, shutil
     steps = run(site, "steps")
     assert steps.returncode == 0 and "ssh-config" in steps.stdout, steps.stderr
     assert not steps.metadata_read  # the plugins themselves are loaded from it too

@@ -136,3 +136,16 @@ def test_a_token_fetched_over_ssh_is_in_no_argv_no_environment_no_file_no_output
     assert GATEWAY_TOKEN not in traced
     assert GATEWAY_TOKEN not in done.stdout + done.stderr
     assert files_containing(home, GATEWAY_TOKEN) == []
+
+
+def test_the_runs_context_shows_no_secret_when_printed(home):
+    """A Context in a traceback or a plugin's log: its environment holds the token's variable."""
+    from wizard.answers import Resolver
+    from wizard.context import Context
+    from wizard.state import State
+    from wizard.ui import UI
+
+    ctx = Context(home=home, platform="linux", interactive=False, dry_run=True, ui=UI(), state=State.load(home),
+                  resolver=Resolver(flags={}, env={}, file_answers={}, saved={}, interactive=False), questions={},
+                  env={"OPENCLAW_GATEWAY_TOKEN": GATEWAY_TOKEN})
+    assert GATEWAY_TOKEN not in repr(ctx) and GATEWAY_TOKEN not in str(ctx)

@@ -24,7 +24,7 @@ def passwd_home() -> Path:
     return Path(pwd.getpwuid(os.getuid()).pw_dir)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)  # no repr: env holds the token's and the password's variables
 class Context:
     home: Path
     platform: str
