@@ -138,7 +138,8 @@ def _columns() -> int:
 
 class _Formatter(argparse.HelpFormatter):
     """argparse's own formatter, told the terminal's width: left to find it, argparse imports
-    shutil (~2 ms, with bz2 and lzma) for every command, though only help is ever formatted."""
+    shutil (~2 ms, with bz2 and lzma) at every start, though the width matters only when a help
+    or an error is printed."""
 
     def __init__(self, prog, **options):
         if options.get("width") is None:
