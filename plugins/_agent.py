@@ -13,12 +13,11 @@ Linux: a systemd user unit gets no ``SSH_AUTH_SOCK`` from the login shell either
 
 from __future__ import annotations
 
-import os
 import re
 import stat
 from pathlib import Path
 
-from wizard import StepFailed
+from wizard import StepFailed, files
 from wizard.i18n import _
 
 LAUNCHD_AGENT = re.compile(r"/com\.apple\.launchd\.[^/]+/Listeners$")  # macOS's own, per login session
@@ -77,11 +76,7 @@ _encrypted: dict[str, tuple[tuple, bool]] = {}
 
 def is_encrypted(ctx, key: Path) -> bool:
     """Does the private key need a passphrase? ``ssh-keygen -y`` with an empty one fails then."""
-    try:
-        seen = os.stat(key)
-        identity = (seen.st_dev, seen.st_ino, seen.st_size, seen.st_mtime_ns, seen.st_ctime_ns)
-    except OSError:
-        identity = None
+    identity = files.identity(key)
     cached = _encrypted.get(str(key))
     if identity is not None and cached is not None and cached[0] == identity:
         return cached[1]

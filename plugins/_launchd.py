@@ -243,9 +243,9 @@ class Bootstrap(Run):
         return result
 
 
-def enable(label: str) -> Run:
+def enable(label: str, why: str | None = None) -> Run:
     """``launchctl enable gui/UID/LABEL``: off launchd's disabled list, which outlives reboots."""
-    return Run(["launchctl", "enable", f"{domain()}/{label}"], why=_("allowed to load"))
+    return Run(["launchctl", "enable", f"{domain()}/{label}"], why=why or _("allowed to load"))
 
 
 def bootstrap(path: Path) -> Run:

@@ -8,7 +8,7 @@ import weakref
 from pathlib import Path
 
 from plugins._common import answer_known
-from wizard import StepFailed
+from wizard import StepFailed, files
 from wizard.i18n import _
 
 
@@ -78,8 +78,8 @@ def ssh_g(ctx, argv: list[str]):
     """``ctx.run(argv)`` for an ``ssh -G`` command, run once per run while the config files it
     reads are as they were: ssh-config's check, the key login's alias check and ssh-config's
     verification ask the same, and the first two come before the login starts."""
-    files = [config_path(ctx), *(Path(value) for value in _option_values(tuple(argv[1:]), "-F"))]
-    key = (tuple(argv), tuple(_file_state(path) for path in files))
+    configs = [config_path(ctx), *(Path(value) for value in _option_values(tuple(argv[1:]), "-F"))]
+    key = (tuple(argv), tuple(files.identity(path) for path in configs))
     try:
         answers = _ssh_g_answers.setdefault(ctx, {})
     except TypeError:  # a context that cannot be weakly referenced (a test's namespace): asked every time
@@ -87,14 +87,6 @@ def ssh_g(ctx, argv: list[str]):
     if key not in answers:
         answers[key] = ctx.run(argv, timeout=10)
     return answers[key]
-
-
-def _file_state(path: Path) -> tuple | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns
 
 
 def effective_config(ctx, alias: str, config_file: Path | None = None) -> dict[str, list[str]]:

@@ -170,8 +170,7 @@ class LocalGateway(Step):
             if plist.exists() and not loaded:
                 actions.append(_launchd.bootstrap(plist))  # which enables the label first
             else:
-                actions.append(Run(["launchctl", "enable", f"{_launchd.domain()}/{label}"],
-                                   why=_("allowed to load again")))
+                actions.append(_launchd.enable(label, why=_("allowed to load again")))
         if actions and not ctx.dry_run and _ports.owner(ctx.answer("local_port")) is not None:
             ctx.ui.warn(_("local port {port} is still taken (by the tunnel?): OpenClaw.app's gateway comes back "
                           "but cannot listen there until it is free").format(port=ctx.answer("local_port")))

@@ -165,20 +165,20 @@ def build_parser(questions=(), plugin_commands=(), only: str | None = None) -> a
     commands = parser.add_subparsers(dest="command", metavar=_("COMMAND"))
 
     plugin_commands = list(plugin_commands)
-    known = only in COMMANDS or any(command.name == only for command in plugin_commands)
+    names = [*COMMANDS, *(command.name for command in plugin_commands)]
+    listed = [only] if only in names else names
+    with_options = only is None or only in names
     for name, command in COMMANDS.items():
-        if known and name != only:
-            continue
-        sub = commands.add_parser(name, help=command.help(), formatter_class=_Formatter)
-        if only in (None, name):
-            command.arguments(sub, questions)
+        if name in listed:
+            sub = commands.add_parser(name, help=command.help(), formatter_class=_Formatter)
+            if with_options:
+                command.arguments(sub, questions)
     for command in plugin_commands:
-        if known and command.name != only:
-            continue
-        sub = commands.add_parser(command.name, help=command.help, formatter_class=_Formatter)
-        if only in (None, command.name):
-            _home_option(sub)
-            command.add_arguments(sub)
+        if command.name in listed:
+            sub = commands.add_parser(command.name, help=command.help, formatter_class=_Formatter)
+            if with_options:
+                _home_option(sub)
+                command.add_arguments(sub)
     return parser
 
 

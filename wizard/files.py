@@ -19,6 +19,16 @@ from wizard.errors import UsageError
 from wizard.i18n import _
 
 
+def identity(path: Path) -> tuple | None:
+    """Which file is at ``path`` and its last change (device, inode, size, mtime, ctime), to
+    tell whether an answer read from it still holds; None when there is none."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
