@@ -13,6 +13,7 @@ Linux: a systemd user unit gets no ``SSH_AUTH_SOCK`` from the login shell either
 
 from __future__ import annotations
 
+import os
 import re
 import stat
 from pathlib import Path
@@ -70,20 +71,68 @@ def per_session(path: str) -> bool:
 
 
 # key path -> (the file as stat saw it, encrypted?): ssh-config's checks and ssh-key's both ask,
-# one ssh-keygen (3 ms, before the first login) answers both while the file stays the same.
+# one answer serves both while the file stays the same.
 _encrypted: dict[str, tuple[tuple, bool]] = {}
+
+# PROTOCOL.key in OpenSSH's source: the format ssh-keygen writes since 7.8 begins with this line,
+# then base64 of "openssh-key-v1\0" and the cipher's name as an SSH string ("none": no passphrase).
+_OPENSSH_KEY = b"-----BEGIN OPENSSH PRIVATE KEY-----"
+_OPENSSH_MAGIC = b"openssh-key-v1\0"
+_CIPHER_NAME = re.compile(rb"[a-z0-9][a-z0-9@.+_-]{0,63}")  # "none", "aes256-ctr", "aes256-gcm@openssh.com"…
 
 
 def is_encrypted(ctx, key: Path) -> bool:
-    """Does the private key need a passphrase? ``ssh-keygen -y`` with an empty one fails then."""
+    """Does the private key need a passphrase? Read from the header of a key in OpenSSH's own
+    format; for any other (PEM, PKCS#8), or a file ssh would refuse anyway (open to others, not a
+    plain file), ``ssh-keygen -y`` with an empty passphrase, which fails then."""
     identity = files.identity(key)
     cached = _encrypted.get(str(key))
     if identity is not None and cached is not None and cached[0] == identity:
         return cached[1]
-    result = ctx.run(["ssh-keygen", "-y", "-P", "", "-f", str(key)], timeout=10)
+    cipher = openssh_cipher(key)
+    if cipher is not None:
+        encrypted = cipher != "none"
+    else:
+        encrypted = not ctx.run(["ssh-keygen", "-y", "-P", "", "-f", str(key)], timeout=10).ok
     if identity is not None:
-        _encrypted[str(key)] = (identity, not result.ok)
-    return not result.ok
+        _encrypted[str(key)] = (identity, encrypted)
+    return encrypted
+
+
+def openssh_cipher(key: Path) -> str | None:
+    """The cipher that encrypts a private key in OpenSSH's format ("none" when nothing does), from
+    the first bytes of the file only (the key itself comes later); None for any other file, and
+    for one whose mode lets others read it (ssh-keygen and ssh refuse it: theirs to explain)."""
+    import binascii
+
+    try:
+        fd = os.open(key, os.O_RDONLY | os.O_NONBLOCK)  # a FIFO in its place must not hang the run
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
+            return None
+        head = os.read(fd, len(_OPENSSH_KEY) + 2 + 64)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    first, _newline, rest = head.partition(b"\n")
+    if first.rstrip(b"\r") != _OPENSSH_KEY or len(rest) < 64:
+        return None
+    try:
+        blob = binascii.a2b_base64(rest[:64])  # 48 bytes: the magic, a length and the name
+    except binascii.Error:
+        return None
+    if not blob.startswith(_OPENSSH_MAGIC):
+        return None
+    start = len(_OPENSSH_MAGIC) + 4
+    length = int.from_bytes(blob[len(_OPENSSH_MAGIC):start], "big")
+    name = blob[start:start + length]
+    if len(name) != length or not _CIPHER_NAME.fullmatch(name):
+        return None
+    return name.decode("ascii")
 
 
 def _fingerprint(ctx, public_key: Path) -> str | None:

@@ -60,7 +60,8 @@ def owner(port: int, likely: tuple[int, ...] = ()) -> Owner | None:
         # Held, yet no listener seen on the look before: one that began listening between the
         # two looks (a tunnel launchd is starting right now), or a socket bound and not listening
         # yet. Look again, briefly, before calling it unknown.
-        time.sleep(0.01 * look)
+        if look:
+            time.sleep(0.01 * look)  # not sleep(0) first: that hands the GIL to a busy thread for up to 5 ms
         found = _listener(port, likely)
         if found is not None or bindable(port):
             return found

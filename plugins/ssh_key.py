@@ -115,10 +115,12 @@ class KeyLoginProbe:
     lines reach known_hosts through TrustHostKey, an action like any other (a dry run writes nothing)."""
 
     def __init__(self, ctx, alias: str, trusting: bool):
-        import tempfile
-
         self.alias, self.inputs = alias, _login_inputs(ctx)
-        self.scratch = Path(tempfile.mkdtemp(prefix="openclaw-remote-")) if trusting else None
+        self.scratch = None
+        if trusting:
+            import tempfile  # only here: a re-run's login, the common one, starts ~1 ms sooner
+
+            self.scratch = Path(tempfile.mkdtemp(prefix="openclaw-remote-"))
         options: tuple[str, ...] = ()
         if self.scratch is not None:
             files = [str(self.scratch / "known_hosts"), *_known_hosts_files(ctx, alias)]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 
 import pytest
 
+from tests.conftest import snapshot
 from tests.test_remote import REMOTE_STEPS, needs_password, remote  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.timeout(90)
@@ -63,13 +65,19 @@ def test_new_key_logs_in_no_more_often_than_the_guide(cli, home, remote):
     assert connections <= 5
 
 
-def test_a_rerun_with_everything_in_place_logs_in_once(cli, home, remote):
+def test_a_rerun_with_everything_in_place_logs_in_once_and_writes_nothing(cli, home, remote):
     authorized_key(home, remote.sshd)
     assert cli(*REMOTE_STEPS, "--yes", "--accept-host-key", *remote.flags).returncode == 0
+    state = home / ".config" / "openclaw-remote" / "state.json"
+    before, written = snapshot(home), os.stat(state)
+    time.sleep(1.05)  # a record written again would carry another second
     logins, connections, result = counted(remote.sshd, lambda: cli(*REMOTE_STEPS, "--yes", *remote.flags))
     print(f"\nre-run: {logins} logins, {connections} connections")
     assert result.stdout.count("already done, nothing to change") == 3
     assert logins == 1
+    # Nothing changed, so nothing was written: not even the state file (one fsync'd write less).
+    now = os.stat(state)
+    assert snapshot(home) == before and (now.st_ino, now.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
 
 
 def test_the_trusting_login_changes_nothing_in_a_dry_run_and_undo_takes_its_host_key_out(cli, home, remote):

@@ -125,3 +125,58 @@ def test_ssh_g_is_asked_once_per_run_until_the_config_changes(tmp_path):
         assert _ssh.effective_config(ctx, "gw")["port"] == ["2222"]
         assert _ssh.effective_config(_Home(tmp_path), "gw")["port"] == ["2222"]  # another run asks for itself
         assert len([argv for argv in fake.calls if "-G" in argv]) == 3
+
+
+class _Recording:
+    """A context whose commands really run, each one kept in ``commands``."""
+
+    def __init__(self):
+        self.commands: list[list[str]] = []
+
+    def run(self, argv, timeout=30.0):
+        from wizard import runner
+
+        self.commands.append(list(argv))
+        return runner.run(argv, timeout=timeout)
+
+
+@pytest.mark.parametrize("kind", [
+    ("-t", "ed25519"), ("-t", "rsa", "-b", "2048"), ("-t", "ecdsa", "-Z", "aes256-gcm@openssh.com"),
+    ("-t", "rsa", "-b", "2048", "-m", "PEM"),
+], ids=["ed25519", "rsa", "ecdsa-gcm", "rsa-pem"])
+@pytest.mark.parametrize("passphrase", ["", "a-passphrase"], ids=["plain", "encrypted"])
+def test_a_keys_passphrase_is_told_as_ssh_keygen_tells_it_and_without_it_for_openssh_keys(tmp_path, kind, passphrase):
+    """The passphrase check (before the first login of every run) reads the header of a key in
+    OpenSSH's own format instead of running ssh-keygen; its answer is ssh-keygen's own, and any
+    other format is still ssh-keygen's to tell."""
+    from plugins import _agent
+
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", *kind, "-N", passphrase, "-f", str(key)], check=True)
+    truth = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(key)], capture_output=True).returncode != 0
+    ctx = _Recording()
+    assert _agent.is_encrypted(ctx, key) is truth is bool(passphrase)
+    openssh_format = "-m" not in kind
+    assert (ctx.commands == []) is openssh_format, ctx.commands
+    assert (_agent.openssh_cipher(key) is not None) is openssh_format
+
+
+def test_a_key_ssh_would_refuse_or_a_fifo_is_left_to_ssh_keygen(tmp_path):
+    """A key others may read is one ssh and ssh-keygen refuse ("UNPROTECTED PRIVATE KEY FILE"):
+    their answer, as before; a FIFO in a key's place is not read (that would wait for a writer)."""
+    from plugins import _agent
+
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    key.chmod(0o644)
+    ctx = _Recording()
+    assert _agent.is_encrypted(ctx, key) is True  # ssh-keygen -y fails on it, as it always did here
+    assert [argv[0] for argv in ctx.commands] == ["ssh-keygen"]
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    assert _agent.openssh_cipher(fifo) is None and time.monotonic() - started < 1
+    damaged = tmp_path / "damaged"
+    damaged.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n" + "A" * 70 + "\n")
+    damaged.chmod(0o600)
+    assert _agent.openssh_cipher(damaged) is None  # no "openssh-key-v1" inside

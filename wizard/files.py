@@ -245,8 +245,6 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: 
     ``exact_mode``: the file ends with ``mode`` even when one existed with another (a reader that
     refuses some modes, as launchd refuses group-writable plists), same content or not.
     Returns the backup. Anything but a regular file is refused (``replaceable``)."""
-    import tempfile
-
     path = replaceable(path)
     try:
         info = os.stat(path)
@@ -262,6 +260,8 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int = 0o600, dir_mode: 
     saved = backup(path, backup_dir, root) if (backup_dir is not None and old is not None) else None
     for stale in stale_temps(path):  # left by a wizard killed mid-write
         stale.unlink(missing_ok=True)
+    import tempfile  # here: a write that changes nothing (a no-op run's state) needs none
+
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=temp_prefix(path), suffix=".tmp")
     try:
         os.fchmod(fd, stat.S_IMODE(info.st_mode) if info and not exact_mode else mode)

@@ -205,8 +205,14 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
         outcome.unchanged.append(step.name)
         ctx.report.note(step.name, DONE)
         # Nothing changed, so nothing is lost if a kill comes before this record is written: it
-        # waits for the next write (one fsync'd state write per no-op run, not one per step).
-        _record(ctx, "done", save=False, changed=[])
+        # waits for the next write (one fsync'd state write per no-op run, not one per step). A
+        # record that already says done keeps when that was and what changed then, so that a run
+        # that changes nothing leaves the state file as it was (no write at all).
+        earlier = ctx.state.step(step.name)
+        if earlier.get("status") == "done":
+            _record(ctx, "done", save=False, changed=earlier.get("changed", []), since=earlier.get("at"))
+        else:
+            _record(ctx, "done", save=False, changed=[])
         return
     if ctx.dry_run:
         ui.say(_("would do:"))

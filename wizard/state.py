@@ -156,9 +156,10 @@ class State:
     def step(self, name: str) -> dict:
         return self.data["steps"].get(name, {})
 
-    def record(self, name: str, status: str, **details) -> None:
+    def record(self, name: str, status: str, since: str | None = None, **details) -> None:
+        """``since``: the time to record instead of now (a done step found still done keeps its own)."""
         entry = self.data["steps"].setdefault(name, {})
-        entry.update(details, status=status, at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        entry.update(details, status=status, at=since or time.strftime("%Y-%m-%dT%H:%M:%S%z"))
 
     @property
     def touched(self) -> list[str]:
