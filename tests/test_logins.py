@@ -80,6 +80,20 @@ def test_a_rerun_with_everything_in_place_logs_in_once_and_writes_nothing(cli, h
     assert snapshot(home) == before and (now.st_ino, now.st_mtime_ns) == (written.st_ino, written.st_mtime_ns)
 
 
+def test_the_key_login_check_ends_once_the_key_is_accepted_without_waiting_for_a_remote_shell(cli, home, remote):
+    """The check proves what the tunnel needs, the key accepted, and stops there: a forced command
+    that would keep a session open for 30 s (past the check's own bound) does not hold it up."""
+    key = home / ".ssh" / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    remote.sshd.authorize('command="sleep 30" ' + key.with_suffix(".pub").read_text())
+    began = time.monotonic()
+    logins, _connections, result = counted(remote.sshd, lambda: cli("run", "ssh-config", "ssh-key", "--yes",
+                                                                     "--accept-host-key", *remote.flags))
+    assert time.monotonic() - began < 10, result.stdout + result.stderr
+    assert logins == 1 and "ssh-key: done" in result.stdout + result.stderr
+    assert "openclaw-remote@" not in remote.sshd.authorized_keys()  # proved by that login: nothing copied
+
+
 def test_the_trusting_login_changes_nothing_in_a_dry_run_and_undo_takes_its_host_key_out(cli, home, remote):
     from tests.conftest import snapshot
 

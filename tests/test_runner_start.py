@@ -39,3 +39,26 @@ def test_one_still_running_when_the_wizard_exits_is_ended():
             return
         time.sleep(0.05)
     raise AssertionError(f"sleep (pid {pid}) outlived the process that started it")
+
+
+SAYS_THEN_WAITS = ("import sys, time; print('out', flush=True); sys.stderr.write('first\\nAuthenticated to x\\n'); "
+                   "sys.stderr.flush(); time.sleep(30)")
+
+
+def test_until_ends_the_command_once_its_stderr_says_so_and_counts_it_a_success():
+    """How the key login ends at ssh's "Authenticated to …" line instead of running a remote shell."""
+    began = time.monotonic()
+    started = runner.start([sys.executable, "-c", SAYS_THEN_WAITS], timeout=20, until="Authenticated to ")
+    result = started.result()
+    assert time.monotonic() - began < 10 and started.process.poll() is not None  # ended, reaped
+    assert result.returncode == 0 and result.stdout == "out\n"
+    assert result.stderr == "first\nAuthenticated to x\n"
+
+
+def test_until_needs_a_line_that_begins_with_it_else_the_commands_own_result():
+    words = "import sys; sys.stderr.write('not Authenticated to x\\n'); sys.exit(5)"
+    result = runner.start([sys.executable, "-c", words], timeout=20, until="Authenticated to ").result()
+    assert result.returncode == 5 and result.stderr == "not Authenticated to x\n"
+    started = runner.start(["sleep", "30"], timeout=0.3, until="Authenticated to ")
+    over = started.result()
+    assert over.returncode == 124 and "no answer after 0.3 s" in over.stderr and started.process.poll() is not None

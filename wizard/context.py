@@ -114,10 +114,11 @@ class Context:
         """Run a command. While planning only read-only commands may run (ssh -G, probes)."""
         return runner.run(argv, input=input, timeout=timeout, env=env if env is not None else self.env)
 
-    def start(self, argv: list[str], *, timeout: float = 30.0, env: dict | None = None) -> runner.Started:
+    def start(self, argv: list[str], *, timeout: float = 30.0, env: dict | None = None,
+              until: str | None = None) -> runner.Started:
         """Start a read-only command (a probe) that runs while other checks go on; its
-        ``result()`` is the ``run`` result."""
-        return runner.start(argv, timeout=timeout, env=env if env is not None else self.env)
+        ``result()`` is the ``run`` result (``until``: see ``runner.Started``)."""
+        return runner.start(argv, timeout=timeout, env=env if env is not None else self.env, until=until)
 
     def _refuse_in_dry_run(self) -> None:
         if self.dry_run:

@@ -60,10 +60,15 @@ def run(argv, *, input: str | None = None, timeout: float = 30.0, env: dict | No
 class Started:
     """A command ``start`` began, running while the caller does other work. ``result()`` waits
     for it (until its bound); ``cancel()`` ends it. One still running when the wizard exits is
-    ended then, so that nothing it started outlives it unasked."""
+    ended then, so that nothing it started outlives it unasked.
 
-    def __init__(self, argv: list[str], process: subprocess.Popen | None, timeout: float):
-        self.argv, self.process = argv, process
+    ``until``: the command has said what the caller waited for once a line of its stderr begins
+    with this text; ``result()`` then ends it at once and returns a success (exit 0) with what it
+    printed so far, instead of waiting for it to finish."""
+
+    def __init__(self, argv: list[str], process: subprocess.Popen | None, timeout: float,
+                 until: str | None = None):
+        self.argv, self.process, self.until = argv, process, until
         self.deadline = time.monotonic() + timeout
         self.timeout = timeout
         if process is not None:
@@ -75,6 +80,8 @@ class Started:
         if self.process is None:
             return Result(127, "", _("{command}: command not found").format(command=self.argv[0]))
         try:
+            if self.until is not None:
+                return self._until_said()
             out, err = self.process.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             self.cancel()
@@ -83,6 +90,35 @@ class Started:
         atexit.unregister(self.cancel)
         return Result(self.process.returncode, out, err)
 
+    def _until_said(self) -> Result:
+        import selectors
+        import subprocess
+
+        out_fd, err_fd = self.process.stdout.fileno(), self.process.stderr.fileno()
+        said = {out_fd: bytearray(), err_fd: bytearray()}
+        marker = b"\n" + self.until.encode()
+        with selectors.DefaultSelector() as selector:
+            for fd in said:
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                remaining = self.deadline - time.monotonic()
+                if remaining <= 0:
+                    raise subprocess.TimeoutExpired(self.argv, self.timeout)
+                for key, _events in selector.select(remaining):
+                    chunk = os.read(key.fd, 65536)
+                    if chunk:
+                        said[key.fd] += chunk
+                    else:
+                        selector.unregister(key.fd)
+                if marker in b"\n" + said[err_fd]:
+                    self.cancel()
+                    return Result(0, said[out_fd].decode(errors="replace"), said[err_fd].decode(errors="replace"))
+        returncode = self.process.wait(max(0.0, self.deadline - time.monotonic()))
+        atexit.unregister(self.cancel)
+        self.process.stdout.close()
+        self.process.stderr.close()
+        return Result(returncode, said[out_fd].decode(errors="replace"), said[err_fd].decode(errors="replace"))
+
     def cancel(self) -> None:
         atexit.unregister(self.cancel)
         if self.process is not None and self.process.poll() is None:
@@ -90,8 +126,9 @@ class Started:
             self.process.communicate()
 
 
-def start(argv, *, timeout: float = 30.0, env: dict | None = None) -> Started:
-    """Like ``run``, but returns at once: the command runs alongside the caller's other work."""
+def start(argv, *, timeout: float = 30.0, env: dict | None = None, until: str | None = None) -> Started:
+    """Like ``run``, but returns at once: the command runs alongside the caller's other work
+    (``until``: see ``Started``)."""
     import subprocess
 
     argv = _check_argv(argv)
@@ -100,7 +137,7 @@ def start(argv, *, timeout: float = 30.0, env: dict | None = None) -> Started:
                                    text=True, env=env)
     except FileNotFoundError:
         process = None
-    return Started(argv, process, timeout)
+    return Started(argv, process, timeout, until)
 
 
 def spawn_detached(argv, *, log_path: Path, env: dict | None = None,
