@@ -76,7 +76,8 @@ _encrypted: dict[str, tuple[tuple, bool]] = {}
 
 # PROTOCOL.key in OpenSSH's source: the format ssh-keygen writes since 7.8 begins with this line,
 # then base64 of "openssh-key-v1\0" and the cipher's name as an SSH string ("none": no passphrase).
-_OPENSSH_KEY = b"-----BEGIN OPENSSH PRIVATE KEY-----"
+_OPENSSH_KEY = b"-----BEGIN OPENSSH PRIVATE KEY-----\n"  # ssh's MARK_BEGIN: no "\r" before the newline
+_OPENSSH_END = b"\n-----END OPENSSH PRIVATE KEY-----\n"  # and its MARK_END, after a line of the key
 _OPENSSH_MAGIC = b"openssh-key-v1\0"
 _CIPHER_NAME = re.compile(rb"[a-z0-9][a-z0-9@.+_-]{0,63}")  # "none", "aes256-ctr", "aes256-gcm@openssh.com"…
 
@@ -113,16 +114,21 @@ def openssh_cipher(key: Path) -> str | None:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_mode & 0o077:
             return None
-        head = os.read(fd, len(_OPENSSH_KEY) + 2 + 64)
+        head = os.read(fd, len(_OPENSSH_KEY) + 64)
+        tail = os.pread(fd, 2 * len(_OPENSSH_END), max(0, info.st_size - 2 * len(_OPENSSH_END)))
     except OSError:
         return None
     finally:
         os.close(fd)
-    first, _newline, rest = head.partition(b"\n")
-    if first.rstrip(b"\r") != _OPENSSH_KEY or len(rest) < 64:
+    # ssh loads the key only between its two marks, as written: a file cut short, or rewritten
+    # with CRLF line ends, is ssh-keygen's to judge (it refuses it, as ssh will).
+    if not head.startswith(_OPENSSH_KEY) or _OPENSSH_END not in tail or b"\r" in head + tail:
+        return None
+    rest = head[len(_OPENSSH_KEY):]
+    if len(rest) < 64:
         return None
     try:
-        blob = binascii.a2b_base64(rest[:64])  # 48 bytes: the magic, a length and the name
+        blob = binascii.a2b_base64(rest)  # 48 bytes: the magic, a length and the name
     except binascii.Error:
         return None
     if not blob.startswith(_OPENSSH_MAGIC):

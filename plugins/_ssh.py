@@ -153,8 +153,9 @@ def explain(output: str) -> tuple[str, str]:
 
 
 LOGIN_GRACE = 5.0  # after connecting: the key exchange and the authentication
-# ssh's own line once the server has accepted a login (LogLevel VERBOSE; OpenSSH 7 to 10 alike).
-AUTHENTICATED = "Authenticated to "
+# ssh's own line once the server has accepted a login (LogLevel VERBOSE; OpenSSH 7 to 10 alike):
+# "Authenticated to HOST ([ADDRESS]:PORT) using …", or "… HOST (via proxy) using …".
+AUTHENTICATED = "Authenticated to {host} ("
 
 
 def key_login_bound(timeout: float = 10.0) -> float:
@@ -172,17 +173,23 @@ def start_key_login(ctx, alias: str, timeout: float = 10.0, options: tuple[str, 
     """``key_login`` started, to run alongside other checks: ``key_login_outcome(started.result())``
     is its answer. ``options`` are more ``-o`` options for this one login (its known-hosts files).
 
-    The login ends as soon as ssh says the server accepted it (``Authenticated to …``): what it
-    proves is then proven, and a remote shell running ``true`` would add the server's session
-    setup and a few round trips (~45 ms on loopback, more over a network) that the tunnel, which
-    opens no shell, never needs. Through a connection the user's config shares (ControlPath),
-    ssh authenticates nothing and ``true`` runs to its end. ``ControlMaster=no``: a check never
-    becomes the master of such a connection, which ending it early would leave behind."""
+    The login ends as soon as ssh says the server accepted it (``Authenticated to HOST (…``, the
+    host ``ssh -G`` names, so that a jump host's own line does not count): what it proves is then
+    proven, and a remote shell running ``true`` would add the server's session setup and a few
+    round trips (~45 ms on loopback, more over a network) that the tunnel, which opens no shell,
+    never needs. Through a connection the user's config shares (ControlPath), ssh authenticates
+    nothing and ``true`` runs to its end. ``ControlMaster=no``: a check never becomes the master
+    of such a connection, which ending it early would leave behind; ``PermitLocalCommand=no``:
+    nor does it run the config's LocalCommand, which it would cut short."""
     argv = ssh_command(ctx, *NO_FORWARDS, *NO_HOSTKEY_UPDATES, "-o", "BatchMode=yes",
                        "-o", f"ConnectTimeout={int(timeout)}", "-o", "ControlMaster=no",
-                       "-o", "LogLevel=VERBOSE", alias, "true")
+                       "-o", "PermitLocalCommand=no", "-o", "LogLevel=VERBOSE", alias, "true")
     argv[1:1] = options  # before -F's companions: for -o, ssh keeps the first value it reads
-    return ctx.start(argv, timeout=key_login_bound(timeout), env=child_env(ctx), until=AUTHENTICATED)
+    try:
+        until = AUTHENTICATED.format(host=effective_config(ctx, alias)["hostname"][0])
+    except (StepFailed, KeyError):  # ssh -G cannot tell: the login runs to its end, as `ssh … true`
+        until = None
+    return ctx.start(argv, timeout=key_login_bound(timeout), env=child_env(ctx), until=until)
 
 
 def key_login_outcome(result) -> tuple[bool, str, str]:

@@ -72,6 +72,9 @@ class Worker:
 
     def cli(self) -> Cli:
         cli = Cli(self.home)
+        # Every run of this test with one sys.path (setup's kill switch; inert without its variables):
+        # a run with another one rewrites the entry-point cache, which would add events to the next.
+        cli.env["PYTHONPATH"] = str(REPO / "tests" / "crash")
         cli.env.update({**self.standins.env, **self.keychain_env, "OPENCLAW_REMOTE_PLATFORM": "darwin",
                         "STANDIN_LAUNCHD_PATH": f"{BIN_DIR}:/usr/bin:/bin",
                         "OPENCLAW_REMOTE_SSH_PASSWORD": self.sshd.password, "OPENCLAW_GATEWAY_TOKEN": GATEWAY_TOKEN})

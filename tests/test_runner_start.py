@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from tests.conftest import REPO
 from wizard import runner
@@ -62,3 +63,27 @@ def test_until_needs_a_line_that_begins_with_it_else_the_commands_own_result():
     started = runner.start(["sleep", "30"], timeout=0.3, until="Authenticated to ")
     over = started.result()
     assert over.returncode == 124 and "no answer after 0.3 s" in over.stderr and started.process.poll() is not None
+
+
+def test_ending_a_command_ends_what_it_started_too_without_waiting_for_it(tmp_path):
+    """An ssh's ProxyCommand holds ssh's stderr: ended with ssh, never waited for."""
+    pid_file = tmp_path / "grandchild"
+    script = f"sleep 30 & echo $! > {pid_file}; echo 'Authenticated to x (via proxy)' >&2; wait"
+    began = time.monotonic()
+    started = runner.start(["sh", "-c", script], timeout=20, until="Authenticated to x (")
+    assert started.result().returncode == 0
+    assert time.monotonic() - began < 10
+    grandchild = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _alive(grandchild):
+        time.sleep(0.05)
+    assert not _alive(grandchild)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.exists() and status.read_text().split(") ", 1)[1].startswith("Z"))  # a zombie is gone

@@ -177,6 +177,51 @@ def test_a_key_ssh_would_refuse_or_a_fifo_is_left_to_ssh_keygen(tmp_path):
     started = time.monotonic()
     assert _agent.openssh_cipher(fifo) is None and time.monotonic() - started < 1
     damaged = tmp_path / "damaged"
-    damaged.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n" + "A" * 70 + "\n")
+    damaged.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\n" + "A" * 70 + "\n-----END OPENSSH PRIVATE KEY-----\n")
     damaged.chmod(0o600)
     assert _agent.openssh_cipher(damaged) is None  # no "openssh-key-v1" inside
+
+
+def test_a_key_ssh_cannot_load_cut_short_or_with_crlf_lines_is_left_to_ssh_keygen(tmp_path):
+    """ssh reads a key only between its marks as ssh-keygen wrote them: a copy cut short, or with
+    Windows line ends, is refused by ssh, so its header must not pass it as a key without passphrase."""
+    from plugins import _agent
+
+    key = tmp_path / "key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    assert _agent.openssh_cipher(key) == "none"
+    text = key.read_bytes()
+    for name, broken in {"short": text[:120], "crlf": text.replace(b"\n", b"\r\n")}.items():
+        copy = tmp_path / name
+        copy.write_bytes(broken)
+        copy.chmod(0o600)
+        refused = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(copy)], capture_output=True).returncode != 0
+        assert refused and _agent.openssh_cipher(copy) is None, name
+        ctx = _Recording()
+        assert _agent.is_encrypted(ctx, copy) is True and ctx.commands[0][0] == "ssh-keygen"  # as before: refused
+
+
+class _Probing(_Home):
+    """A context that also starts commands (the key login), with this process's environment."""
+
+    def __init__(self, home):
+        super().__init__(home)
+        self.env = dict(os.environ)
+
+    def start(self, argv, timeout=30.0, env=None, until=None):
+        from wizard import runner
+
+        return runner.start(argv, timeout=timeout, env=env, until=until)
+
+
+def test_a_jump_hosts_own_authenticated_line_does_not_end_the_key_login_as_a_success(tmp_path):
+    """The login ends early only at ssh's line for the host it logs in to (ssh -G's HostName):
+    a ProxyCommand or a jump host's ssh writing its own "Authenticated to" proves nothing."""
+    from plugins import _ssh
+
+    (tmp_path / ".ssh").mkdir()
+    jump_says = 'echo "Authenticated to jump.invalid ([192.0.2.1]:22) using \\"publickey\\"." >&2; exit 1'
+    (tmp_path / ".ssh" / "config").write_text(
+        f"Host gw\n    HostName target.invalid\n    ProxyCommand sh -c '{jump_says}'\n")
+    ok, _kind, why = _ssh.key_login(_Probing(tmp_path), "gw", timeout=3)
+    assert not ok, why

@@ -120,21 +120,31 @@ class Started:
         return Result(returncode, said[out_fd].decode(errors="replace"), said[err_fd].decode(errors="replace"))
 
     def cancel(self) -> None:
+        """End the command and what it started (its own session: an ssh's ProxyCommand), never
+        waiting for a process that still holds its pipes."""
+        import signal
+
         atexit.unregister(self.cancel)
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.communicate()
+        if self.process is None or self.process.returncode is not None:
+            return
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except OSError:  # already gone
+            pass
+        self.process.wait()
+        self.process.stdout.close()
+        self.process.stderr.close()
 
 
 def start(argv, *, timeout: float = 30.0, env: dict | None = None, until: str | None = None) -> Started:
     """Like ``run``, but returns at once: the command runs alongside the caller's other work
-    (``until``: see ``Started``)."""
+    (``until``: see ``Started``). It runs in a session of its own, which ``cancel`` ends whole."""
     import subprocess
 
     argv = _check_argv(argv)
     try:
         process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                   text=True, env=env)
+                                   text=True, env=env, start_new_session=True)
     except FileNotFoundError:
         process = None
     return Started(argv, process, timeout, until)
