@@ -31,6 +31,7 @@ KILLS = 50
 # Commands that wait loops run a varying number of times: their Nth call is not a fixed point.
 POLLED = ("launchctl", "pgrep", "lsof", "ps", "python3", "systemctl")
 WORKERS = 2
+CRASH_SITE = str(REPO / "tests" / "crash")  # sitecustomize.py: the kill switch, inert without its variables
 LABEL = "bot.molt.ssh-tunnel"
 USER_CONFIG = "# my settings\nHost *\n    ServerAliveInterval 60\n\nHost work\n    HostName work.example\n"
 
@@ -72,9 +73,9 @@ class Worker:
 
     def cli(self) -> Cli:
         cli = Cli(self.home)
-        # Every run of this test with one sys.path (setup's kill switch; inert without its variables):
-        # a run with another one rewrites the entry-point cache, which would add events to the next.
-        cli.env["PYTHONPATH"] = str(REPO / "tests" / "crash")
+        # Every run of this test with one sys.path: a run with another one rewrites the entry-point
+        # cache, which would add events to the next.
+        cli.env["PYTHONPATH"] = CRASH_SITE
         cli.env.update({**self.standins.env, **self.keychain_env, "OPENCLAW_REMOTE_PLATFORM": "darwin",
                         "STANDIN_LAUNCHD_PATH": f"{BIN_DIR}:/usr/bin:/bin",
                         "OPENCLAW_REMOTE_SSH_PASSWORD": self.sshd.password, "OPENCLAW_GATEWAY_TOKEN": GATEWAY_TOKEN})
@@ -98,7 +99,7 @@ class Worker:
             str(self.app),
             "--accept-host-key",
         ]
-        env = {"PYTHONPATH": str(REPO / "tests" / "crash"), "OPENCLAW_TEST_KILL_AT": kill_at}
+        env = {"OPENCLAW_TEST_KILL_AT": kill_at}
         if events:
             env["OPENCLAW_TEST_EVENTS"] = str(events)
         return self.cli()("setup", "--yes", *flags, env=env, timeout=120)
@@ -191,7 +192,7 @@ def test_setup_killed_at_50_points_keeps_every_file_whole_undo_restores_the_home
     # sys.path differs from the last one's, such as the first run here after the rest of the suite:
     # that run's os.mkdir and os.replace would shift every later event's number. Written now, once.
     (tmp_path / "warm-home").mkdir()
-    warm = Cli(tmp_path / "warm-home")("steps", env={"PYTHONPATH": str(REPO / "tests" / "crash")})
+    warm = Cli(tmp_path / "warm-home")("steps", env={"PYTHONPATH": CRASH_SITE})
     assert warm.returncode == 0, warm.stdout + warm.stderr
 
     def reference_run(worker: Worker):

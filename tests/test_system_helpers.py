@@ -93,6 +93,7 @@ class _Home:
 
     def __init__(self, home):
         self.home = home
+        self.commands: list[list[str]] = []  # every command run, in order
 
     def path(self, *parts):
         return self.home.joinpath(*parts)
@@ -100,6 +101,7 @@ class _Home:
     def run(self, argv, timeout=30.0):
         from wizard import runner
 
+        self.commands.append(list(argv))
         return runner.run(argv, timeout=timeout)
 
 
@@ -127,19 +129,6 @@ def test_ssh_g_is_asked_once_per_run_until_the_config_changes(tmp_path):
         assert len([argv for argv in fake.calls if "-G" in argv]) == 3
 
 
-class _Recording:
-    """A context whose commands really run, each one kept in ``commands``."""
-
-    def __init__(self):
-        self.commands: list[list[str]] = []
-
-    def run(self, argv, timeout=30.0):
-        from wizard import runner
-
-        self.commands.append(list(argv))
-        return runner.run(argv, timeout=timeout)
-
-
 @pytest.mark.parametrize("kind", [
     ("-t", "ed25519"), ("-t", "rsa", "-b", "2048"), ("-t", "ecdsa", "-Z", "aes256-gcm@openssh.com"),
     ("-t", "rsa", "-b", "2048", "-m", "PEM"),
@@ -154,7 +143,7 @@ def test_a_keys_passphrase_is_told_as_ssh_keygen_tells_it_and_without_it_for_ope
     key = tmp_path / "key"
     subprocess.run(["ssh-keygen", "-q", *kind, "-N", passphrase, "-f", str(key)], check=True)
     truth = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(key)], capture_output=True).returncode != 0
-    ctx = _Recording()
+    ctx = _Home(tmp_path)
     assert _agent.is_encrypted(ctx, key) is truth is bool(passphrase)
     openssh_format = "-m" not in kind
     assert (ctx.commands == []) is openssh_format, ctx.commands
@@ -169,7 +158,7 @@ def test_a_key_ssh_would_refuse_or_a_fifo_is_left_to_ssh_keygen(tmp_path):
     key = tmp_path / "key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
     key.chmod(0o644)
-    ctx = _Recording()
+    ctx = _Home(tmp_path)
     assert _agent.is_encrypted(ctx, key) is True  # ssh-keygen -y fails on it, as it always did here
     assert [argv[0] for argv in ctx.commands] == ["ssh-keygen"]
     fifo = tmp_path / "fifo"
@@ -197,7 +186,7 @@ def test_a_key_ssh_cannot_load_cut_short_or_with_crlf_lines_is_left_to_ssh_keyge
         copy.chmod(0o600)
         refused = subprocess.run(["ssh-keygen", "-y", "-P", "", "-f", str(copy)], capture_output=True).returncode != 0
         assert refused and _agent.openssh_cipher(copy) is None, name
-        ctx = _Recording()
+        ctx = _Home(tmp_path)
         assert _agent.is_encrypted(ctx, copy) is True and ctx.commands[0][0] == "ssh-keygen"  # as before: refused
 
 

@@ -209,10 +209,8 @@ def _run_one(step: Step, ctx: Context, outcome: Outcome, counter: str) -> None:
         # record that already says done keeps when that was and what changed then, so that a run
         # that changes nothing leaves the state file as it was (no write at all).
         earlier = ctx.state.step(step.name)
-        if earlier.get("status") == "done":
-            _record(ctx, "done", save=False, changed=earlier.get("changed", []), since=earlier.get("at"))
-        else:
-            _record(ctx, "done", save=False, changed=[])
+        kept = earlier if earlier.get("status") == "done" else {}
+        _record(ctx, "done", save=False, changed=kept.get("changed", []), since=kept.get("at"))
         return
     if ctx.dry_run:
         ui.say(_("would do:"))

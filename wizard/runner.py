@@ -97,10 +97,11 @@ class Started:
         out_fd, err_fd = self.process.stdout.fileno(), self.process.stderr.fileno()
         said = {out_fd: bytearray(), err_fd: bytearray()}
         marker = b"\n" + self.until.encode()
+        heard = False
         with selectors.DefaultSelector() as selector:
             for fd in said:
                 selector.register(fd, selectors.EVENT_READ)
-            while selector.get_map():
+            while selector.get_map() and not heard:
                 remaining = self.deadline - time.monotonic()
                 if remaining <= 0:
                     raise subprocess.TimeoutExpired(self.argv, self.timeout)
@@ -110,13 +111,9 @@ class Started:
                         said[key.fd] += chunk
                     else:
                         selector.unregister(key.fd)
-                if marker in b"\n" + said[err_fd]:
-                    self.cancel()
-                    return Result(0, said[out_fd].decode(errors="replace"), said[err_fd].decode(errors="replace"))
-        returncode = self.process.wait(max(0.0, self.deadline - time.monotonic()))
-        atexit.unregister(self.cancel)
-        self.process.stdout.close()
-        self.process.stderr.close()
+                heard = marker in b"\n" + said[err_fd]
+        returncode = 0 if heard else self.process.wait(max(0.0, self.deadline - time.monotonic()))
+        self.cancel()  # heard: ends it; else it has ended: our ends of its pipes are closed
         return Result(returncode, said[out_fd].decode(errors="replace"), said[err_fd].decode(errors="replace"))
 
     def cancel(self) -> None:
@@ -125,13 +122,14 @@ class Started:
         import signal
 
         atexit.unregister(self.cancel)
-        if self.process is None or self.process.returncode is not None:
+        if self.process is None:
             return
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except OSError:  # already gone
-            pass
-        self.process.wait()
+        if self.process.returncode is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except OSError:  # already gone
+                pass
+            self.process.wait()
         self.process.stdout.close()
         self.process.stderr.close()
 
